@@ -1,0 +1,75 @@
+"""Exceptions, the per-row error vocabulary, and exit codes.
+
+The exception tree, mapped to exit codes once, in ``cli.py``::
+
+    JudgekitError                 base; never raised itself
+    ├── UsageError                exit 2: nothing was called, nothing was written
+    │   ├── ConfigError           the TOML config is wrong
+    │   ├── DatasetError          the dataset is unreadable, empty, or lacks a column
+    │   ├── CredentialsError      an API key environment variable is not set
+    │   └── AuthError             the provider answered 401/403 during a run
+    └── IncompleteRun             exit 1: finished, output written, but not clean
+
+Ctrl-C and SIGTERM exit 130.  Any other exception is a bug and keeps its
+traceback.
+
+A row-level failure is not an exception: it is an ``ErrorKind`` value stored in
+the ``J_error`` column.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ErrorKind = Literal[
+    "auth",
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "malformed_response",
+    "bad_request",
+    "budget_exhausted",
+    "connection",
+]
+"""The closed vocabulary of ``J_error`` values (SPEC section 6)."""
+
+ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class JudgekitError(Exception):
+    """Base of every error judgekit reports to the user without a traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(JudgekitError):
+    """Bad invocation, config or data: nothing was called, nothing written."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """The config file is invalid."""
+
+
+class DatasetError(UsageError):
+    """The dataset cannot be read or does not fit the config."""
+
+
+class CredentialsError(UsageError):
+    """A connection's API key environment variable is not set."""
+
+
+class AuthError(UsageError):
+    """A provider rejected our credentials (401/403); the run stops at once."""
+
+
+class IncompleteRun(JudgekitError):
+    """The run finished and wrote its output, but not cleanly."""
+
+    exit_code = EXIT_INCOMPLETE

@@ -1,0 +1,105 @@
+"""Plain typed records shared by the core: calls, replies, usage, verdicts, results.
+
+Field names match the output columns (``input_tokens``, ``cost_usd``,
+``latency_ms``) so that a record maps to a row without renaming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from judgekit.errors import ErrorKind
+
+OutputMode = Literal["json_schema", "json_object", "prompt"]
+"""How a judge's JSON answer is requested: the provider's schema option,
+its JSON mode, or only by the prompt (the tolerant parser does the rest)."""
+
+TokenParam = Literal["max_tokens", "max_completion_tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and as whom to send: the base URL and the API key (never stored)."""
+
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One judge request before any protocol's wire format."""
+
+    model: str
+    system: str
+    user: str
+    max_output_tokens: int
+    temperature: float | None = 0.0
+    """``None``: do not send a temperature (models that reject it)."""
+    output_mode: OutputMode = "json_schema"
+    json_schema: Mapping[str, Any] | None = None
+    """JSON schema of the verdict, sent when ``output_mode == "json_schema"``."""
+    token_param: TokenParam = "max_tokens"
+    """Chat Completions only: reasoning models want ``max_completion_tokens``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage reported by the provider."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    """Part of ``input_tokens`` read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Anthropic: input tokens written to its prompt cache (billed extra)."""
+    reasoning_tokens: int = 0
+    """Part of ``output_tokens`` spent on hidden reasoning."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A provider's successful answer, reduced to what judgekit uses."""
+
+    text: str
+    usage: Usage
+    model: str
+    response_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """The score scale a template asks for; scores are normalised to 0..1."""
+
+    low: float = 0.0
+    high: float = 1.0
+    integer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A judge's parsed answer, score already normalised to 0..1."""
+
+    score: float
+    reasoning: str
+    confidence: float | None = None
+    criteria: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeResult:
+    """One judge's outcome for one row: exactly the ``J_*`` output columns."""
+
+    score: float | None = None
+    passed: bool | None = None
+    reasoning: str | None = None
+    confidence: float | None = None
+    criteria: Mapping[str, float] | None = None
+    error: ErrorKind | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float | None = None
+    model: str | None = None
+    response_id: str | None = None
