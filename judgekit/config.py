@@ -92,8 +92,6 @@ class ConnectionConfig(_Frozen):
     """Refuse a row whose worst-case cost exceeds this."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
-    anthropic_version: str = "2023-06-01"
-    """Anthropic only: the ``anthropic-version`` header."""
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:
