@@ -8,7 +8,8 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │   ├── DatasetError          the dataset is unreadable, empty, or lacks a column
     │   ├── CredentialsError      an API key environment variable is not set
     │   └── AuthError             the provider answered 401/403 during a run
-    └── IncompleteRun             exit 1: finished, output written, but not clean
+    ├── IncompleteRun             exit 1: finished, output written, but not clean
+    └── Interrupted               exit 130: SIGINT/SIGTERM; answers kept in the cache
 
 Ctrl-C and SIGTERM exit 130.  Any other exception is a bug and keeps its
 traceback.
@@ -73,3 +74,9 @@ class IncompleteRun(JudgekitError):
     """The run finished and wrote its output, but not cleanly."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class Interrupted(JudgekitError):
+    """SIGINT or SIGTERM stopped the run; every answer so far is in the cache."""
+
+    exit_code = EXIT_INTERRUPTED

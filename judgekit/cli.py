@@ -1,0 +1,250 @@
+"""The command line: parse flags, call one function, map errors to exit codes.
+
+Every ``JudgekitError`` becomes one line on stderr and its exit code; Ctrl-C
+exits 130.  Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from judgekit import __version__
+from judgekit.config import Config, load_config
+from judgekit.engine.estimate import Estimate, estimate
+from judgekit.engine.plan import Overrides, RunPlan, make_plan
+from judgekit.engine.run import RunHooks
+from judgekit.engine.score import ScoreJob, check_clean, score_dataset
+from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
+from judgekit.progress import ProgressDisplay, summary_table
+from judgekit.templates import TEMPLATES, describe
+
+app = typer.Typer(
+    name="judgekit",
+    help="Score datasets with LLM judges, and measure how far to trust them.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")]
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn judgekit's errors into one line and an exit code."""
+    try:
+        yield
+    except JudgekitError as exc:
+        stderr.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        stderr.print("interrupted", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@app.command()
+def score(
+    dataset: Annotated[str, typer.Argument(help="JSONL/Parquet file, directory or glob.")],
+    config: ConfigOption,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scored output file.")],
+    judge: Annotated[list[str] | None, typer.Option(help="Only this judge (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N rows.")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
+    budget_usd: Annotated[float | None, typer.Option(min=0.0, help="Hard cap on spend.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count calls and worst-case cost; call nothing.")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Cache file (default: ~/.cache/judgekit).")] = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the summary as JSON.")] = None,
+    max_error_rate: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show retries and notices.")] = False,
+) -> None:
+    """Score every row of DATASET with every judge and write OUTPUT."""
+    with _handled():
+        cfg = load_config(config)
+        job = ScoreJob(
+            dataset=dataset,
+            config=cfg,
+            config_path=str(config),
+            output=output,
+            overrides=Overrides(
+                judges=judge or (),
+                concurrency=concurrency,
+                budget_usd=budget_usd,
+                max_error_rate=max_error_rate,
+            ),
+            limit=limit,
+            cache_path=cache,
+            use_cache=not no_cache,
+        )
+        if dry_run:
+            _print_estimate(estimate(job))
+            return
+        with ProgressDisplay(stderr, quiet=quiet) as display:
+            hooks = RunHooks(
+                on_progress=display.update,
+                on_notice=display.notice,
+                progress_interval_s=display.interval_s,
+            )
+            report = score_dataset(job, hooks)
+        snapshot = report.outcome.snapshot
+        if not quiet:
+            stderr.print(summary_table(snapshot, str(output), report.problem))
+        if summary_json is not None:
+            figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
+            summary_json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        check_clean(report)
+
+
+def _print_estimate(e: Estimate) -> None:
+    table = Table(title="dry run: nothing was called", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("rows", str(e.rows))
+    table.add_row("judges", str(e.judges))
+    table.add_row("calls needed", str(e.calls_needed))
+    table.add_row("calls already cached", str(e.calls_cached))
+    table.add_row("calls refused by guards", str(e.calls_refused))
+    table.add_row("rule judgements (free)", str(e.rule_judgements))
+    table.add_row("estimated input tokens", f"{e.input_tokens:,}")
+    table.add_row("worst-case cost", f"${e.worst_case_usd:.4f}")
+    if e.budget_usd is not None:
+        verdict = "yes" if e.budget_covers else "NO: the run would stop with budget_exhausted"
+        table.add_row("budget", f"${e.budget_usd:g} (covers worst case: {verdict})")
+    stdout.print(table)
+
+
+@app.command()
+def validate(
+    config: ConfigOption,
+    dataset: Annotated[str | None, typer.Argument(help="Also check this dataset.")] = None,
+) -> None:
+    """Check config, credentials, columns and prices; call no model."""
+    from judgekit.datasets import inspect_dataset
+
+    with _handled():
+        cfg = load_config(config)
+        info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
+        plan = make_plan(cfg, str(config), info)
+        _print_plan(cfg, plan)
+        where = f" and {dataset} ({info.rows} rows)" if info else ""
+        stdout.print(f"ok: {config}{where} are valid; no model was called")
+
+
+def _print_plan(cfg: Config, plan: RunPlan) -> None:
+    table = Table(title="judges", title_justify="left")
+    for column in ("judge", "type", "connection", "model", "price (USD/Mtok in/out)", "columns"):
+        table.add_column(column)
+    for judge in plan.judges:
+        price = (
+            f"{judge.price.input_usd_per_mtok:g} / {judge.price.output_usd_per_mtok:g} "
+            f"({judge.price.source})"
+            if judge.price
+            else ("-" if not judge.is_llm else "unknown")
+        )
+        table.add_row(
+            judge.name,
+            judge.template.name if judge.template and judge.is_llm else judge.type,
+            f"{judge.connection.name} ({judge.connection.config.protocol})"
+            if judge.connection
+            else "-",
+            judge.model or "-",
+            price,
+            ", ".join(f"{f}={c}" for f, c in judge.fields.items()),
+        )
+    stdout.print(table)
+
+
+@app.command()
+def templates(name: Annotated[str | None, typer.Argument(help="Template to print.")] = None) -> None:
+    """List the built-in judge templates, or print one."""
+    with _handled():
+        if name is None:
+            table = Table(title="built-in templates", title_justify="left")
+            for column in ("name", "needs", "optional", "scale", "what it judges"):
+                table.add_column(column)
+            for template in TEMPLATES.values():
+                scale = f"{template.scale.low:g}-{template.scale.high:g}"
+                table.add_row(
+                    template.name,
+                    ", ".join(template.required),
+                    ", ".join(template.optional) or "-",
+                    scale,
+                    template.description,
+                )
+            stdout.print(table)
+            return
+        if name not in TEMPLATES:
+            raise UsageError(f"no template '{name}' (templates: {', '.join(TEMPLATES)})")
+        stdout.print(describe(TEMPLATES[name]), markup=False)
+
+
+@app.command()
+def agreement(
+    scored: Annotated[Path, typer.Argument(help="Scored Parquet/JSONL/CSV from `score`.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config.")] = None,
+    judge: Annotated[list[str] | None, typer.Option(help="Judge to compare (repeatable).")] = None,
+    human: Annotated[
+        list[str] | None, typer.Option(help="Human label column, one per --judge.")
+    ] = None,
+    output_format: Annotated[
+        Literal["table", "json", "markdown"], typer.Option("--format", help="Report format.")
+    ] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write the report here.")] = None,
+    fail_under: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 if an agreement is below.")
+    ] = None,
+    bootstrap: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
+) -> None:
+    """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
+    from judgekit.agreement import run_agreement
+
+    with _handled():
+        cfg = load_config(config) if config else None
+        code = run_agreement(
+            scored,
+            config=cfg,
+            judges=judge or (),
+            humans=human or (),
+            output_format=output_format,
+            output_path=output,
+            fail_under=fail_under,
+            bootstrap=bootstrap,
+            seed=seed,
+            console=stdout,
+        )
+        if code:
+            raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"judgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Score datasets with LLM judges, and measure how far to trust them."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

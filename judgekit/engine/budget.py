@@ -1,0 +1,56 @@
+"""The run's hard spending cap.
+
+Before each call its worst case (estimated input x input price +
+max_output_tokens x output price) is reserved; after it, the reservation is
+replaced by the real cost.  A call starts only if ``spent + reserved + worst
+case <= budget``, so spend never exceeds the budget whatever the concurrency.
+When a call does not fit but others are in flight, it waits for them to settle
+(their real cost is usually far below their worst case); when it does not fit
+with nothing in flight, the budget is exhausted and no call starts again.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+
+class Budget:
+    """Reserve-then-settle accounting of one run's new spend (cache hits are free)."""
+
+    def __init__(self, limit_usd: float | None) -> None:
+        self.limit_usd = limit_usd
+        self.spent_usd = 0.0
+        self.reserved_usd = 0.0
+        self.exhausted = False
+        self._in_flight = 0
+        self._settled = anyio.Event()
+
+    async def reserve(self, worst_case_usd: float) -> bool:
+        """Reserve ``worst_case_usd``; False once the budget cannot cover it."""
+        if self.limit_usd is None:
+            self._in_flight += 1
+            return True
+        while not self.exhausted:
+            if self.spent_usd + self.reserved_usd + worst_case_usd <= self.limit_usd:
+                self.reserved_usd += worst_case_usd
+                self._in_flight += 1
+                return True
+            if self._in_flight == 0:
+                self.exhausted = True
+                break
+            await self._settled.wait()
+        return False
+
+    def settle(self, worst_case_usd: float, actual_usd: float) -> None:
+        """Replace a reservation by what the call really cost."""
+        self._in_flight -= 1
+        self.spent_usd += actual_usd
+        if self.limit_usd is not None:
+            self.reserved_usd = max(0.0, self.reserved_usd - worst_case_usd)
+        self._settled.set()
+        self._settled = anyio.Event()
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """What is left to spend, or None without a budget."""
+        return None if self.limit_usd is None else max(0.0, self.limit_usd - self.spent_usd)

@@ -1,0 +1,202 @@
+"""One model call, done properly: cache, budget, pacing, timeout, retries, fallbacks.
+
+The provider modules only translate (``build_request`` / ``parse_response``);
+sending, waiting and deciding what to do about a failure all happen here.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import anyio
+import httpx
+
+from judgekit.cache import AnswerCache, CachedAnswer, NoCache, request_key
+from judgekit.engine.budget import Budget
+from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.plan import ConnectionPlan
+from judgekit.engine.retry import backoff_s
+from judgekit.engine.stats import Counters
+from judgekit.errors import AuthError, ErrorKind
+from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
+from judgekit.providers.failures import (
+    Failure,
+    MalformedReply,
+    classify_exception,
+    classify_response,
+)
+from judgekit.records import ModelCall, Reply
+
+MAX_ADAPTATIONS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What one logical call produced: a reply, or the error that ended it."""
+
+    reply: Reply | None
+    error: ErrorKind | None
+    message: str
+    cost_usd: float
+    latency_ms: float | None
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quirks:
+    """What a connection's server turned out not to accept, learnt once per run."""
+
+    output_mode: str | None = None
+    drop_temperature: bool = False
+    token_param: str | None = None
+
+
+class Caller:
+    """Sends model calls for the whole run; one instance per run."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        cache: AnswerCache | NoCache,
+        budget: Budget,
+        limiters: dict[str, ConnectionLimiter],
+        counters: Counters,
+        notice: Callable[[str], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._cache = cache
+        self._budget = budget
+        self._limiters = limiters
+        self._counters = counters
+        self._notice = notice
+        self._rng = rng or random.Random()
+        self._quirks: dict[str, Quirks] = {}
+
+    def prepare(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
+        """Apply what this connection's server is known to reject."""
+        quirks = self._quirks.get(connection.name)
+        if quirks is None:
+            return call
+        if quirks.output_mode is not None:
+            call = replace(call, output_mode=quirks.output_mode)  # type: ignore[arg-type]
+        if quirks.drop_temperature:
+            call = replace(call, temperature=None)
+        if quirks.token_param is not None:
+            call = replace(call, token_param=quirks.token_param)  # type: ignore[arg-type]
+        return call
+
+    async def call(
+        self, connection: ConnectionPlan, call: ModelCall, price: Price | None
+    ) -> CallOutcome:
+        """Answer ``call`` from the cache or the provider, retrying what is transient."""
+        call = self.prepare(connection, call)
+        settings = connection.config
+        attempt = adaptations = 0
+        while True:
+            request = connection.adapter.build_request(connection.endpoint, call)
+            key = request_key(request)
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._counters.cache_hits += 1
+                self._counters.saved_usd += cached.cost_usd
+                return CallOutcome(
+                    cached.reply, None, "", cached.cost_usd, cached.latency_ms, cached=True
+                )
+            outcome, failure, body = await self._send(connection, call, request, key, price)
+            if outcome is not None:
+                return outcome
+            assert failure is not None
+            if failure.kind == "auth":
+                env = settings.api_key_env or "no api_key_env"
+                raise AuthError(
+                    f"connection '{connection.name}': the provider refused the credentials "
+                    f"({failure.message}); check {env}"
+                )
+            if failure.kind == "bad_request":
+                adapted = connection.adapter.adapt(call, body)
+                if adapted is None or adapted == call or adaptations >= MAX_ADAPTATIONS:
+                    return CallOutcome(None, "bad_request", failure.message, 0.0, None)
+                adaptations += 1
+                self._learn(connection, call, adapted)
+                call = adapted
+                continue
+            if failure.kind == "rate_limit":
+                self._counters.rate_limited += 1
+                self._limiters[connection.name].on_rate_limited(failure.retry_after_s)
+            if failure.retry == "no" or attempt >= settings.max_retries:
+                return CallOutcome(None, failure.kind, failure.message, 0.0, None)
+            attempt += 1
+            self._counters.retries += 1
+            if failure.kind != "rate_limit":  # the limiter already holds the connection back
+                await anyio.sleep(backoff_s(attempt, self._rng, failure.retry_after_s))
+
+    async def _send(
+        self,
+        connection: ConnectionPlan,
+        call: ModelCall,
+        request: httpx.Request,
+        key: str,
+        price: Price | None,
+    ) -> tuple[CallOutcome | None, Failure | None, str]:
+        """One HTTP attempt under budget and pacing; (success, None, "") or (None, failure, body)."""
+        estimated = estimate_input_tokens(call)
+        worst = worst_case_usd(estimated, call.max_output_tokens, price) if price else 0.0
+        if not await self._budget.reserve(worst):
+            return CallOutcome(None, "budget_exhausted", "budget exhausted", 0.0, None), None, ""
+        limiter = self._limiters[connection.name]
+        spent = 0.0
+        try:
+            await limiter.acquire(estimated + call.max_output_tokens)
+            try:
+                self._counters.requests += 1
+                started = time.perf_counter()
+                with anyio.fail_after(connection.config.timeout_s):
+                    response = await self._client.send(request)
+                latency_ms = (time.perf_counter() - started) * 1000
+            finally:
+                limiter.release()
+            failure = classify_response(response)
+            if failure is not None:
+                return None, failure, response.text
+            reply = connection.adapter.parse_response(response)
+        except (MalformedReply, httpx.HTTPError, OSError, TimeoutError) as exc:
+            return None, classify_exception(exc), ""
+        else:
+            spent = cost_usd(reply.usage, price) if price else 0.0
+            usage = reply.usage
+            limiter.settle_tokens(estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens)
+            limiter.on_success()
+            self._cache.put(key, CachedAnswer(reply, spent, latency_ms))
+            self._counters.input_tokens += usage.input_tokens
+            self._counters.output_tokens += usage.output_tokens
+            self._counters.spent_usd += spent
+            return CallOutcome(reply, None, "", spent, latency_ms), None, ""
+        finally:
+            self._budget.settle(worst, spent)
+
+    def _learn(self, connection: ConnectionPlan, before: ModelCall, after: ModelCall) -> None:
+        """Remember a fallback for the rest of the run and say so once."""
+        old = self._quirks.get(connection.name, Quirks())
+        quirks = Quirks(
+            output_mode=after.output_mode if after.output_mode != before.output_mode else old.output_mode,
+            drop_temperature=old.drop_temperature or (after.temperature is None and before.temperature is not None),
+            token_param=after.token_param if after.token_param != before.token_param else old.token_param,
+        )
+        if quirks != old:
+            self._quirks[connection.name] = quirks
+            self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
+
+
+def _describe_change(before: ModelCall, after: ModelCall) -> str:
+    if after.output_mode != before.output_mode:
+        return (
+            f"the server rejected output mode {before.output_mode}; using {after.output_mode} "
+            "for the rest of the run"
+        )
+    if after.temperature is None and before.temperature is not None:
+        return "the model rejects 'temperature'; sending none for the rest of the run"
+    return f"the server wants '{after.token_param}'; using it for the rest of the run"

@@ -1,0 +1,256 @@
+"""Turn config + dataset + flags into a checked plan, before any call is made.
+
+Every usage error a run can meet is found here: unknown judges, missing
+columns, missing API keys, unknown prices under a budget.  ``validate`` and
+``score --dry-run`` use the same plan, so what they accept ``score`` accepts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
+from judgekit.datasets import DatasetInfo
+from judgekit.errors import ConfigError, CredentialsError, DatasetError
+from judgekit.pricing import Price, lookup_price
+from judgekit.prompts import verdict_schema
+from judgekit.providers import PROTOCOLS, ProtocolAdapter
+from judgekit.records import Endpoint, OutputMode, Scale
+from judgekit.templates import TEMPLATES, Template, custom_template
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionPlan:
+    """A connection ready to use: where, as whom, in which wire format."""
+
+    name: str
+    config: ConnectionConfig
+    endpoint: Endpoint
+    adapter: ProtocolAdapter
+
+
+@dataclass(frozen=True, slots=True)
+class JudgePlan:
+    """One judge with everything resolved: columns, template, model, price."""
+
+    name: str
+    type: str
+    threshold: float
+    fields: Mapping[str, str]
+    """Template field -> dataset column, only the fields this judge uses."""
+    required: frozenset[str]
+    criteria: tuple[str, ...]
+    weights: Mapping[str, float] | None
+    template: Template | None = None
+    scale: Scale = Scale()
+    schema: Mapping[str, Any] | None = None
+    connection: ConnectionPlan | None = None
+    model: str | None = None
+    price: Price | None = None
+    output_mode: OutputMode = "json_schema"
+    max_cost_usd_per_call: float | None = None
+    max_input_tokens: int | None = None
+    pattern: str | None = None
+    ignore_case: bool = True
+
+    @property
+    def is_llm(self) -> bool:
+        """Whether this judge calls a model."""
+        return self.type == "llm"
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """The checked plan of a run."""
+
+    judges: tuple[JudgePlan, ...]
+    connections: Mapping[str, ConnectionPlan]
+    concurrency: int
+    budget_usd: float | None
+    max_error_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Command-line flags that override ``[run]``."""
+
+    judges: Sequence[str] = ()
+    concurrency: int | None = None
+    budget_usd: float | None = None
+    max_error_rate: float | None = None
+
+
+def make_plan(
+    config: Config,
+    source: str,
+    dataset: DatasetInfo | None,
+    overrides: Overrides = Overrides(),
+    *,
+    require_keys: bool = True,
+    environ: Mapping[str, str] = os.environ,
+) -> RunPlan:
+    """Check everything checkable without a model call; ConfigError & co. when wrong."""
+    budget = overrides.budget_usd if overrides.budget_usd is not None else config.run.budget_usd
+    selected = _select_judges(config, overrides.judges)
+    connections: dict[str, ConnectionPlan] = {}
+    judges = []
+    for index, judge in selected:
+        where = f"{source}: judges[{index}]"
+        if judge.type == "llm":
+            plan = _llm_judge(config, judge, where, connections, require_keys, environ)
+            if budget is not None and plan.price is None:
+                raise ConfigError(
+                    f"{where}: no known price for model '{plan.model}' and a budget is set; "
+                    f"set input_usd_per_mtok and output_usd_per_mtok on connections."
+                    f"{plan.connection.name if plan.connection else ''}"
+                )
+        else:
+            plan = _rule_judge(judge, where)
+        if dataset is not None:
+            plan = _bind_columns(plan, judge, where, dataset)
+        judges.append(plan)
+    return RunPlan(
+        judges=tuple(judges),
+        connections=connections,
+        concurrency=overrides.concurrency or config.run.concurrency,
+        budget_usd=budget,
+        max_error_rate=(
+            overrides.max_error_rate
+            if overrides.max_error_rate is not None
+            else config.run.max_error_rate
+        ),
+    )
+
+
+def _select_judges(config: Config, names: Sequence[str]) -> list[tuple[int, JudgeConfig]]:
+    indexed = list(enumerate(config.judges))
+    if not names:
+        return indexed
+    known = {judge.name for judge in config.judges}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"--judge {unknown[0]}: no such judge (judges: {', '.join(sorted(known))})"
+        )
+    return [(i, judge) for i, judge in indexed if judge.name in names]
+
+
+def _llm_judge(
+    config: Config,
+    judge: JudgeConfig,
+    where: str,
+    connections: dict[str, ConnectionPlan],
+    require_keys: bool,
+    environ: Mapping[str, str],
+) -> JudgePlan:
+    template = _template(judge, where)
+    name, conn, model = resolve_connection(config, judge)
+    if name not in connections:
+        connections[name] = _connection(name, conn, require_keys, environ)
+    weights = judge.criteria or template.default_criteria
+    criteria = tuple(weights) if weights else template.dimensions
+    price = lookup_price(
+        model,
+        input_usd_per_mtok=conn.input_usd_per_mtok,
+        output_usd_per_mtok=conn.output_usd_per_mtok,
+        cached_input_usd_per_mtok=conn.cached_input_usd_per_mtok,
+    )
+    mode: OutputMode = "json_schema" if conn.output_mode == "auto" else conn.output_mode
+    return JudgePlan(
+        name=judge.name,
+        type="llm",
+        threshold=judge.threshold,
+        fields={field: judge.column_for(field) for field in template.required + template.optional},
+        required=frozenset(template.required),
+        criteria=criteria,
+        weights=dict(weights) if weights else None,
+        template=template,
+        scale=template.scale,
+        schema=verdict_schema(template.scale, criteria),
+        connection=connections[name],
+        model=model,
+        price=price,
+        output_mode=mode,
+        max_cost_usd_per_call=judge.max_cost_usd_per_call or conn.max_cost_usd_per_call,
+        max_input_tokens=judge.max_input_tokens or conn.max_input_tokens,
+    )
+
+
+def _template(judge: JudgeConfig, where: str) -> Template:
+    if judge.prompt is not None:
+        try:
+            return custom_template(judge.prompt, judge.system, judge.scale)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.prompt: {exc}") from None
+    assert judge.template is not None  # JudgeConfig._consistent guarantees one of them
+    if judge.template not in TEMPLATES:
+        raise ConfigError(
+            f"{where}.template: unknown template '{judge.template}' "
+            f"(built-in: {', '.join(TEMPLATES)}; `judgekit templates` lists them)"
+        )
+    return TEMPLATES[judge.template]
+
+
+def _connection(
+    name: str, conn: ConnectionConfig, require_keys: bool, environ: Mapping[str, str]
+) -> ConnectionPlan:
+    key: str | None = None
+    if conn.api_key_env is not None:
+        key = environ.get(conn.api_key_env) or None
+        if key is None and require_keys and conn.api_key_required:
+            raise CredentialsError(
+                f"connection '{name}': environment variable {conn.api_key_env} is not set "
+                f"(export {conn.api_key_env}=... before running)"
+            )
+    return ConnectionPlan(
+        name=name,
+        config=conn,
+        endpoint=Endpoint(base_url=conn.base_url, api_key=key),
+        adapter=PROTOCOLS[conn.protocol],
+    )
+
+
+_RULE_FIELDS = {
+    "exact": ("output", "expected"),
+    "contains": ("output", "expected"),
+    "regex": ("output", "expected"),
+    "json_valid": ("output",),
+    "token_f1": ("output", "expected"),
+}
+
+
+def _rule_judge(judge: JudgeConfig, where: str) -> JudgePlan:
+    fields = _RULE_FIELDS[judge.type]
+    if judge.type == "regex" and judge.pattern is not None:
+        fields = ("output",)
+    return JudgePlan(
+        name=judge.name,
+        type=judge.type,
+        threshold=judge.threshold,
+        fields={field: judge.column_for(field) for field in fields},
+        required=frozenset(fields),
+        criteria=(),
+        weights=None,
+        pattern=judge.pattern,
+        ignore_case=judge.ignore_case,
+    )
+
+
+def _bind_columns(
+    plan: JudgePlan, judge: JudgeConfig, where: str, dataset: DatasetInfo
+) -> JudgePlan:
+    """Keep the fields whose column exists; a missing required or mapped column is an error."""
+    present = set(dataset.columns)
+    bound = {}
+    for field, column in plan.fields.items():
+        if column in present:
+            bound[field] = column
+        elif field in plan.required or field in judge.columns:
+            raise DatasetError(
+                f"{where}.columns.{field}: judge '{plan.name}' needs column '{column}', "
+                f"which {dataset.path} lacks (columns: {', '.join(dataset.columns)})"
+            )
+    return replace(plan, fields=bound)

@@ -1,0 +1,282 @@
+"""The fan-out: read windows, judge every row with every judge, write in input order.
+
+Shape of a run (all tasks in one anyio task group)::
+
+    producer ──jobs──▶ N workers (N = concurrency) ──results──▶ window buffers
+        │                                                          │
+        └─ rule judges inline                 complete windows, in order ──▶ OutputWriter
+
+At most ``WINDOWS_IN_FLIGHT`` windows are held at once, so memory stays flat
+however large the dataset.  A ticker task hands progress snapshots out; a
+signal task turns SIGINT/SIGTERM into a graceful stop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pyarrow as pa
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from httpx_aiohttp import AiohttpTransport
+
+from judgekit.cache import AnswerCache, NoCache
+from judgekit.engine.budget import Budget
+from judgekit.engine.calls import Caller
+from judgekit.engine.judging import judge_llm, judge_rule
+from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.plan import JudgePlan, RunPlan
+from judgekit.engine.stats import Counters, Snapshot
+from judgekit.errors import Interrupted, JudgekitError
+from judgekit.records import JudgeResult
+
+WINDOW_ROWS = 2_000
+WINDOWS_IN_FLIGHT = 3
+GRACE_S = 5.0
+"""After SIGINT/SIGTERM, how long in-flight calls may finish before they are abandoned."""
+
+
+class Sink:
+    """Where finished windows go (an ``OutputWriter``, or nothing for tests/bench)."""
+
+    def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
+        """Take one finished window."""
+
+
+@dataclass(slots=True)
+class _Window:
+    index: int
+    table: pa.Table
+    rows: list[dict[str, Any]]
+    results: dict[str, list[JudgeResult | None]]
+    pending_per_row: list[int]
+    pending: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    window: _Window
+    row: int
+    judge: JudgePlan
+
+
+@dataclass(slots=True)
+class _State:
+    stopping: bool = False
+    fatal: JudgekitError | None = None
+    interrupted: bool = False
+    written: int = 0
+    ready: dict[int, _Window] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    """How the engine talks to the outside without knowing who listens."""
+
+    on_progress: Callable[[Snapshot], None] = lambda _snapshot: None
+    on_notice: Callable[[str], None] = lambda _message: None
+    progress_interval_s: float = 1.0
+    handle_signals: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished run reports."""
+
+    snapshot: Snapshot
+    budget_exhausted: bool
+
+
+def make_client(concurrency: int) -> httpx.AsyncClient:
+    """An httpx client on the aiohttp transport (limits go on the transport)."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    transport = AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncClient(transport=transport, trust_env=False, timeout=None)
+
+
+async def run(
+    plan: RunPlan,
+    windows: Iterator[pa.Table],
+    rows_total: int,
+    sink: Sink,
+    cache: AnswerCache | NoCache,
+    hooks: RunHooks = RunHooks(),
+) -> RunOutcome:
+    """Judge every row of ``windows`` and hand finished windows to ``sink`` in order."""
+    llm_judges = [j for j in plan.judges if j.is_llm]
+    counters = Counters(rows_total=rows_total, judgements_total=rows_total * len(plan.judges))
+    budget = Budget(plan.budget_usd)
+    limiters = {
+        name: ConnectionLimiter(
+            conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
+        )
+        for name, conn in plan.connections.items()
+    }
+    state = _State()
+    started = time.monotonic()
+    window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
+
+    def snapshot() -> Snapshot:
+        return counters.snapshot(time.monotonic() - started, plan.budget_usd)
+
+    def finish(window: _Window, row: int) -> None:
+        window.pending_per_row[row] -= 1
+        if window.pending_per_row[row] == 0:
+            counters.rows_done += 1
+        window.pending -= 1
+        counters.judgements_done += 1
+        if window.pending == 0:
+            state.ready[window.index] = window
+            _flush(state, sink, window_slots)
+
+    def record(result: JudgeResult) -> None:
+        if result.error is not None:
+            counters.errors[result.error] += 1
+
+    async with make_client(plan.concurrency) as client:
+        caller = Caller(client, cache, budget, limiters, counters, hooks.on_notice, random.Random())
+        send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
+        async with anyio.create_task_group() as tg:
+
+            async def produce() -> None:
+                async with send:
+                    for index, table in enumerate(windows):
+                        await window_slots.acquire()
+                        if state.stopping:
+                            return
+                        window = _open_window(index, table, plan.judges)
+                        for row, values in enumerate(window.rows):
+                            for judge in plan.judges:
+                                if not judge.is_llm:
+                                    result = judge_rule(judge, values)
+                                    window.results[judge.name][row] = result
+                                    record(result)
+                                    finish(window, row)
+                            for judge in llm_judges:
+                                if state.stopping:
+                                    return
+                                await send.send(_Job(window, row, judge))
+
+            async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
+                async for job in jobs:
+                    if state.stopping:
+                        continue
+                    try:
+                        result = await judge_llm(caller, job.judge, job.window.rows[job.row])
+                    except JudgekitError as exc:  # AuthError: stop the whole run at once
+                        state.fatal = exc
+                        state.stopping = True
+                        tg.cancel_scope.cancel()
+                        return
+                    job.window.results[job.judge.name][job.row] = result
+                    record(result)
+                    finish(job.window, job.row)
+
+            async def watch() -> None:
+                await _watch_signals(state, tg, GRACE_S)
+
+            async def tick() -> None:
+                while True:
+                    await anyio.sleep(hooks.progress_interval_s)
+                    hooks.on_progress(snapshot())
+
+            tg.start_soon(produce)
+            ticker_group = _Background(tg)
+            ticker_group.start(tick)
+            if hooks.handle_signals:
+                ticker_group.start(watch)
+            async with anyio.create_task_group() as workers:
+                for _ in range(plan.concurrency):
+                    workers.start_soon(work, receive.clone())
+                receive.close()
+            ticker_group.cancel()
+    if state.fatal is not None:
+        raise state.fatal
+    if state.interrupted:
+        raise Interrupted(
+            f"interrupted: {counters.requests} calls made, answers kept in the cache; "
+            "rerun the same command to resume"
+        )
+    return RunOutcome(snapshot=snapshot(), budget_exhausted=budget.exhausted)
+
+
+class _Background:
+    """Tasks that live as long as the workers and are cancelled with them."""
+
+    def __init__(self, tg: TaskGroup) -> None:
+        self._scope = anyio.CancelScope()
+        self._tg = tg
+
+    def start(self, fn: Callable[[], Any]) -> None:
+        scope = self._scope
+
+        async def runner() -> None:
+            with scope:
+                await fn()
+
+        self._tg.start_soon(runner)
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+
+async def _watch_signals(state: _State, tg: TaskGroup, grace_s: float) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if state.stopping:
+                break  # a second signal: abandon in-flight calls now
+            state.stopping = True
+            state.interrupted = True
+            with anyio.move_on_after(grace_s):
+                async for _ in signals:
+                    break
+            break
+    tg.cancel_scope.cancel()
+
+
+def _open_window(index: int, table: pa.Table, judges: Sequence[JudgePlan]) -> _Window:
+    columns = sorted({column for judge in judges for column in judge.fields.values()})
+    rows: list[dict[str, Any]] = table.select(columns).to_pylist()
+    n = len(rows)
+    return _Window(
+        index=index,
+        table=table,
+        rows=rows,
+        results={judge.name: [None] * n for judge in judges},
+        pending_per_row=[len(judges)] * n,
+        pending=n * len(judges),
+    )
+
+
+def _flush(state: _State, sink: Sink, slots: anyio.Semaphore) -> None:
+    """Write every finished window that is next in input order."""
+    while state.written in state.ready:
+        window = state.ready.pop(state.written)
+        results = {name: [r or JudgeResult() for r in rs] for name, rs in window.results.items()}
+        sink.write(window.table, results)
+        state.written += 1
+        slots.release()
+
+
+def error_rate(snapshot: Snapshot) -> float:
+    """Share of judgements that failed, budget exhaustion aside (0 when none ran)."""
+    failed = snapshot.error_count - snapshot.errors.get("budget_exhausted", 0)
+    done = snapshot.judgements_done - snapshot.errors.get("budget_exhausted", 0)
+    return failed / done if done > 0 else 0.0
+
+
+def window_count(rows: int) -> int:
+    """How many windows ``rows`` rows make."""
+    return max(1, math.ceil(rows / WINDOW_ROWS))
+
+
+__all__ = ["Path", "RunHooks", "RunOutcome", "Sink", "error_rate", "make_client", "run"]

@@ -1,0 +1,119 @@
+"""What a person (or a cron log) sees while a run goes and when it ends.
+
+On a terminal: a live rich bar.  Without one: a plain status line to stderr
+every few seconds, so a cron log shows progress without control characters.
+``--quiet`` keeps only warnings, errors and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from judgekit.engine.stats import Snapshot
+
+PLAIN_INTERVAL_S = 5.0
+
+
+def status_line(s: Snapshot) -> str:
+    """One plain line: rows, judgements, rate, tokens, spend, errors, ETA."""
+    spend = f"${s.spent_usd:.4f}" + (f"/${s.budget_usd:g}" if s.budget_usd is not None else "")
+    eta = f"{s.eta_s:.0f}s" if s.eta_s is not None else "?"
+    return (
+        f"rows {s.rows_done}/{s.rows_total} · judgements {s.judgements_done}/{s.judgements_total}"
+        f" · {s.requests_per_s:.1f} req/s · tokens {s.input_tokens + s.output_tokens:,}"
+        f" · spend {spend} · cached {s.cache_hits} · errors {s.error_count} · eta {eta}"
+    )
+
+
+class ProgressDisplay:
+    """Receives snapshots and notices from the engine; a context manager."""
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._last_plain = time.monotonic()
+
+    @property
+    def interval_s(self) -> float:
+        """How often the engine should send a snapshot."""
+        return 0.25 if self.live else PLAIN_INTERVAL_S
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.live:
+            self._bar = Progress(
+                TextColumn("[bold]judging"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("judging", total=None, status="")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, tb)
+            self._bar = None
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Show the current state."""
+        if self.quiet:
+            return
+        if self._bar is not None and self._task is not None:
+            spend = f"${snapshot.spent_usd:.4f}"
+            if snapshot.budget_usd is not None:
+                spend += f"/${snapshot.budget_usd:g}"
+            self._bar.update(
+                self._task,
+                total=snapshot.judgements_total,
+                completed=snapshot.judgements_done,
+                status=(
+                    f"{snapshot.requests_per_s:.1f} req/s · "
+                    f"{snapshot.input_tokens + snapshot.output_tokens:,} tok · {spend} · "
+                    f"errors {snapshot.error_count}"
+                ),
+            )
+        else:
+            self.console.print(status_line(snapshot), markup=False, highlight=False)
+
+    def notice(self, message: str) -> None:
+        """A warning worth a line even under --quiet."""
+        self.console.print(f"judgekit: {message}", markup=False, highlight=False)
+
+
+def summary_table(s: Snapshot, output: str | None, exit_reason: str | None) -> Table:
+    """The end-of-run summary: rows, calls, errors by kind, tokens, cost, wall time."""
+    table = Table(title="judgekit summary", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("rows", f"{s.rows_done}/{s.rows_total}")
+    table.add_row("judgements", f"{s.judgements_done}/{s.judgements_total}")
+    table.add_row("requests", f"{s.requests} ({s.retries} retries, {s.rate_limited} rate-limited)")
+    table.add_row("cache hits", f"{s.cache_hits} (saved ${s.saved_usd:.4f})")
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s.errors.items())) or "none"
+    table.add_row("errors", errors)
+    table.add_row("tokens", f"{s.input_tokens:,} in · {s.output_tokens:,} out")
+    budget = f" of ${s.budget_usd:g} budget" if s.budget_usd is not None else ""
+    table.add_row("spent", f"${s.spent_usd:.4f}{budget}")
+    table.add_row("wall time", f"{s.elapsed_s:.2f} s")
+    if output:
+        table.add_row("output", output)
+    if exit_reason:
+        table.add_row("result", exit_reason)
+    return table
