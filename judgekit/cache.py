@@ -81,13 +81,16 @@ class AnswerCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
-            raise UsageError(f"{path}: cannot open the cache ({exc}); use --cache PATH or --no-cache") from None
+            raise UsageError(
+                f"{path}: cannot open the cache ({exc}); use --cache PATH or --no-cache"
+            ) from None
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored answer for ``key``, if any."""
         row = self._db.execute(
             "SELECT text, model, response_id, input_tokens, output_tokens, cached_input_tokens,"
-            " cache_write_tokens, reasoning_tokens, cost_usd, latency_ms FROM answers WHERE key = ?",
+            " cache_write_tokens, reasoning_tokens, cost_usd, latency_ms"
+            " FROM answers WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
@@ -104,7 +107,9 @@ class AnswerCache:
 
     def contains(self, key: str) -> bool:
         """Whether ``key`` is answered (for ``--dry-run``)."""
-        return self._db.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is not None
+        return (
+            self._db.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is not None
+        )
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Store and commit one answer (autocommit: one transaction per answer)."""

@@ -64,12 +64,18 @@ def score(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count calls and worst-case cost; call nothing.")
     ] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
-    cache: Annotated[Path | None, typer.Option(help="Cache file (default: ~/.cache/judgekit).")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+    ] = False,
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache file (default: ~/.cache/judgekit).")
+    ] = None,
     summary_json: Annotated[Path | None, typer.Option(help="Write the summary as JSON.")] = None,
     max_error_rate: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show retries and notices.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show retries and notices.")
+    ] = False,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
     with _handled():
@@ -168,7 +174,9 @@ def _print_plan(cfg: Config, plan: RunPlan) -> None:
 
 
 @app.command()
-def templates(name: Annotated[str | None, typer.Argument(help="Template to print.")] = None) -> None:
+def templates(
+    name: Annotated[str | None, typer.Argument(help="Template to print.")] = None,
+) -> None:
     """List the built-in judge templates, or print one."""
     with _handled():
         if name is None:
@@ -210,7 +218,7 @@ def agreement(
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
-    from judgekit.agreement import run_agreement
+    from judgekit.agreement_report import run_agreement
 
     with _handled():
         cfg = load_config(config) if config else None
@@ -225,6 +233,7 @@ def agreement(
             bootstrap=bootstrap,
             seed=seed,
             console=stdout,
+            messages=stderr,
         )
         if code:
             raise typer.Exit(code)

@@ -142,7 +142,7 @@ class Caller:
         key: str,
         price: Price | None,
     ) -> tuple[CallOutcome | None, Failure | None, str]:
-        """One HTTP attempt under budget and pacing; (success, None, "") or (None, failure, body)."""
+        """One attempt under budget and pacing: (outcome, None, "") or (None, failure, body)."""
         estimated = estimate_input_tokens(call)
         worst = worst_case_usd(estimated, call.max_output_tokens, price) if price else 0.0
         if not await self._budget.reserve(worst):
@@ -168,7 +168,9 @@ class Caller:
         else:
             spent = cost_usd(reply.usage, price) if price else 0.0
             usage = reply.usage
-            limiter.settle_tokens(estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens)
+            limiter.settle_tokens(
+                estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens
+            )
             limiter.on_success()
             self._cache.put(key, CachedAnswer(reply, spent, latency_ms))
             self._counters.input_tokens += usage.input_tokens
@@ -182,9 +184,14 @@ class Caller:
         """Remember a fallback for the rest of the run and say so once."""
         old = self._quirks.get(connection.name, Quirks())
         quirks = Quirks(
-            output_mode=after.output_mode if after.output_mode != before.output_mode else old.output_mode,
-            drop_temperature=old.drop_temperature or (after.temperature is None and before.temperature is not None),
-            token_param=after.token_param if after.token_param != before.token_param else old.token_param,
+            output_mode=after.output_mode
+            if after.output_mode != before.output_mode
+            else old.output_mode,
+            drop_temperature=old.drop_temperature
+            or (after.temperature is None and before.temperature is not None),
+            token_param=after.token_param
+            if after.token_param != before.token_param
+            else old.token_param,
         )
         if quirks != old:
             self._quirks[connection.name] = quirks

@@ -56,7 +56,9 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
     values = row_values(judge, row)
     empty = missing_field(judge, values)
     if empty is not None:
-        return PreparedCall(None, None, f"field '{empty}' (column '{judge.fields[empty]}') is empty")
+        return PreparedCall(
+            None, None, f"field '{empty}' (column '{judge.fields[empty]}') is empty"
+        )
     prompt = render(judge.template, values, judge.criteria)
     settings = judge.connection.config
     call = ModelCall(
@@ -73,7 +75,8 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
         return PreparedCall(
             prompt,
             None,
-            f"estimated input of {estimated} tokens exceeds max_input_tokens {judge.max_input_tokens}",
+            f"estimated input of {estimated} tokens exceeds "
+            f"max_input_tokens {judge.max_input_tokens}",
         )
     if judge.max_cost_usd_per_call is not None and judge.price is not None:
         worst = worst_case_usd(estimated, settings.max_output_tokens, judge.price)

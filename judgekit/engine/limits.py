@@ -107,7 +107,9 @@ class ConnectionLimiter:
             now = anyio.current_time()
             start = max(now, self._paused_until, self._next_request_at, self._next_tokens_at)
             if self._request_interval_s:
-                self._next_request_at = start + self._request_interval_s * PACE_MARGIN / self._factor
+                self._next_request_at = (
+                    start + self._request_interval_s * PACE_MARGIN / self._factor
+                )
             if self._token_rate_per_s:
                 self._next_tokens_at = start + tokens * PACE_MARGIN / (
                     self._token_rate_per_s * self._factor

@@ -19,7 +19,7 @@ from judgekit.pricing import Price, lookup_price
 from judgekit.prompts import verdict_schema
 from judgekit.providers import PROTOCOLS, ProtocolAdapter
 from judgekit.records import Endpoint, OutputMode, Scale
-from judgekit.templates import TEMPLATES, Template, custom_template
+from judgekit.templates import TEMPLATES, UNIT_SCALE, Template, custom_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class JudgePlan:
     criteria: tuple[str, ...]
     weights: Mapping[str, float] | None
     template: Template | None = None
-    scale: Scale = Scale()
+    scale: Scale = UNIT_SCALE
     schema: Mapping[str, Any] | None = None
     connection: ConnectionPlan | None = None
     model: str | None = None
@@ -87,12 +87,13 @@ def make_plan(
     config: Config,
     source: str,
     dataset: DatasetInfo | None,
-    overrides: Overrides = Overrides(),
+    overrides: Overrides | None = None,
     *,
     require_keys: bool = True,
     environ: Mapping[str, str] = os.environ,
 ) -> RunPlan:
     """Check everything checkable without a model call; ConfigError & co. when wrong."""
+    overrides = overrides or Overrides()
     budget = overrides.budget_usd if overrides.budget_usd is not None else config.run.budget_usd
     selected = _select_judges(config, overrides.judges)
     connections: dict[str, ConnectionPlan] = {}

@@ -13,20 +13,18 @@ signal task turns SIGINT/SIGTERM into a graceful stop.
 
 from __future__ import annotations
 
-import math
 import random
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx
 import pyarrow as pa
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream
 from httpx_aiohttp import AiohttpTransport
 
 from judgekit.cache import AnswerCache, NoCache
@@ -45,8 +43,8 @@ GRACE_S = 5.0
 """After SIGINT/SIGTERM, how long in-flight calls may finish before they are abandoned."""
 
 
-class Sink:
-    """Where finished windows go (an ``OutputWriter``, or nothing for tests/bench)."""
+class Sink(Protocol):
+    """Where finished windows go, in input order (an ``OutputWriter``)."""
 
     def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
         """Take one finished window."""
@@ -76,6 +74,10 @@ class _State:
     interrupted: bool = False
     written: int = 0
     ready: dict[int, _Window] = field(default_factory=dict)
+
+    def halted(self) -> bool:
+        """Whether new calls must not start (a method: the flag changes across awaits)."""
+        return self.stopping
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +111,10 @@ async def run(
     rows_total: int,
     sink: Sink,
     cache: AnswerCache | NoCache,
-    hooks: RunHooks = RunHooks(),
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
     """Judge every row of ``windows`` and hand finished windows to ``sink`` in order."""
+    hooks = hooks or RunHooks()
     llm_judges = [j for j in plan.judges if j.is_llm]
     counters = Counters(rows_total=rows_total, judgements_total=rows_total * len(plan.judges))
     budget = Budget(plan.budget_usd)
@@ -151,7 +154,7 @@ async def run(
                 async with send:
                     for index, table in enumerate(windows):
                         await window_slots.acquire()
-                        if state.stopping:
+                        if state.halted():
                             return
                         window = _open_window(index, table, plan.judges)
                         for row, values in enumerate(window.rows):
@@ -162,13 +165,13 @@ async def run(
                                     record(result)
                                     finish(window, row)
                             for judge in llm_judges:
-                                if state.stopping:
+                                if state.halted():
                                     return
                                 await send.send(_Job(window, row, judge))
 
             async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
                 async for job in jobs:
-                    if state.stopping:
+                    if state.halted():
                         continue
                     try:
                         result = await judge_llm(caller, job.judge, job.window.rows[job.row])
@@ -232,7 +235,7 @@ class _Background:
 async def _watch_signals(state: _State, tg: TaskGroup, grace_s: float) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            if state.stopping:
+            if state.halted():
                 break  # a second signal: abandon in-flight calls now
             state.stopping = True
             state.interrupted = True
@@ -272,11 +275,3 @@ def error_rate(snapshot: Snapshot) -> float:
     failed = snapshot.error_count - snapshot.errors.get("budget_exhausted", 0)
     done = snapshot.judgements_done - snapshot.errors.get("budget_exhausted", 0)
     return failed / done if done > 0 else 0.0
-
-
-def window_count(rows: int) -> int:
-    """How many windows ``rows`` rows make."""
-    return max(1, math.ceil(rows / WINDOW_ROWS))
-
-
-__all__ = ["Path", "RunHooks", "RunOutcome", "Sink", "error_rate", "make_client", "run"]

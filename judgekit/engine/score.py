@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +34,7 @@ class ScoreJob:
     config: Config
     config_path: str
     output: Path
-    overrides: Overrides = Overrides()
+    overrides: Overrides = field(default_factory=Overrides)
     limit: int | None = None
     cache_path: Path | None = None
     use_cache: bool = True
@@ -64,9 +64,7 @@ def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, R
     """Every check that needs no model call (also used by --dry-run and validate)."""
     check_output_path(job.output)
     dataset = inspect_dataset(job.dataset, job.config.run.id_column, job.limit)
-    plan = make_plan(
-        job.config, job.config_path, dataset, job.overrides, require_keys=require_keys
-    )
+    plan = make_plan(job.config, job.config_path, dataset, job.overrides, require_keys=require_keys)
     return dataset, plan
 
 
@@ -77,7 +75,7 @@ def open_cache(job: ScoreJob) -> AnswerCache | NoCache:
     return AnswerCache(job.cache_path or default_cache_path())
 
 
-def score_dataset(job: ScoreJob, hooks: RunHooks = RunHooks()) -> ScoreReport:
+def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     """Run ``job``; raises usage errors before any call, AuthError/Interrupted during it."""
     dataset, plan = prepare(job)
     started_at = datetime.now(UTC)
@@ -93,7 +91,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks = RunHooks()) -> ScoreReport:
                 rows,
                 _WriterSink(writer),
                 cache,
-                hooks,
+                hooks or RunHooks(),
             )
             problem = _problem(outcome, plan)
             writer.commit(_metadata(job, outcome, started_at, problem))

@@ -1,0 +1,284 @@
+"""``make bench``: throughput, client CPU per call, rate-limit efficiency and memory.
+
+Starts the fake provider as a separate process (so its CPU is not counted as
+the client's), runs judgekit's real pipeline (dataset -> plan -> cache ->
+HTTP -> Parquet) in this process, and prints one table with the ideal beside
+every figure.  ``BENCH_BIG_ROWS`` sets S4's size (default 1,000,000).
+
+Scenarios (issue 3):
+  S0  a bare aiohttp loop, 2,000 calls, 64 in flight, 100 ms: the floor to beat
+  S1  2,000 rows, concurrency 64, 100 ms latency
+  S2  the same at 0 ms: pure client overhead
+  S3  600 rows against a server allowing 10 requests in any sliding second,
+      judgekit told requests_per_minute = 600
+  S4  BENCH_BIG_ROWS rows through a rule judge, and through the fake provider
+      at 0 ms, each in a child process: peak RSS and rows/s
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+
+from judgekit.config import parse_config
+from judgekit.engine.plan import Overrides
+from judgekit.engine.run import RunHooks
+from judgekit.engine.score import ScoreJob, score_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", "1000000"))
+PROVIDER_BIG_ROWS = int(os.environ.get("BENCH_PROVIDER_ROWS", str(BIG_ROWS)))
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    figure: str
+    measured: str
+    ideal: str
+    target: str
+
+
+@contextmanager
+def fake_server(*flags: str) -> Iterator[str]:
+    """Run ``python -m judgekit.testing.fake_provider`` and yield its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "judgekit.testing.fake_provider", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"fake provider did not start: {line!r}")
+        yield line.removeprefix("listening on ")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def stats(url: str) -> dict[str, object]:
+    """The fake server's counters."""
+    return dict(httpx.get(f"{url}/_stats", timeout=5).json())
+
+
+def write_dataset(path: Path, rows: int) -> None:
+    """A synthetic QA dataset of ``rows`` rows."""
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(rows):
+            record = {
+                "id": i,
+                "question": f"What is {i} plus {i}?",
+                "answer": f"{i} plus {i} is {2 * i}.",
+                "reference": f"{2 * i}",
+            }
+            f.write(json.dumps(record) + "\n")
+
+
+def config(url: str, concurrency: int, rpm: float | None = None, rule_only: bool = False) -> str:
+    """A benchmark config (TOML text)."""
+    if rule_only:
+        return """
+[run]
+max_error_rate = 1.0
+[[judges]]
+name = "f1"
+type = "token_f1"
+columns = { output = "answer", expected = "reference" }
+"""
+    limit = f"requests_per_minute = {rpm}" if rpm else ""
+    return f"""
+[run]
+concurrency = {concurrency}
+max_error_rate = 1.0
+[connections.fake]
+base_url = "{url}/v1"
+model = "fake-judge"
+api_key_required = false
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = 0.6
+max_retries = 8
+{limit}
+[[judges]]
+name = "correctness"
+connection = "fake"
+template = "correctness"
+columns = {{ input = "question", output = "answer", expected = "reference" }}
+"""
+
+
+def run_inprocess(
+    url: str, rows: int, concurrency: int, rpm: float | None, work: Path
+) -> tuple[float, float, dict[str, object]]:
+    """Score ``rows`` rows in this process: (wall s, CPU s, summary)."""
+    import tomllib
+
+    data = work / f"data-{rows}.jsonl"
+    if not data.exists():
+        write_dataset(data, rows)
+    cfg = parse_config(tomllib.loads(config(url, concurrency, rpm)), "bench.toml")
+    cache = work / f"cache-{time.monotonic_ns()}.sqlite3"
+    job = ScoreJob(
+        dataset=str(data),
+        config=cfg,
+        config_path="bench.toml",
+        output=work / "out.parquet",
+        overrides=Overrides(),
+        cache_path=cache,
+    )
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    report = score_dataset(job, RunHooks(progress_interval_s=3600, handle_signals=False))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return wall, cpu, report.outcome.snapshot.as_dict()
+
+
+async def bare_aiohttp(url: str, calls: int, concurrency: int) -> None:
+    """The floor: aiohttp alone, no judging, no cache, no output."""
+    import aiohttp
+
+    body = {
+        "model": "fake-judge",
+        "messages": [{"role": "user", "content": "<output>\n4\n</output>\nScore scale: 0 to 1"}],
+    }
+    limiter = anyio.Semaphore(concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            async with limiter, session.post(f"{url}/v1/chat/completions", json=body) as r:
+                await r.read()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(calls):
+                tg.start_soon(one)
+
+
+def child_peak(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``judgekit`` in a child; (wall s, peak RSS MiB of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    exe = str(Path(sys.executable).with_name("judgekit"))
+    subprocess.run([exe, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak_kib, before) / 1024
+
+
+def main() -> None:
+    """Run every scenario and print the table."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with fake_server("--latency-ms", "100") as url:
+            t0 = time.perf_counter()
+            c0 = time.process_time()
+            anyio.run(bare_aiohttp, url, 2000, 64)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            rows.append(Row("S0 bare aiohttp", "wall", f"{wall:.2f} s", "3.1 s", "-"))
+            rows.append(Row("", "CPU/call", f"{cpu / 2000 * 1000:.2f} ms", "-", "-"))
+            wall, cpu, s = run_inprocess(url, 2000, 64, None, work)
+            rows.append(
+                Row("S1 2k rows, 64, 100 ms", "wall", f"{wall:.2f} s", "3.1 s", "<= 3.41 s")
+            )
+            rows.append(Row("", "CPU/call", f"{cpu / 2000 * 1000:.2f} ms", "-", "<= 0.5 ms"))
+        with fake_server("--latency-ms", "0") as url:
+            wall, cpu, s = run_inprocess(url, 2000, 64, None, work)
+            rows.append(Row("S2 2k rows, 64, 0 ms", "wall", f"{wall:.2f} s", "0 s", "<= 1.0 s"))
+            rows.append(Row("", "CPU/call", f"{cpu / 2000 * 1000:.2f} ms", "-", "-"))
+        with fake_server("--latency-ms", "20", "--rate-limit-per-s", "10") as url:
+            wall, cpu, s = run_inprocess(url, 600, 64, 600, work)
+            got429 = stats(url).get("rate_limited", "?")
+            lost = s["errors"]
+            rows.append(Row("S3 600 rows, 10 req/s", "wall", f"{wall:.1f} s", "60 s", "<= 63 s"))
+            rows.append(Row("", "429s", f"{got429}", "0", "< 6"))
+            rows.append(
+                Row(
+                    "",
+                    "rows lost",
+                    f"{sum(lost.values()) if isinstance(lost, dict) else lost}",
+                    "0",
+                    "0",
+                )
+            )
+        big = work / "big.jsonl"
+        write_dataset(big, BIG_ROWS)
+        rule_cfg = work / "rule.toml"
+        rule_cfg.write_text(config("", 1, rule_only=True))
+        env = dict(os.environ)
+        wall, peak = child_peak(
+            [
+                "score",
+                str(big),
+                "-c",
+                str(rule_cfg),
+                "-o",
+                str(work / "big-rule.parquet"),
+                "--no-cache",
+                "-q",
+            ],
+            env,
+        )
+        rows.append(
+            Row(f"S4 {BIG_ROWS:,} rows, rule", "rows/s", f"{BIG_ROWS / wall:,.0f}", "-", "-")
+        )
+        rows.append(Row("", "peak RSS", f"{peak:.0f} MiB", "flat", "flat"))
+        with fake_server("--latency-ms", "0") as url:
+            provider_cfg = work / "provider.toml"
+            provider_cfg.write_text(config(url, 64))
+            if PROVIDER_BIG_ROWS != BIG_ROWS:
+                big = work / "big-provider.jsonl"
+                write_dataset(big, PROVIDER_BIG_ROWS)
+            wall, peak = child_peak(
+                [
+                    "score",
+                    str(big),
+                    "-c",
+                    str(provider_cfg),
+                    "-o",
+                    str(work / "big-llm.parquet"),
+                    "--cache",
+                    str(work / "big-cache.sqlite3"),
+                    "-q",
+                ],
+                env,
+            )
+            rows.append(
+                Row(
+                    f"S4 {PROVIDER_BIG_ROWS:,} rows, fake LLM",
+                    "rows/s",
+                    f"{PROVIDER_BIG_ROWS / wall:,.0f}",
+                    "-",
+                    "-",
+                )
+            )
+            rows.append(Row("", "peak RSS", f"{peak:.0f} MiB", "flat", "flat"))
+    print_table(rows)
+
+
+def print_table(rows: list[Row]) -> None:
+    """Print the results as a Markdown table (pastes into the README)."""
+    print(
+        f"\njudgekit bench · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}\n"
+    )
+    print("| scenario | figure | measured | ideal | target |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.scenario} | {r.figure} | {r.measured} | {r.ideal} | {r.target} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""Classify every failed model call once: what kind of error, and whether to retry.
+
+A failure is either an HTTP response that is not 2xx, or an exception raised
+while sending or reading (or a 2xx body judgekit cannot use)::
+
+    what happened                                  kind                retry
+    ---------------------------------------------  ------------------  ----------
+    429 Too Many Requests                          rate_limit          rate_limit
+    429 with insufficient_quota / spend limit      rate_limit          no
+    401, 403                                       auth                no
+    408 Request Timeout                            timeout             transient
+    409 Conflict (Anthropic: retry is safe)        server_error        transient
+    5xx, incl. 529 Anthropic "overloaded"          server_error        transient
+    3xx (redirects are not followed)               bad_request         no
+    other 4xx (400, 404, 413, 422 ...)             bad_request         no
+    builtin TimeoutError (anyio.fail_after)        timeout             transient
+    httpx.TimeoutException                         timeout             transient
+    refused / reset / dropped connection           connection          transient
+    httpx.NetworkError, RemoteProtocolError, ...   connection          transient
+    unsupported URL scheme                         connection          no
+    MalformedReply (2xx body unusable)             malformed_response  transient
+    anything else                                  TypeError: a bug keeps its traceback
+
+``retry_after_s`` is the server's ``retry-after-ms`` / ``Retry-After`` when it
+sent one (429 and 5xx alike).  The transport judgekit uses
+(``httpx_aiohttp.AiohttpTransport``) maps a refused or dropped connection to
+``httpx.ConnectTimeout``; the aiohttp exception in ``__cause__`` says what
+really happened, so it is read first.
+
+A ``Failure.message`` is short and safe to show: it never holds a header value
+or an API key (key-like strings in a provider's message are redacted).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import aiohttp
+import httpx
+
+from judgekit.errors import ErrorKind
+from judgekit.records import ModelCall, OutputMode, Usage
+
+RetryPolicy = Literal["rate_limit", "transient", "no"]
+"""``rate_limit``: wait (Retry-After) and slow the connection; ``transient``: back off
+and retry up to ``max_retries``; ``no``: the row's error, at once."""
+
+MESSAGE_CHARS = 200
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
+_QUOTA_CODES = ("insufficient_quota", "billing_hard_limit", "spend_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One classified failure: its ``J_error`` kind and what to do about it."""
+
+    kind: ErrorKind
+    retry: RetryPolicy
+    retry_after_s: float | None
+    message: str
+
+
+class MalformedReply(Exception):
+    """A 2xx reply whose body judgekit cannot use: not JSON, no text, a refusal."""
+
+    def __init__(self, reason: str, usage: Usage | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.usage = usage
+        """Tokens the provider billed for the unusable reply, when its body said."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderError:
+    """The fields of an OpenAI- or Anthropic-shaped error body."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+def provider_error(text: str) -> ProviderError:
+    """Read ``{"error": {"message", "param", "code"|"type"}}`` and kin; the raw text otherwise."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return ProviderError(text.strip())
+    if not isinstance(body, dict):
+        return ProviderError(text.strip())
+    error = body.get("error", body)
+    if isinstance(error, str):  # {"error": "message"} (some compatible servers)
+        return ProviderError(error)
+    if not isinstance(error, dict):
+        return ProviderError(text.strip())
+    message = error.get("message") or error.get("detail") or ""
+    param, code = error.get("param"), error.get("code") or error.get("type")
+    details = error.get("details")
+    if isinstance(details, dict) and isinstance(details.get("error_code"), str):
+        code = details["error_code"]  # Anthropic spend limits
+    return ProviderError(
+        message if isinstance(message, str) else json.dumps(message),
+        param if isinstance(param, str) else None,
+        code if isinstance(code, str) else None,
+    )
+
+
+def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms``, else ``Retry-After`` (seconds
+    or HTTP date), else the reset of an exhausted ``x-ratelimit-*`` limit; None if none."""
+    millis = _number(headers.get("retry-after-ms"))
+    if millis is not None:
+        return max(0.0, millis / 1000)
+    value = headers.get("retry-after")
+    if value is not None:
+        seconds = _number(value)
+        if seconds is None:
+            seconds = _seconds_until(value, now or datetime.now(UTC))
+        if seconds is not None:
+            return max(0.0, seconds)
+    return _exhausted_limit_reset(headers)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _seconds_until(http_date: str, now: datetime) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - now).total_seconds()
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration_s(text: str) -> float | None:
+    """OpenAI's reset durations (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``) in seconds."""
+    text = text.strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+
+
+def _exhausted_limit_reset(headers: httpx.Headers) -> float | None:
+    """The longest reset among OpenAI limits whose remaining count is 0 (a hint only)."""
+    resets = []
+    for limit in ("requests", "tokens"):
+        if headers.get(f"x-ratelimit-remaining-{limit}", "").strip() != "0":
+            continue
+        reset = parse_duration_s(headers.get(f"x-ratelimit-reset-{limit}", ""))
+        if reset is not None:
+            resets.append(reset)
+    return max(resets) if resets else None
+
+
+def classify_response(response: httpx.Response) -> Failure | None:
+    """None for a 2xx response, else its Failure (see the module table)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    message = _status_message(response)
+    if status == 429:
+        if _is_quota(response):
+            return Failure("rate_limit", "no", None, message)
+        return Failure("rate_limit", "rate_limit", parse_retry_after(response.headers), message)
+    if status in (401, 403):
+        return Failure("auth", "no", None, message)
+    if status == 408:
+        return Failure("timeout", "transient", parse_retry_after(response.headers), message)
+    if status == 409 or status >= 500:
+        return Failure("server_error", "transient", parse_retry_after(response.headers), message)
+    if 300 <= status < 400:
+        return Failure("bad_request", "no", None, f"{message} (redirects are not followed)")
+    return Failure("bad_request", "no", None, message)
+
+
+def _status_message(response: httpx.Response) -> str:
+    """``HTTP 404 Not Found: <provider message>``, the message redacted and truncated."""
+    head = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    detail = _provider_detail(response)
+    return f"{head}: {detail}" if detail else head
+
+
+def _provider_detail(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type or text.lstrip().startswith("{"):
+        detail = provider_error(text).message
+    elif content_type.startswith("text/plain"):
+        detail = text
+    else:  # an HTML error page from a proxy says nothing useful in one line
+        return ""
+    return _truncate(_redact(" ".join(detail.split()), response))
+
+
+def _redact(text: str, response: httpx.Response) -> str:
+    """Remove the request's own key and anything key-like from a provider's message."""
+    try:
+        request_headers = response.request.headers
+    except RuntimeError:  # a response built without a request
+        request_headers = httpx.Headers()
+    for name in ("authorization", "x-api-key", "api-key"):
+        value = request_headers.get(name, "")
+        secret = value[7:] if value.lower().startswith("bearer ") else value
+        if len(secret) >= 6:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_LIKE.sub("[redacted]", text)
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+def _is_quota(response: httpx.Response) -> bool:
+    """A 429 that waiting will not fix: the account is out of credit or over its spend limit."""
+    try:
+        error = provider_error(response.text)
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return False
+    code = (error.code or "").lower()
+    return any(marker in code for marker in _QUOTA_CODES)
+
+
+def classify_exception(exc: BaseException) -> Failure:
+    """The Failure of an exception raised while sending or reading; TypeError for a bug."""
+    if isinstance(exc, MalformedReply):
+        return Failure("malformed_response", "transient", None, f"malformed reply: {exc.reason}")
+    if isinstance(exc, httpx.HTTPStatusError):
+        failure = classify_response(exc.response)
+        if failure is not None:
+            return failure
+    cause = _aiohttp_cause(exc)
+    if cause is not None:
+        return _classify_aiohttp(cause)
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure("timeout", "transient", None, _TIMEOUT_MESSAGES.get(type(exc), "timed out"))
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", "transient", None, "request timed out")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return Failure("connection", "no", None, "unsupported URL scheme (use http or https)")
+    if isinstance(exc, httpx.DecodingError):
+        return Failure(
+            "malformed_response", "transient", None, "response body could not be decoded"
+        )
+    if isinstance(exc, httpx.TransportError | OSError):
+        return Failure("connection", "transient", None, _connection_message(exc))
+    raise TypeError(f"unexpected {type(exc).__name__} from a model call") from exc
+
+
+_TIMEOUT_MESSAGES: dict[type[BaseException], str] = {
+    httpx.ConnectTimeout: "connect timed out",
+    httpx.ReadTimeout: "read timed out",
+    httpx.WriteTimeout: "write timed out",
+    httpx.PoolTimeout: "timed out waiting for a free connection",
+}
+
+
+def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
+    """The aiohttp error behind an exception (itself, or its cause chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, aiohttp.ClientError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def _classify_aiohttp(cause: aiohttp.ClientError) -> Failure:
+    if isinstance(cause, aiohttp.ServerTimeoutError):
+        connecting = isinstance(cause, aiohttp.ConnectionTimeoutError)
+        return Failure(
+            "timeout", "transient", None, "connect timed out" if connecting else "read timed out"
+        )
+    if isinstance(cause, aiohttp.ClientPayloadError):
+        return Failure("connection", "transient", None, "response body incomplete")
+    if isinstance(cause, aiohttp.ClientResponseError):
+        return Failure("connection", "transient", None, "invalid HTTP response")
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return Failure("connection", "transient", None, "server disconnected")
+    return Failure("connection", "transient", None, _connection_message(cause))
+
+
+def _connection_message(exc: BaseException) -> str:
+    """A short, fixed description: no host, header or URL text that could carry a secret."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        if isinstance(current, aiohttp.ClientConnectorError):
+            chain.append(current.os_error)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset by peer"
+        if isinstance(item, aiohttp.ClientConnectorDNSError):
+            return "host name could not be resolved"
+        if isinstance(item, aiohttp.ClientSSLError):
+            return "TLS handshake failed"
+        if isinstance(item, httpx.ProxyError):
+            return "proxy error"
+        if isinstance(item, httpx.RemoteProtocolError):
+            return "server broke the HTTP protocol"
+        if isinstance(item, httpx.ReadError):
+            return "connection lost while reading the response"
+        if isinstance(item, httpx.WriteError):
+            return "connection lost while sending the request"
+    if any(isinstance(item, aiohttp.ClientConnectorError | httpx.ConnectError) for item in chain):
+        return "cannot connect"
+    return "connection error"
+
+
+# What every protocol module shares: the canonical body encoding, reading a 2xx
+# body, and the fallback ladder for a 400 that names a parameter the server rejects.
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """Compact, deterministic JSON (insertion order kept: schema key order matters to the
+    model, which writes fields in that order)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict).encode()
+
+
+def requested_model(response: httpx.Response) -> str:
+    """The model the request asked for, when the reply does not name one."""
+    try:
+        model = json.loads(response.request.content).get("model")
+    except (RuntimeError, ValueError, AttributeError):
+        return ""
+    return model if isinstance(model, str) else ""
+
+
+def read_json(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object; MalformedReply when it is not one."""
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise MalformedReply(f"body is not JSON ({reason})") from None
+    if not isinstance(body, dict):
+        raise MalformedReply("body is not a JSON object")
+    return body
+
+
+def token_count(usage: Any, *path: str) -> int:
+    """The token count at ``path`` in a usage object: 0 when absent or null."""
+    value = usage
+    for key in path:
+        if not isinstance(value, dict):
+            return 0
+        value = value.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedReply(f"usage.{'.'.join(path)} is not a token count")
+    return value
+
+
+OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "prompt")
+"""From most to least constrained; a fallback only ever moves right."""
+
+
+def fallback_call(
+    call: ModelCall,
+    error_text: str,
+    *,
+    modes: tuple[OutputMode, ...],
+    structured_markers: tuple[str, ...],
+    token_switch: bool = False,
+) -> ModelCall | None:
+    """``call`` with the one parameter a 400 body names changed, or None (a genuine bad
+    request).  Each step only ever removes or weakens something, so the ladder ends."""
+    error = provider_error(error_text)
+    said = f"{error.param or ''} {error.message}".lower()
+    if token_switch and call.token_param == "max_tokens" and "max_completion_tokens" in said:
+        return replace(call, token_param="max_completion_tokens")
+    if call.temperature is not None and "temperature" in said:
+        return replace(call, temperature=None)
+    if any(marker in said for marker in structured_markers):
+        rank = OUTPUT_MODES.index(call.output_mode)
+        lower = [mode for mode in modes if OUTPUT_MODES.index(mode) > rank]
+        if lower:
+            return replace(call, output_mode=lower[0])
+    return None

@@ -1,0 +1,398 @@
+"""A loopback LLM provider for tests, the demo and benchmarks (aiohttp, 127.0.0.1).
+
+Endpoints::
+
+    POST /v1/chat/completions   OpenAI Chat Completions  (client base_url: URL/v1)
+    POST /v1/responses          OpenAI Responses         (client base_url: URL/v1)
+    POST /v1/messages           Anthropic Messages       (client base_url: URL)
+    GET  /_stats                counters as JSON (see ``FakeStats``)
+    POST /_reset                clear counters, recordings, switch state; restore settings
+
+Answers come from a stand-in judge (``fake_verdicts``: token overlap, not a
+model). Faults are switched on with ``FakeSettings``, changeable while the
+server runs. A request passes these stages in order; the first that refuses
+answers: hang -> auth (401) -> anthropic-version (400) -> body (400) ->
+429 (``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
+rejected parameters (400) -> ``status_400_rate`` -> reply (``malformed_*``,
+``bad_verdict_*``, ``out_of_scale``). Each ``*_first_n`` switch counts only the
+requests that reach its stage; each ``*_rate`` F fails exactly floor(n*F) of
+the first n requests that reach it.
+
+In-process::
+
+    with FakeProvider() as fake:
+        fake.settings.rate_limit_first_n = 2
+        ... client(base_url=fake.openai_base_url) ...
+        assert fake.stats().rate_limited == 2
+
+As a process (prints one line ``listening on http://127.0.0.1:PORT``, serves
+until SIGTERM/SIGINT, exits 0)::
+
+    python -m judgekit.testing.fake_provider --port 0 --latency-ms 20 --rate-limit-per-s 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import socket
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
+from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
+from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
+from judgekit.testing.fake_wire import (
+    PATH_PROTOCOLS,
+    WireCall,
+    WireProtocol,
+    WireUsage,
+    count_tokens,
+    read_call,
+    success_body,
+)
+
+__all__ = ["FakeProvider", "FakeRequest", "FakeSettings", "FakeStats", "main"]
+
+_SHUTDOWN_TIMEOUT_S = 0.5
+"""How long stop() waits for in-flight handlers (a long latency) before cancelling them."""
+
+
+@dataclass(slots=True)
+class _Counters:
+    """Mutable counters behind ``FakeStats``."""
+
+    requests: int = 0
+    by_status: Counter[int] = dataclasses.field(default_factory=Counter)
+    by_path: Counter[str] = dataclasses.field(default_factory=Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class FakeProvider:
+    """The fake server: ``start()`` runs it in a background thread with its own loop."""
+
+    def __init__(
+        self, settings: FakeSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._initial = dataclasses.replace(settings or FakeSettings())
+        self.settings = dataclasses.replace(self._initial)
+        self._host, self._port = host, port
+        # Guards the counters, records and generation: handlers mutate them on
+        # the server loop while test code reads or resets them from another thread.
+        self._lock = threading.Lock()
+        self._counters = _Counters()
+        self._records: list[FakeRequest] = []
+        self._gate = FaultGate()
+        self._generation = 0
+        self._release = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+
+    # -- public API ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT``; the Anthropic base URL."""
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """``URL/v1``; the base URL for both OpenAI protocols."""
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """Same as ``url``."""
+        return self.url
+
+    @property
+    def requests(self) -> tuple[FakeRequest, ...]:
+        """Requests recorded so far (only while ``settings.record`` is true)."""
+        with self._lock:
+            return tuple(self._records)
+
+    def stats(self) -> FakeStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            c = self._counters
+            return FakeStats(
+                requests=c.requests,
+                by_status=dict(c.by_status),
+                rate_limited=c.by_status[429],
+                by_path=dict(c.by_path),
+                in_flight=c.in_flight,
+                max_in_flight=c.max_in_flight,
+                input_tokens=c.input_tokens,
+                output_tokens=c.output_tokens,
+            )
+
+    def reset(self) -> None:
+        """Clear counters, recordings and switch state; restore the initial settings;
+        release hanging requests (their replies are not counted)."""
+        with self._lock:
+            in_flight = self._counters.in_flight
+            self._counters = _Counters(in_flight=in_flight, max_in_flight=in_flight)
+            self._records.clear()
+            self._generation += 1
+            self.settings = dataclasses.replace(self._initial)
+        self._gate.clear()
+        loop = self._loop
+        if loop is None:
+            return
+        if _running_loop() is loop:
+            self._release_hung()
+        else:
+            loop.call_soon_threadsafe(self._release_hung)
+
+    def start(self) -> FakeProvider:
+        """Bind, start serving in a background thread and return self."""
+        sock = socket.create_server((self._host, self._port), backlog=1024)
+        self._port = sock.getsockname()[1]
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run_thread, args=(loop, sock, ready), name="fake-provider", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10) or self._runner is None:
+            raise RuntimeError("fake provider did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hanging requests are released, slow ones cancelled."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def open(self, sock: socket.socket) -> None:
+        """Serve on an already bound socket in the running loop (used by the CLI)."""
+        self._loop = asyncio.get_running_loop()
+        self._port = sock.getsockname()[1]
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for path in PATH_PROTOCOLS:
+            app.router.add_post(path, self._handle)
+        app.router.add_get("/_stats", self._handle_stats)
+        app.router.add_post("/_reset", self._handle_reset)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Stop serving in the running loop (used by ``stop()`` and the CLI)."""
+        self._release_hung()
+        # Woken handlers finish on their own; a client that gave up already
+        # closed its connection, so aiohttp's shutdown would not wait for them.
+        deadline = time.monotonic() + _SHUTDOWN_TIMEOUT_S
+        while self._handlers and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        leftovers = set(self._handlers)
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=_SHUTDOWN_TIMEOUT_S)
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _run_thread(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self.open(sock))
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            ready.set()
+            loop.close()
+
+    def _release_hung(self) -> None:
+        """Wake every hanging or sleeping request; runs on the server loop."""
+        self._release.set()
+        self._release = asyncio.Event()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short by reset() or stop()."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._release.wait()
+
+    async def _handle_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats().to_json())
+
+    async def _handle_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"reset": True})
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            return await self._handle_api(request)
+        finally:
+            self._handlers.discard(task)
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None
+        generation = self._arrive(request, body)
+        response: web.Response | None = None
+        try:
+            response = await self._answer(request, PATH_PROTOCOLS[request.path], body)
+            return response
+        finally:
+            self._leave(generation, None if response is None else response.status)
+
+    def _arrive(self, request: web.Request, body: Any) -> int:
+        with self._lock:
+            c = self._counters
+            c.requests += 1
+            c.by_path[request.path] += 1
+            c.in_flight += 1
+            c.max_in_flight = max(c.max_in_flight, c.in_flight)
+            if self.settings.record:
+                headers = {k.lower(): v for k, v in request.headers.items()}
+                self._records.append(FakeRequest(request.path, headers, body, time.monotonic()))
+            return self._generation
+
+    def _leave(self, generation: int, status: int | None) -> None:
+        with self._lock:
+            self._counters.in_flight -= 1
+            if status is not None and generation == self._generation:
+                self._counters.by_status[status] += 1
+
+    # -- the stages ------------------------------------------------------------
+
+    async def _answer(
+        self, request: web.Request, protocol: WireProtocol, body: Any
+    ) -> web.Response:
+        s, gate = self.settings, self._gate
+        if gate.hangs(s):
+            await self._release.wait()
+            return error_response(protocol, 503, "overloaded", "The server is shutting down.")
+        refusal = check_auth(request.headers, protocol, s)
+        if refusal is not None:
+            return refusal
+        if body is None:
+            message = "We could not parse the JSON body of your request."
+            return error_response(protocol, 400, "invalid_request", message)
+        call = read_call(protocol, body)
+        if isinstance(call, str):
+            return error_response(protocol, 400, "invalid_request", call)
+        refusal = gate.check_rate(protocol, s)
+        if refusal is not None:
+            return refusal
+        if s.latency_ms > 0:
+            await self._pause(s.latency_ms / 1000)
+        refusal = gate.check_server(protocol, s) or gate.check_params(call, body, s)
+        return refusal or self._reply(call, s)
+
+    def _reply(self, call: WireCall, s: FakeSettings) -> web.Response:
+        facts = read_prompt(call.text, call.schema)
+        answer: str | dict[str, Any]
+        if self._gate.bad_verdict(s, reask=facts.reask):
+            answer = BAD_VERDICT_TEXT
+        elif call.structured:
+            answer = verdict_for(facts, out_of_scale=s.out_of_scale)
+        else:
+            # Prose + a code fence for some prompts, chosen by content so a
+            # repeated request gets the same reply.
+            fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
+            answer = verdict_text(verdict_for(facts, out_of_scale=s.out_of_scale), fenced=fenced)
+        out_text = answer if isinstance(answer, str) else json.dumps(answer)
+        reasoning = max(s.reasoning_tokens, 0)
+        usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
+        payload = json.dumps(success_body(call, answer, usage, s.reply_model or call.model))
+        if self._gate.malformed(s):
+            payload = payload[: len(payload) // 2]
+        with self._lock:
+            self._counters.input_tokens += usage.input_tokens
+            self._counters.output_tokens += usage.output_tokens
+        return web.Response(text=payload, content_type="application/json")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+# -- command line --------------------------------------------------------------
+
+_ARG_TYPES: dict[str, type] = {"float": float, "int": int, "str | None": str, "float | None": float}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m judgekit.testing.fake_provider",
+        description="Loopback fake LLM provider (OpenAI chat/responses, Anthropic messages).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    for f in dataclasses.fields(FakeSettings):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", help=f"set {f.name}")
+        else:
+            parser.add_argument(flag, type=_ARG_TYPES[str(f.type)], default=f.default)
+    return parser
+
+
+async def _serve(settings: FakeSettings, host: str, port: int) -> None:
+    provider = FakeProvider(settings, host=host, port=port)
+    sock = socket.create_server((host, port), backlog=1024)
+    await provider.open(sock)
+    print(f"listening on {provider.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await provider.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake provider until SIGTERM/SIGINT; recording is off unless --record."""
+    args = vars(_parser().parse_args(argv))
+    host, port = args.pop("host"), args.pop("port")
+    asyncio.run(_serve(FakeSettings(**args), host, port))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Config loading: every validation error names the file, the key path and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from judgekit.config import (
+    SHORTHAND_CONNECTIONS,
+    config_hash,
+    load_config,
+    parse_config,
+    resolve_connection,
+)
+from judgekit.errors import ConfigError
+
+CONN = {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "K"}
+LLM = {"name": "j", "connection": "c", "template": "correctness"}
+
+
+def doc(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"connections": {"c": dict(CONN)}, "judges": [dict(LLM)]}
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            doc(judges=[{**LLM, "colums": {}}]),
+            "x.toml: judges[0].colums: unknown key (check the spelling; see README for the allowed keys)",
+        ),
+        (
+            doc(run={"concurrency": 0}),
+            "x.toml: run.concurrency: Input should be greater than or equal to 1",
+        ),
+        (
+            doc(judges=[{**LLM, "criteria": {"a": 0.5, "b": 0.4}}]),
+            "x.toml: judges[0].criteria: criteria weights must sum to 1, got 0.9",
+        ),
+        (
+            doc(judges=[{**LLM, "columns": {"expectd": "reference"}}]),
+            "x.toml: judges[0].columns: unknown field 'expectd' (allowed: input, output, expected, "
+            "context, history, tool_calls, expected_behavior, constraints)",
+        ),
+        (
+            doc(connections={"c": {**CONN, "protocol": "grpc"}}),
+            "x.toml: connections.c.protocol: invalid value 'grpc' (allowed: 'chat_completions', "
+            "'responses' or 'anthropic')",
+        ),
+        (
+            doc(judges=[{"name": "j", "connection": "nope", "template": "correctness"}]),
+            "x.toml: judge 'j': unknown connection 'nope' (connections: c)",
+        ),
+        (
+            doc(judges=[dict(LLM), dict(LLM)]),
+            "x.toml: duplicate judge name 'j'",
+        ),
+        (
+            doc(judges=[{"name": "j", "connection": "c"}]),
+            "x.toml: judges[0]: an llm judge needs exactly one of 'template' or 'prompt'",
+        ),
+        (
+            doc(judges=[{"name": "Bad-Name", "type": "exact"}]),
+            "x.toml: judges[0].name: String should match pattern '^[a-z][a-z0-9_]*$'",
+        ),
+        (
+            doc(judges=[{"name": "r", "type": "exact", "connection": "c"}]),
+            "x.toml: judges[0]: a exact rule judge takes no connection",
+        ),
+        (
+            doc(judges=[{"name": "r", "type": "regex", "pattern": "("}]),
+            "x.toml: judges[0].pattern: invalid regular expression (missing ), unterminated "
+            "subpattern at position 0)",
+        ),
+        (
+            doc(connections={"c": {"base_url": "http://x", "model": "m"}}),
+            "x.toml: connections.c: set api_key_env to the name of the environment variable holding "
+            "the key, or api_key_required = false for a server that takes none",
+        ),
+        (
+            doc(connections={"c": {**CONN, "input_usd_per_mtok": 1.0}}),
+            "x.toml: connections.c: give both input_usd_per_mtok and output_usd_per_mtok, or neither",
+        ),
+        (
+            {"judges": []},
+            "x.toml: judges: List should have at least 1 item after validation, not 0",
+        ),
+    ],
+    ids=[
+        "unknown-key",
+        "bounds",
+        "criteria-sum",
+        "unknown-field",
+        "protocol",
+        "unknown-connection",
+        "duplicate-judge",
+        "template-or-prompt",
+        "judge-name",
+        "rule-with-connection",
+        "bad-regex",
+        "key-not-explicit",
+        "half-price",
+        "no-judges",
+    ],
+)
+def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, "x.toml")
+    assert str(info.value) == message
+
+
+def test_load_config_reports_toml_syntax_with_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[run\nconcurrency = 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML \("):
+        load_config(path)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: no such config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_env_expansion_in_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOST_URL", "http://127.0.0.1:9999")
+    cfg = parse_config(doc(connections={"c": {**CONN, "base_url": "${HOST_URL}/v1"}}), "x.toml")
+    assert cfg.connections["c"].base_url == "http://127.0.0.1:9999/v1"
+
+
+def test_env_expansion_missing_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc(connections={"c": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}), "x.toml")
+    assert str(info.value) == (
+        "x.toml: connections.c.base_url: environment variable NOT_SET_VAR is not set"
+    )
+
+
+def test_shorthand_resolves_to_builtin_connection() -> None:
+    cfg = parse_config(
+        {"judges": [{"name": "j", "model": "openai:/gpt-4o-mini", "template": "correctness"}]},
+        "x.toml",
+    )
+    name, conn, model = resolve_connection(cfg, cfg.judges[0])
+    assert (name, model) == ("openai", "gpt-4o-mini")
+    assert conn == SHORTHAND_CONNECTIONS["openai"]
+
+
+def test_explicit_connection_wins_over_shorthand() -> None:
+    cfg = parse_config(
+        {
+            "connections": {"openai": {**CONN, "base_url": "http://127.0.0.1:5/v1"}},
+            "judges": [{"name": "j", "model": "openai:/gpt-4o", "template": "correctness"}],
+        },
+        "x.toml",
+    )
+    name, conn, model = resolve_connection(cfg, cfg.judges[0])
+    assert (name, conn.base_url, model) == ("openai", "http://127.0.0.1:5/v1", "gpt-4o")
+
+
+def test_unknown_shorthand_provider() -> None:
+    cfg = parse_config(
+        {"judges": [{"name": "j", "model": "mistral:/large", "template": "correctness"}]}, "x.toml"
+    )
+    with pytest.raises(ConfigError, match="unknown provider 'mistral'"):
+        resolve_connection(cfg, cfg.judges[0])
+
+
+def test_config_hash_changes_with_content() -> None:
+    a = parse_config(doc(), "x.toml")
+    b = parse_config(doc(run={"concurrency": 7}), "x.toml")
+    assert config_hash(a) != config_hash(b)
+    assert config_hash(a) == config_hash(parse_config(doc(), "y.toml"))

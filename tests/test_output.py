@@ -1,0 +1,344 @@
+"""Tests for judgekit.output: columns, atomic streaming writes, metadata, JSONL and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from judgekit.errors import UsageError
+from judgekit.output import OutputWriter, check_output_path, judge_fields, output_schema
+from judgekit.records import JudgeResult
+
+INPUT = pa.schema([("id", pa.string()), ("q", pa.string()), ("ctx", pa.list_(pa.string()))])
+JUDGES: list[tuple[str, tuple[str, ...]]] = [("correct", ()), ("style", ("clarity", "tone"))]
+
+OK = JudgeResult(
+    score=0.9,
+    passed=True,
+    reasoning="fine",
+    confidence=0.8,
+    criteria={"clarity": 1.0, "tone": 0.5, "extra": 0.1},
+    input_tokens=120,
+    output_tokens=30,
+    cost_usd=0.0001,
+    latency_ms=812.5,
+    model="gpt-4o-mini",
+    response_id="resp_1",
+)
+OK_ROW = [
+    ("score", 0.9),
+    ("passed", True),
+    ("reasoning", "fine"),
+    ("confidence", 0.8),
+    ("error", None),
+    ("input_tokens", 120),
+    ("output_tokens", 30),
+    ("cost_usd", 0.0001),
+    ("latency_ms", 812.5),
+    ("model", "gpt-4o-mini"),
+    ("response_id", "resp_1"),
+]
+FAILED = JudgeResult(error="timeout", cost_usd=0.0)
+PARTIAL = JudgeResult(score=0.2, passed=False, reasoning="meh", criteria={"clarity": 0.2})
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def window(*ids: str) -> pa.Table:
+    return pa.table(
+        {"id": list(ids), "q": [f"q{i}" for i in ids], "ctx": [[i] for i in ids]}, schema=INPUT
+    )
+
+
+def results(*rows: JudgeResult) -> dict[str, list[JudgeResult]]:
+    return {"correct": list(rows), "style": list(rows)}
+
+
+def temp_files(directory: Path = Path()) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+# --- columns --------------------------------------------------------------------------------------
+
+
+def test_judge_fields_without_criteria() -> None:
+    assert judge_fields("correct", []) == [
+        pa.field("correct_score", pa.float64()),
+        pa.field("correct_passed", pa.bool_()),
+        pa.field("correct_reasoning", pa.string()),
+        pa.field("correct_confidence", pa.float64()),
+        pa.field("correct_error", pa.string()),
+        pa.field("correct_input_tokens", pa.int64()),
+        pa.field("correct_output_tokens", pa.int64()),
+        pa.field("correct_cost_usd", pa.float64()),
+        pa.field("correct_latency_ms", pa.float64()),
+        pa.field("correct_model", pa.string()),
+        pa.field("correct_response_id", pa.string()),
+    ]
+
+
+def test_judge_fields_with_criteria_puts_the_struct_after_confidence() -> None:
+    fields = judge_fields("style", ["tone", "clarity"])
+    assert [f.name for f in fields][3:6] == ["style_confidence", "style_criteria", "style_error"]
+    assert fields[4].type == pa.struct([("tone", pa.float64()), ("clarity", pa.float64())])
+    assert len(fields) == 12
+
+
+def test_output_schema_is_input_then_each_judge() -> None:
+    schema = output_schema(INPUT.with_metadata({"a": "b"}), JUDGES)
+    expected = [*INPUT, *judge_fields("correct", ()), *judge_fields("style", ("clarity", "tone"))]
+    assert list(schema) == expected
+    assert schema.metadata is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "judges", "message"),
+    [
+        (
+            pa.schema([("correct_score", pa.float64())]),
+            [("correct", ())],
+            "output column 'correct_score' already exists (from the dataset or another judge);"
+            " rename judge 'correct' or drop the column",
+        ),
+        (
+            INPUT,
+            [("a", ()), ("a", ())],
+            "output column 'a_score' already exists (from the dataset or another judge);"
+            " rename judge 'a' or drop the column",
+        ),
+    ],
+    ids=["dataset-column", "same-judge-twice"],
+)
+def test_output_schema_refuses_name_clashes(
+    schema: pa.Schema, judges: list[tuple[str, tuple[str, ...]]], message: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        output_schema(schema, judges)
+    assert str(caught.value) == message
+
+
+# --- output path ------------------------------------------------------------------------------
+
+
+def test_check_output_path_accepts_known_formats_in_new_directories() -> None:
+    for name in ["out.parquet", "a/b/out.jsonl", "OUT.CSV"]:
+        check_output_path(Path(name))
+    assert not Path("a").exists()  # checking creates nothing
+
+
+@pytest.mark.parametrize(
+    ("setup", "path", "message"),
+    [
+        (None, "out.xlsx", "out.xlsx: unsupported output format (use .parquet, .jsonl or .csv)"),
+        (None, "out", "out: unsupported output format (use .parquet, .jsonl or .csv)"),
+        (
+            None,
+            "out.jsonl.gz",
+            "out.jsonl.gz: unsupported output format (use .parquet, .jsonl or .csv)",
+        ),
+        (
+            "file",
+            "blocker/sub/out.parquet",
+            "blocker/sub/out.parquet: cannot create directory blocker/sub (blocker is a file)",
+        ),
+        (
+            "dir",
+            "taken.parquet",
+            "taken.parquet: is a directory (give a file name ending in .parquet, .jsonl or .csv)",
+        ),
+    ],
+    ids=["xlsx", "no-extension", "gzip", "file-in-the-way", "is-a-directory"],
+)
+def test_check_output_path_errors(setup: str | None, path: str, message: str) -> None:
+    if setup == "file":
+        Path("blocker").write_text("")
+    elif setup == "dir":
+        Path("taken.parquet").mkdir()
+    with pytest.raises(UsageError) as caught:
+        check_output_path(Path(path))
+    assert str(caught.value) == message
+
+
+def test_writer_checks_the_path_before_creating_anything() -> None:
+    with pytest.raises(UsageError, match="unsupported output format"):
+        OutputWriter(Path("out.xlsx"), INPUT, JUDGES)
+    assert list(Path().iterdir()) == []
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+
+def test_parquet_round_trip_with_metadata() -> None:
+    out = Path("out/scored.parquet")
+    metadata = {"judgekit.version": "0.1.0", "judgekit.totals": json.dumps({"rows": 3})}
+    with OutputWriter(out, INPUT, JUDGES) as writer:
+        writer.write(window("a", "b"), results(OK, FAILED))
+        writer.write(window(), results())
+        writer.write(window("c"), results(PARTIAL))
+        writer.commit(metadata)
+    table = pq.read_table(out)
+    assert table.schema.remove_metadata() == output_schema(INPUT, JUDGES)
+    assert table.column("id").to_pylist() == ["a", "b", "c"]
+    assert table.column("ctx").to_pylist() == [["a"], ["b"], ["c"]]
+    assert table.slice(0, 1).select(
+        [f"correct_{c}" for c in ("score", "passed", "error")]
+    ).to_pylist() == [{"correct_score": 0.9, "correct_passed": True, "correct_error": None}]
+    assert table.slice(0, 1).select(output_schema(INPUT, JUDGES).names[3:]).to_pylist() == [
+        {
+            **{
+                f"{judge}_{name}": value for judge in ("correct", "style") for name, value in OK_ROW
+            },
+            "style_criteria": {"clarity": 1.0, "tone": 0.5},
+        }
+    ]
+    assert table.column("style_criteria").to_pylist() == [
+        {"clarity": 1.0, "tone": 0.5},  # "extra" is no configured criterion: dropped
+        None,
+        {"clarity": 0.2, "tone": None},
+    ]
+    assert table.column("correct_error").to_pylist() == [None, "timeout", None]
+    assert table.column("correct_input_tokens").to_pylist() == [120, 0, 0]
+    assert table.column("correct_latency_ms").to_pylist() == [812.5, None, None]
+    assert table.column("style_response_id").to_pylist() == ["resp_1", None, None]
+    parquet = pq.ParquetFile(out)
+    stored = parquet.metadata.metadata
+    assert stored[b"judgekit.version"] == b"0.1.0"
+    assert json.loads(stored[b"judgekit.totals"]) == {"rows": 3}
+    assert parquet.metadata.num_row_groups == 2  # one per non-empty window
+    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+    assert temp_files(out.parent) == []
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_zero_windows_write_an_empty_file(suffix: str) -> None:
+    out = Path(f"out{suffix}")
+    with OutputWriter(out, INPUT, JUDGES) as writer:
+        writer.commit({"judgekit.version": "0.1.0"})
+    if suffix == ".parquet":
+        table = pq.read_table(out)
+        assert table.num_rows == 0
+        assert table.schema.remove_metadata() == output_schema(INPUT, JUDGES)
+    elif suffix == ".csv":
+        header = out.read_text().splitlines()
+        assert header == [",".join(f'"{name}"' for name in output_schema(INPUT, JUDGES).names)]
+    else:
+        assert out.read_bytes() == b""
+
+
+# --- atomicity ----------------------------------------------------------------------------------
+
+
+def test_out_appears_only_on_commit() -> None:
+    out = Path("out.parquet")
+    writer = OutputWriter(out, INPUT, JUDGES)
+    writer.write(window("a"), results(OK))
+    assert not out.exists()
+    assert len(temp_files()) == 1
+    writer.commit({})
+    assert out.exists()
+    assert temp_files() == []
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+@pytest.mark.parametrize("existing", [None, b"previous output"], ids=["no-out", "existing-out"])
+def test_abort_leaves_out_as_it_was(suffix: str, existing: bytes | None) -> None:
+    out = Path(f"out{suffix}")
+    if existing is not None:
+        out.write_bytes(existing)
+    writer = OutputWriter(out, INPUT, JUDGES)
+    writer.write(window("a"), results(OK))
+    writer.abort()
+    writer.abort()  # idempotent
+    assert (out.read_bytes() if out.exists() else None) == existing
+    assert temp_files() == []
+
+
+def test_exception_inside_with_block_aborts() -> None:
+    out = Path("out.parquet")
+    out.write_bytes(b"previous output")
+
+    def scored() -> Iterator[pa.Table]:
+        yield window("a")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), OutputWriter(out, INPUT, JUDGES) as writer:
+        for table in scored():
+            writer.write(table, results(OK))
+    assert out.read_bytes() == b"previous output"
+    assert temp_files() == []
+
+
+def test_commit_replaces_existing_out() -> None:
+    out = Path("out.jsonl")
+    out.write_text("old\n")
+    with OutputWriter(out, INPUT, JUDGES) as writer:
+        writer.write(window("a"), results(OK))
+        writer.commit({})
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a"]
+
+
+def test_new_file_mode_follows_the_umask() -> None:
+    previous = os.umask(0o027)
+    try:
+        with OutputWriter(Path("out.parquet"), INPUT, JUDGES) as writer:
+            writer.commit({})
+    finally:
+        os.umask(previous)
+    assert Path("out.parquet").stat().st_mode & 0o777 == 0o640
+
+
+def test_writer_refuses_use_after_commit_and_bad_input() -> None:
+    writer = OutputWriter(Path("out.parquet"), INPUT, JUDGES)
+    with pytest.raises(ValueError, match=r"judge 'correct': 1 results for 2 rows"):
+        writer.write(window("a", "b"), {"correct": [OK], "style": [OK, OK]})
+    with pytest.raises(ValueError, match="window schema differs"):
+        writer.write(window("a").drop_columns(["ctx"]), results(OK))
+    writer.commit({})
+    with pytest.raises(RuntimeError, match="already committed"):
+        writer.write(window("a"), results(OK))
+
+
+# --- JSONL and CSV ------------------------------------------------------------------------------
+
+
+def test_jsonl_output_nests_structs() -> None:
+    out = Path("out.jsonl")
+    with OutputWriter(out, INPUT, JUDGES) as writer:
+        writer.write(window("a", "b"), results(OK, FAILED))
+        writer.write(window("c"), results(PARTIAL))
+        writer.commit({"judgekit.version": "ignored"})
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == ["a", "b", "c"]
+    assert list(rows[0]) == output_schema(INPUT, JUDGES).names
+    assert rows[0]["ctx"] == ["a"]
+    assert rows[0]["style_criteria"] == {"clarity": 1.0, "tone": 0.5}
+    assert rows[1]["style_criteria"] is None
+    assert rows[1]["correct_error"] == "timeout"
+    assert rows[0]["correct_passed"] is True
+    assert rows[0]["correct_input_tokens"] == 120
+
+
+def test_csv_output_has_a_header_and_json_encoded_nested_values() -> None:
+    out = Path("out.csv")
+    with OutputWriter(out, INPUT, JUDGES) as writer:
+        writer.write(window("a", "b"), results(OK, FAILED))
+        writer.commit({})
+    with out.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == output_schema(INPUT, JUDGES).names
+    assert rows[0]["ctx"] == '["a"]'
+    assert json.loads(rows[0]["style_criteria"]) == {"clarity": 1.0, "tone": 0.5}
+    assert rows[1]["style_criteria"] == ""
+    assert rows[0]["correct_score"] == "0.9"
+    assert rows[0]["correct_passed"] == "true"
+    assert rows[1]["correct_error"] == "timeout"
