@@ -8,16 +8,20 @@ the ``with`` block without committing) deletes the temp file.
 
 Parquet is zstd-compressed, one row group per window, and carries the run's
 key-value metadata.  JSONL writes one object per line (structs as nested
-objects).  CSV has a header; nested values are JSON-encoded strings.  JSONL and
+objects).  CSV has a header; nested values are JSON-encoded strings.  Binary
+values, which JSON and CSV cannot hold, are written as base64 text.  JSONL and
 CSV have no place for metadata: ``commit`` ignores it for them.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime as dt
+import json
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol
@@ -27,7 +31,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from judgekit.datasets import encode_json
 from judgekit.errors import UsageError
 from judgekit.records import JudgeResult
 
@@ -119,10 +122,12 @@ class _ParquetSink:
 class _JsonlSink:
     def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
         self._stream = stream
+        # polars cannot write bytes to JSON: such columns go as text (see _as_text).
+        self._texts = _TextColumns(schema, lambda type_: _holds(type_, _is_binary))
 
     def write(self, table: pa.Table) -> None:
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
-        pl.DataFrame(table).write_ndjson(self._stream)
+        pl.DataFrame(self._texts.apply(table)).write_ndjson(self._stream)
 
     def close(self, metadata: Mapping[str, str]) -> None:
         """JSONL has no place for metadata."""
@@ -130,23 +135,72 @@ class _JsonlSink:
 
 class _CsvSink:
     def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
-        # CSV cells are flat: nested columns are written as JSON strings.
-        self._nested = {f.name for f in schema if pa.types.is_nested(f.type)}
-        flat = [pa.field(f.name, pa.string()) if f.name in self._nested else f for f in schema]
-        self._schema = pa.schema(flat)
-        self._writer = pa_csv.CSVWriter(stream, self._schema)  # writes the header now
+        # CSV cells are flat text: nested and binary columns go as text (see _as_text).
+        self._texts = _TextColumns(schema, lambda t: pa.types.is_nested(t) or _holds(t, _is_binary))
+        self._writer = pa_csv.CSVWriter(stream, self._texts.schema)  # writes the header now
 
     def write(self, table: pa.Table) -> None:
-        arrays = []
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            if name in self._nested:
-                values = [None if v is None else encode_json(v) for v in column.to_pylist()]
-                column = pa.chunked_array([pa.array(values, pa.string())])
-            arrays.append(column)
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
+        self._writer.write_table(self._texts.apply(table))
 
     def close(self, metadata: Mapping[str, str]) -> None:
         self._writer.close()
+
+
+class _TextColumns:
+    """Turns the columns whose type matches into string columns (values as ``_as_text``)."""
+
+    def __init__(self, schema: pa.Schema, matches: Callable[[pa.DataType], bool]) -> None:
+        self.names = {f.name for f in schema if matches(f.type)}
+        self.schema = pa.schema(
+            [pa.field(f.name, pa.string()) if f.name in self.names else f for f in schema]
+        )
+
+    def apply(self, table: pa.Table) -> pa.Table:
+        """Return the table with the matching columns as text."""
+        if not self.names:
+            return table
+        arrays = [
+            pa.array([_as_text(v) for v in column.to_pylist()], pa.string())
+            if name in self.names
+            else column
+            for name, column in zip(table.column_names, table.columns, strict=True)
+        ]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _as_text(value: Any) -> str | None:
+    """Bytes as base64, anything else as compact JSON (bytes inside as base64 too)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    return str(value)  # Decimal, timedelta, ...
+
+
+def _is_binary(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(type_)
+        or pa.types.is_large_binary(type_)
+        or pa.types.is_fixed_size_binary(type_)
+        or pa.types.is_binary_view(type_)
+    )
+
+
+def _holds(type_: pa.DataType, matches: Callable[[pa.DataType], bool]) -> bool:
+    """Whether ``type_`` or any type nested in it matches."""
+    if matches(type_):
+        return True
+    if pa.types.is_dictionary(type_):
+        return _holds(type_.value_type, matches)
+    return any(_holds(type_.field(i).type, matches) for i in range(type_.num_fields))
 
 
 _SINKS: dict[str, type[_ParquetSink | _JsonlSink | _CsvSink]] = {

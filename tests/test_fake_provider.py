@@ -667,9 +667,8 @@ def test_reset_restores_initial_settings_and_switch_counters(fake: FakeProvider)
 def test_cli_serves_until_sigterm() -> None:
     command = [sys.executable, "-m", "judgekit.testing.fake_provider", "--rate-limit-first-n", "1"]
     command += ["--retry-after-s", "2"]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line)
@@ -681,4 +680,8 @@ def test_cli_serves_until_sigterm() -> None:
             assert http.get("/_stats").json()["requests"] == 2
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert (proc.returncode, stderr) == (0, "")

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -342,3 +343,39 @@ def test_csv_output_has_a_header_and_json_encoded_nested_values() -> None:
     assert rows[0]["correct_score"] == "0.9"
     assert rows[0]["correct_passed"] == "true"
     assert rows[1]["correct_error"] == "timeout"
+
+
+ODD = pa.schema(
+    [
+        ("blob", pa.binary()),
+        ("tags", pa.dictionary(pa.int8(), pa.binary())),
+        ("when", pa.struct([("day", pa.date32()), ("raw", pa.binary())])),
+    ]
+)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_binary_and_dates_are_written_as_text(suffix: str) -> None:
+    table = pa.table(
+        {
+            "blob": pa.array([b"\x00\xff", None], pa.binary()),
+            "tags": pa.array([b"x", b"y"], pa.binary()).dictionary_encode().cast(ODD.field(1).type),
+            "when": pa.array([{"day": date(2024, 1, 2), "raw": b"hi"}, None], ODD.field(2).type),
+        },
+        schema=ODD,
+    )
+    out = Path(f"out{suffix}")
+    with OutputWriter(out, ODD, [("j", ())]) as writer:
+        writer.write(table, {"j": [OK, FAILED]})
+        writer.commit({})
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        nulls = None
+    else:
+        with out.open(newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        nulls = ""
+    assert [row["blob"] for row in rows] == ["AP8=", nulls]
+    assert [row["tags"] for row in rows] == ["eA==", "eQ=="]
+    assert [row["when"] for row in rows] == ['{"day":"2024-01-02","raw":"aGk="}', nulls]
+    assert rows[0]["j_score"] in (0.9, "0.9")

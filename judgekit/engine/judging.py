@@ -30,14 +30,17 @@ def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
 
 
 def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
-    """Score one row with a rule judge (no network)."""
-    verdict = apply_rule(
-        judge.type,  # type: ignore[arg-type]
-        row.get(judge.fields["output"]),
-        row.get(judge.fields["expected"]) if "expected" in judge.fields else None,
-        pattern=judge.pattern,
-        ignore_case=judge.ignore_case,
-    )
+    """Score one row with a rule judge (no network); an unjudgeable row is a bad_request."""
+    try:
+        verdict = apply_rule(
+            judge.type,  # type: ignore[arg-type]
+            row.get(judge.fields["output"]),
+            row.get(judge.fields["expected"]) if "expected" in judge.fields else None,
+            pattern=judge.pattern,
+            ignore_case=judge.ignore_case,
+        )
+    except ValueError as exc:
+        return JudgeResult(error="bad_request", reasoning=str(exc))
     return _success(judge, verdict, None, cost_usd=0.0, latency_ms=None)
 
 

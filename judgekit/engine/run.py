@@ -193,15 +193,15 @@ async def run(
                     hooks.on_progress(snapshot())
 
             tg.start_soon(produce)
-            ticker_group = _Background(tg)
-            ticker_group.start(tick)
-            if hooks.handle_signals:
-                ticker_group.start(watch)
-            async with anyio.create_task_group() as workers:
-                for _ in range(plan.concurrency):
-                    workers.start_soon(work, receive.clone())
-                receive.close()
-            ticker_group.cancel()
+            async with anyio.create_task_group() as background:
+                background.start_soon(tick)
+                if hooks.handle_signals:
+                    background.start_soon(watch)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(plan.concurrency):
+                        workers.start_soon(work, receive.clone())
+                    receive.close()
+                background.cancel_scope.cancel()
     if state.fatal is not None:
         raise state.fatal
     if state.interrupted:
@@ -210,26 +210,6 @@ async def run(
             "rerun the same command to resume"
         )
     return RunOutcome(snapshot=snapshot(), budget_exhausted=budget.exhausted)
-
-
-class _Background:
-    """Tasks that live as long as the workers and are cancelled with them."""
-
-    def __init__(self, tg: TaskGroup) -> None:
-        self._scope = anyio.CancelScope()
-        self._tg = tg
-
-    def start(self, fn: Callable[[], Any]) -> None:
-        scope = self._scope
-
-        async def runner() -> None:
-            with scope:
-                await fn()
-
-        self._tg.start_soon(runner)
-
-    def cancel(self) -> None:
-        self._scope.cancel()
 
 
 async def _watch_signals(state: _State, tg: TaskGroup, grace_s: float) -> None:

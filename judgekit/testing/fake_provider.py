@@ -367,7 +367,9 @@ def _parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(FakeSettings):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            parser.add_argument(flag, action="store_true", help=f"set {f.name}")
+            # Recording is off from the command line: a benchmark sends millions.
+            default = False if f.name == "record" else f.default
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
             parser.add_argument(flag, type=_ARG_TYPES[str(f.type)], default=f.default)
     return parser
