@@ -17,10 +17,10 @@ Scenarios (issue 3):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -168,14 +168,21 @@ async def bare_aiohttp(url: str, calls: int, concurrency: int) -> None:
 
 
 def child_peak(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``judgekit`` in a child; (wall s, peak RSS MiB of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run ``judgekit`` in a child; (wall s, peak RSS MiB of that child, sampled every 50 ms)."""
+    import psutil
+
     t0 = time.perf_counter()
     exe = str(Path(sys.executable).with_name("judgekit"))
-    subprocess.run([exe, *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    proc = psutil.Popen([exe, *args], env=env, stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, proc.memory_info().rss)
+        time.sleep(0.05)
     wall = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak_kib, before) / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"judgekit exited {proc.returncode}: {args}")
+    return wall, peak / 2**20
 
 
 def main() -> None:
@@ -271,9 +278,8 @@ def main() -> None:
 
 def print_table(rows: list[Row]) -> None:
     """Print the results as a Markdown table (pastes into the README)."""
-    print(
-        f"\njudgekit bench · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}\n"
-    )
+    machine = f"{platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
+    print(f"\njudgekit bench · {machine}\n")
     print("| scenario | figure | measured | ideal | target |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -101,6 +101,8 @@ def iter_windows(
     if rows_per_window < 1:
         raise ValueError(f"rows_per_window must be at least 1, got {rows_per_window}")
     total = info.rows if limit is None else min(info.rows, limit)
+    if total <= 0:
+        return
     if info.format == "jsonl":
         yield from _jsonl_windows(info, rows_per_window, total)
     else:
@@ -121,11 +123,6 @@ def row_ids(info: DatasetInfo, window: pa.Table, start: int) -> list[Any]:
         return list(range(start, start + window.num_rows))
     ids: list[Any] = window.column(info.id_column).to_pylist()
     return ids
-
-
-def encode_json(value: Any) -> str:
-    """JSON-encode a value compactly, keeping non-ASCII text readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # --- locating files ---------------------------------------------------------------------------
@@ -410,8 +407,13 @@ def _storable(type_: pa.DataType) -> bool:
     return True
 
 
+def _encode_json(value: Any) -> str:
+    """JSON-encode a value compactly, keeping non-ASCII text readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _as_string(value: Any) -> str:
-    return value if isinstance(value, str) else encode_json(value)
+    return value if isinstance(value, str) else _encode_json(value)
 
 
 def _inspect_jsonl(path: str, file: Path, id_column: str, limit: int | None) -> DatasetInfo:
@@ -449,7 +451,7 @@ def _jsonl_table(
         for obj in objs:
             value = obj.get(name)
             if value is not None and type(value) is not str:
-                obj[name] = encode_json(value)
+                obj[name] = _encode_json(value)
     try:  # fast path: one C++ conversion for every column
         return pa.Table.from_struct_array(pa.array(objs, type=row_type))
     except _CONVERSION_ERRORS:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from judgekit.cli import app
 from judgekit.testing.fake_provider import FakeProvider
 
 _PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
@@ -42,3 +47,104 @@ def fake(_fake_server: FakeProvider) -> Iterator[FakeProvider]:
 def tmp_cache(tmp_path: Path) -> Path:
     """A path for a cache file under tmp_path (the file does not exist yet)."""
     return tmp_path / "cache.sqlite3"
+
+
+# -- end-to-end runs of the CLI against the fake ---------------------------------------------
+
+TEST_KEY_ENV = "JUDGEKIT_TEST_API_KEY"
+TEST_KEY = "sk-test-SECRET-1234"
+"""A recognisable key: tests grep every output for it."""
+
+DEFAULT_JUDGES = """
+[[judges]]
+name = "correctness"
+connection = "fake"
+template = "correctness"
+threshold = 0.5
+[judges.columns]
+input = "question"
+output = "answer"
+expected = "reference"
+"""
+
+
+def qa_rows(n: int) -> list[dict[str, Any]]:
+    """``n`` question/answer rows: half the answers match their reference, half do not."""
+    rows = []
+    for i in range(n):
+        reference = f"The answer to question {i} is {i * 7} apples."
+        answer = reference if i % 2 == 0 else f"I think it is {i + 1000} bananas, maybe."
+        rows.append(
+            {
+                "id": f"row-{i:03d}",
+                "question": f"How many apples in basket {i}?",
+                "answer": answer,
+                "reference": reference,
+                "extra": i,
+            }
+        )
+    return rows
+
+
+@dataclass
+class Workspace:
+    """A temp directory with a dataset and a config aimed at the fake, and the CLI to run."""
+
+    root: Path
+    fake: FakeProvider
+
+    @property
+    def cache(self) -> Path:
+        """The cache file every ``score`` uses unless told otherwise."""
+        return self.root / "cache.sqlite3"
+
+    def write_rows(self, rows: Sequence[Mapping[str, Any]], name: str = "data.jsonl") -> Path:
+        """Write ``rows`` as JSONL and return the path."""
+        path = self.root / name
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+
+    def write_config(
+        self,
+        *,
+        run: str = "",
+        connection: str = "",
+        judges: str = DEFAULT_JUDGES,
+        prices: bool = True,
+        name: str = "judges.toml",
+    ) -> Path:
+        """A config with one chat_completions connection ``fake`` (priced unless told not)
+        plus the extra ``run``, ``connection`` and ``judges`` TOML."""
+        price_lines = "input_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n" if prices else ""
+        text = (
+            "[run]\n"
+            f"{run}\n"
+            "[connections.fake]\n"
+            'protocol = "chat_completions"\n'
+            f'base_url = "{self.fake.openai_base_url}"\n'
+            'model = "fake-judge"\n'
+            f'api_key_env = "{TEST_KEY_ENV}"\n'
+            f"{price_lines}"
+            f"{connection}\n"
+            f"{judges}"
+        )
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def invoke(self, *args: str) -> Result:
+        """Run ``judgekit ARGS`` in-process."""
+        return CliRunner().invoke(app, list(args))
+
+    def score(self, dataset: Path, config: Path, output: Path, *extra: str) -> Result:
+        """Run ``judgekit score`` in-process with this workspace's cache."""
+        paths = [str(dataset), "-c", str(config), "-o", str(output), "--cache", str(self.cache)]
+        return self.invoke("score", *paths, *extra)
+
+
+@pytest.fixture
+def workspace(fake: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A workspace whose connection's key is set; wide columns so rich never wraps a line."""
+    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    monkeypatch.setenv("COLUMNS", "250")
+    return Workspace(tmp_path, fake)

@@ -533,3 +533,8 @@ def test_corrupt_parquet_page_is_a_dataset_error_in_the_windows_pass() -> None:
         "data.parquet: unreadable Parquet file (Couldn't deserialize thrift: don't know what"
         " type: Deserializing page header failed.)"
     )
+
+
+def test_window_limit_zero_yields_nothing() -> None:
+    info = inspect_dataset(write_jsonl("data.jsonl", [{"id": 1}]))
+    assert list(iter_windows(info, limit=0)) == []

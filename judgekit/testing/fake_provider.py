@@ -182,7 +182,7 @@ class FakeProvider:
         asyncio.run_coroutine_threadsafe(self.close(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-        self._thread = None
+        self._thread = self._loop = None
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -336,7 +336,8 @@ class FakeProvider:
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
         reasoning = max(s.reasoning_tokens, 0)
         usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
-        payload = json.dumps(success_body(call, answer, usage, s.reply_model or call.model))
+        wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
+        payload = json.dumps(success_body(call, wire_answer, usage, s.reply_model or call.model))
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
         with self._lock:
@@ -378,12 +379,13 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(settings: FakeSettings, host: str, port: int) -> None:
     provider = FakeProvider(settings, host=host, port=port)
     sock = socket.create_server((host, port), backlog=1024)
-    await provider.open(sock)
-    print(f"listening on {provider.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: whoever reads the line below may signal at once.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    await provider.open(sock)
+    print(f"listening on {provider.url}", flush=True)
     await stop.wait()
     await provider.close()
 
