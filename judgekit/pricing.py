@@ -183,11 +183,12 @@ def estimate_input_tokens(call: ModelCall) -> int:
     ceil(UTF-8 bytes / 3) per message plus ``MESSAGE_OVERHEAD_TOKENS``; in a JSON
     mode with a schema, the schema the same way plus ``STRUCTURED_OVERHEAD_TOKENS``
     (an over-count where the protocol does not send the schema).
-    Tokenizers average about 4 bytes per token on English and code, and about one
-    token per 3-byte CJK character, so this errs high: the budget reserves each
-    call's worst case before sending and must never be exceeded, while the
-    overestimate only costs a little concurrency near the end of a budget (the
-    real usage replaces it once the reply is in)."""
+    Why high: the budget reserves each call's worst case before sending and must
+    never be exceeded, while an overestimate only costs a little concurrency near
+    the end of a budget (the real usage replaces it once the reply is in).
+    Tokenizers average about 4 bytes a token on English and code (a third too
+    high here) and about one token per 3-byte CJK character (about right); dense
+    random strings (ids, base64) can run below 3 bytes a token."""
     tokens = _text_tokens(call.system) + _text_tokens(call.user) + 2 * MESSAGE_OVERHEAD_TOKENS
     if call.output_mode != "prompt" and call.json_schema is not None:
         schema = json.dumps(call.json_schema, separators=(",", ":"), default=dict)

@@ -90,6 +90,22 @@ CLASSIFY_CASES = [
         ),
     ),
     (
+        "429 anthropic spend limit",
+        response(
+            429,
+            {
+                "type": "error",
+                "error": {
+                    "type": "rate_limit_error",
+                    "message": "Spend limit reached.",
+                    "details": {"error_code": "enforced_spend_limit_reached"},
+                },
+            },
+            {"retry-after": "60"},
+        ),
+        Failure("rate_limit", "no", None, "HTTP 429 Too Many Requests: Spend limit reached."),
+    ),
+    (
         "401 openai",
         response(401, openai_error("Incorrect API key provided.", "invalid_api_key")),
         Failure("auth", "no", None, "HTTP 401 Unauthorized: Incorrect API key provided."),
@@ -186,8 +202,10 @@ def test_classify_response_truncates_long_messages() -> None:
         f"Incorrect API key provided: {KEY}.",
         "Incorrect API key provided: sk-proj-********************************Ab3d.",
         "invalid x-api-key sk-ant-api03-AbCdEf123456",
+        "API key not valid: AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv",
+        "bad token 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     ],
-    ids=["own key", "masked key", "other key-like"],
+    ids=["own key", "masked key", "anthropic-like", "google-like", "long hex"],
 )
 def test_classify_response_never_repeats_a_key(message: str) -> None:
     failure = classify_response(response(401, openai_error(message)))
@@ -195,6 +213,13 @@ def test_classify_response_never_repeats_a_key(message: str) -> None:
     assert "[redacted]" in failure.message
     assert "sk-" not in failure.message
     assert KEY[8:] not in failure.message
+    assert not any(len(word) >= 20 for word in failure.message.split())
+
+
+def test_classify_response_keeps_ordinary_words() -> None:
+    message = "max_tokens: key-value pairs exceed context_length_exceeded_for_this_model"
+    failure = classify_response(response(400, openai_error(message)))
+    assert failure == Failure("bad_request", "no", None, f"HTTP 400 Bad Request: {message}")
 
 
 def test_classify_response_redacts_an_anthropic_key_header() -> None:

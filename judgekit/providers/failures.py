@@ -29,6 +29,10 @@ really happened, so it is read first.
 
 A ``Failure.message`` is short and safe to show: it never holds a header value
 or an API key (key-like strings in a provider's message are redacted).
+
+The end of this module holds what the three protocol modules share: the
+canonical body encoding, reading a 2xx body (raising MalformedReply), and the
+fallback ladder behind every ``adapt``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,11 @@ RetryPolicy = Literal["rate_limit", "transient", "no"]
 and retry up to ``max_retries``; ``no``: the row's error, at once."""
 
 MESSAGE_CHARS = 200
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
+_KEY_LIKE = re.compile(
+    r"\b(?:sk|pk|rk|gsk)[-_][\w\-*.]{6,}"  # sk-..., sk-ant-..., sk-proj-****abcd, gsk_...
+    r"|\bAIza[\w-]{20,}"  # Google API keys
+    r"|\b(?=[\w-]*\d)[\w-]{32,}"  # any long token with a digit: hex or base64 secrets
+)
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit", "spend_limit")
 
 
