@@ -80,7 +80,7 @@ class AnswerCache:
             # fraction of FULL's cost per answer.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: mkdir under a file, no permission
             raise UsageError(
                 f"{path}: cannot open the cache ({exc}); use --cache PATH or --no-cache"
             ) from None

@@ -22,7 +22,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from judgekit.records import ModelCall, Usage
 
@@ -191,9 +193,23 @@ def estimate_input_tokens(call: ModelCall) -> int:
     random strings (ids, base64) can run below 3 bytes a token."""
     tokens = _text_tokens(call.system) + _text_tokens(call.user) + 2 * MESSAGE_OVERHEAD_TOKENS
     if call.output_mode != "prompt" and call.json_schema is not None:
-        schema = json.dumps(call.json_schema, separators=(",", ":"), default=dict)
-        schema_bytes = len(schema.encode())
-        tokens += math.ceil(schema_bytes / 3) + STRUCTURED_OVERHEAD_TOKENS
+        tokens += _schema_tokens(call.json_schema) + STRUCTURED_OVERHEAD_TOKENS
+    return tokens
+
+
+# A judge's schema is one object shared by all its calls: measure it once.  The
+# entry keeps the schema alive, so its id() cannot be reused by another object.
+_SCHEMA_TOKENS: dict[int, tuple[Mapping[str, Any], int]] = {}
+
+
+def _schema_tokens(schema: Mapping[str, Any]) -> int:
+    known = _SCHEMA_TOKENS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    text = json.dumps(schema, separators=(",", ":"), default=dict)
+    tokens = math.ceil(len(text.encode()) / 3)
+    if len(_SCHEMA_TOKENS) < 1024:
+        _SCHEMA_TOKENS[id(schema)] = (schema, tokens)
     return tokens
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -51,10 +52,6 @@ def tmp_cache(tmp_path: Path) -> Path:
 
 # -- end-to-end runs of the CLI against the fake ---------------------------------------------
 
-TEST_KEY_ENV = "JUDGEKIT_TEST_API_KEY"
-TEST_KEY = "sk-test-SECRET-1234"
-"""A recognisable key: tests grep every output for it."""
-
 DEFAULT_JUDGES = """
 [[judges]]
 name = "correctness"
@@ -66,37 +63,42 @@ input = "question"
 output = "answer"
 expected = "reference"
 """
-
-
-def qa_rows(n: int) -> list[dict[str, Any]]:
-    """``n`` question/answer rows: half the answers match their reference, half do not."""
-    rows = []
-    for i in range(n):
-        reference = f"The answer to question {i} is {i * 7} apples."
-        answer = reference if i % 2 == 0 else f"I think it is {i + 1000} bananas, maybe."
-        rows.append(
-            {
-                "id": f"row-{i:03d}",
-                "question": f"How many apples in basket {i}?",
-                "answer": answer,
-                "reference": reference,
-                "extra": i,
-            }
-        )
-    return rows
+"""One LLM judge on the fake: token F1 of ``answer`` against ``reference``, pass at 0.5."""
 
 
 @dataclass
 class Workspace:
-    """A temp directory with a dataset and a config aimed at the fake, and the CLI to run."""
+    """A temp directory with datasets and configs aimed at the fake, and the CLI to run."""
 
     root: Path
     fake: FakeProvider
+    judges: ClassVar[str] = DEFAULT_JUDGES
+    key_env: str = "JUDGEKIT_TEST_API_KEY"
+    key: str = "sk-test-SECRET-1234"
+    """A recognisable key: tests grep every output for it."""
 
     @property
     def cache(self) -> Path:
-        """The cache file every ``score`` uses unless told otherwise."""
+        """The cache file ``score`` uses here unless told otherwise."""
         return self.root / "cache.sqlite3"
+
+    @staticmethod
+    def qa_rows(n: int) -> list[dict[str, Any]]:
+        """``n`` question/answer rows; even rows answer like their reference, odd ones do not."""
+        rows = []
+        for i in range(n):
+            reference = f"The answer to question {i} is {i * 7} apples."
+            answer = reference if i % 2 == 0 else f"I think it is {i + 1000} bananas, maybe."
+            question = f"How many apples in basket {i}?"
+            rows.append(
+                {
+                    "id": f"row-{i:03d}",
+                    "question": question,
+                    "answer": answer,
+                    "reference": reference,
+                }
+            )
+        return rows
 
     def write_rows(self, rows: Sequence[Mapping[str, Any]], name: str = "data.jsonl") -> Path:
         """Write ``rows`` as JSONL and return the path."""
@@ -117,16 +119,13 @@ class Workspace:
         plus the extra ``run``, ``connection`` and ``judges`` TOML."""
         price_lines = "input_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.60\n" if prices else ""
         text = (
-            "[run]\n"
-            f"{run}\n"
+            f"[run]\n{run}\n"
             "[connections.fake]\n"
             'protocol = "chat_completions"\n'
             f'base_url = "{self.fake.openai_base_url}"\n'
             'model = "fake-judge"\n'
-            f'api_key_env = "{TEST_KEY_ENV}"\n'
-            f"{price_lines}"
-            f"{connection}\n"
-            f"{judges}"
+            f'api_key_env = "{self.key_env}"\n'
+            f"{price_lines}{connection}\n{judges}"
         )
         path = self.root / name
         path.write_text(text, encoding="utf-8")
@@ -136,15 +135,38 @@ class Workspace:
         """Run ``judgekit ARGS`` in-process."""
         return CliRunner().invoke(app, list(args))
 
+    def score_args(self, dataset: Path, config: Path, output: Path, *extra: str) -> list[str]:
+        """The arguments of ``judgekit score`` with this workspace's cache."""
+        paths = [str(dataset), "-c", str(config), "-o", str(output), "--cache", str(self.cache)]
+        return ["score", *paths, *extra]
+
     def score(self, dataset: Path, config: Path, output: Path, *extra: str) -> Result:
         """Run ``judgekit score`` in-process with this workspace's cache."""
-        paths = [str(dataset), "-c", str(config), "-o", str(output), "--cache", str(self.cache)]
-        return self.invoke("score", *paths, *extra)
+        return self.invoke(*self.score_args(dataset, config, output, *extra))
+
+    def environ(self) -> dict[str, str]:
+        """The environment for a ``judgekit`` subprocess (the key set, nothing else leaked)."""
+        return dict(os.environ)
+
+    @staticmethod
+    def table(text: str) -> list[list[str]]:
+        """The body rows of the rich tables in ``text``, as lists of stripped cells."""
+        return [
+            [cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in text.splitlines()
+            if line.strip().startswith("│")
+        ]
+
+    @staticmethod
+    def executable() -> str:
+        """The installed ``judgekit`` script next to this interpreter."""
+        return str(Path(sys.executable).with_name("judgekit"))
 
 
 @pytest.fixture
 def workspace(fake: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """A workspace whose connection's key is set; wide columns so rich never wraps a line."""
-    monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
+    ws = Workspace(tmp_path, fake)
+    monkeypatch.setenv(ws.key_env, ws.key)
     monkeypatch.setenv("COLUMNS", "250")
-    return Workspace(tmp_path, fake)
+    return ws

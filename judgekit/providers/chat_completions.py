@@ -18,6 +18,7 @@ from judgekit.providers.failures import (
     MalformedReply,
     encode_body,
     fallback_call,
+    parsed_url,
     read_json,
     requested_model,
     token_count,
@@ -37,7 +38,7 @@ def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
         headers["authorization"] = f"Bearer {endpoint.api_key}"
     return httpx.Request(
         "POST",
-        endpoint.base_url.rstrip("/") + "/chat/completions",
+        parsed_url(endpoint.base_url.rstrip("/") + "/chat/completions"),
         headers=headers,
         content=encode_body(request_body(call)),
     )

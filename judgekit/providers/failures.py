@@ -38,6 +38,7 @@ fallback ladder behind every ``adapt``.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import re
 from dataclasses import dataclass, replace
@@ -343,6 +344,12 @@ def _connection_message(exc: BaseException) -> str:
 
 # What every protocol module shares: the canonical body encoding, reading a 2xx
 # body, and the fallback ladder for a 400 that names a parameter the server rejects.
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_url(url: str) -> httpx.URL:
+    """``url`` parsed once: httpx re-parses a string URL on every request."""
+    return httpx.URL(url)
 
 
 def encode_body(body: dict[str, Any]) -> bytes:

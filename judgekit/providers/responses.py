@@ -22,6 +22,7 @@ from judgekit.providers.failures import (
     MalformedReply,
     encode_body,
     fallback_call,
+    parsed_url,
     read_json,
     requested_model,
     token_count,
@@ -47,7 +48,7 @@ def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
         headers["authorization"] = f"Bearer {endpoint.api_key}"
     return httpx.Request(
         "POST",
-        endpoint.base_url.rstrip("/") + "/responses",
+        parsed_url(endpoint.base_url.rstrip("/") + "/responses"),
         headers=headers,
         content=encode_body(request_body(call)),
     )
