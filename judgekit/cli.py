@@ -103,6 +103,7 @@ def score(
                 on_progress=display.update,
                 on_notice=display.notice,
                 progress_interval_s=display.interval_s,
+                on_retry=display.notice if verbose else None,
             )
             report = score_dataset(job, hooks)
         snapshot = report.outcome.snapshot

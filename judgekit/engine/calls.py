@@ -68,6 +68,7 @@ class Caller:
         counters: Counters,
         notice: Callable[[str], None],
         rng: random.Random | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self._transport = transport
         self._cache = cache
@@ -75,6 +76,7 @@ class Caller:
         self._limiters = limiters
         self._counters = counters
         self._notice = notice
+        self._on_retry = on_retry
         self._rng = rng or random.Random()
         self._quirks: dict[str, Quirks] = {}
 
@@ -134,6 +136,11 @@ class Caller:
                 return CallOutcome(None, failure.kind, failure.message, 0.0, None)
             attempt += 1
             self._counters.retries += 1
+            if self._on_retry is not None:
+                self._on_retry(
+                    f"connection '{connection.name}': {failure.kind} ({failure.message}); "
+                    f"retry {attempt}/{settings.max_retries}"
+                )
             if failure.kind != "rate_limit":  # the limiter already holds the connection back
                 await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
 

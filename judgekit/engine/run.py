@@ -86,6 +86,8 @@ class RunHooks:
 
     on_progress: Callable[[Snapshot], None] = lambda _snapshot: None
     on_notice: Callable[[str], None] = lambda _message: None
+    on_retry: Callable[[str], None] | None = None
+    """Called with one line per retry (``-v``); None keeps retries quiet."""
     progress_interval_s: float = 1.0
     handle_signals: bool = True
 
@@ -148,7 +150,14 @@ async def run(
 
     async with make_transport(plan.concurrency) as transport:
         caller = Caller(
-            transport, cache, budget, limiters, counters, hooks.on_notice, random.Random()
+            transport,
+            cache,
+            budget,
+            limiters,
+            counters,
+            hooks.on_notice,
+            random.Random(),
+            on_retry=hooks.on_retry,
         )
         send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
         async with anyio.create_task_group() as tg:

@@ -1,0 +1,380 @@
+"""`judgekit score` end to end against the fake: the output contract (SPEC section 6), the
+output formats, the flags, the summary, the dry run, and one run of the installed executable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from judgekit import __version__
+from judgekit.config import config_hash, load_config
+
+if TYPE_CHECKING:
+    from conftest import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+IN_USD_PER_TOKEN = 0.15 / 1e6
+OUT_USD_PER_TOKEN = 0.60 / 1e6
+
+TWO_JUDGES = """
+[[judges]]
+name = "correctness"
+connection = "fake"
+template = "correctness"
+threshold = 0.5
+[judges.columns]
+input = "question"
+output = "answer"
+expected = "reference"
+
+[[judges]]
+name = "graded"
+connection = "fake"
+template = "correctness"
+threshold = 0.7
+criteria = { accuracy = 0.6, completeness = 0.4 }
+[judges.columns]
+input = "question"
+output = "answer"
+expected = "reference"
+"""
+
+RESULT_TYPES: list[tuple[str, pa.DataType]] = [
+    ("score", pa.float64()),
+    ("passed", pa.bool_()),
+    ("reasoning", pa.string()),
+    ("confidence", pa.float64()),
+    ("error", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("latency_ms", pa.float64()),
+    ("model", pa.string()),
+    ("response_id", pa.string()),
+]
+"""SPEC section 6, in order, without ``criteria`` (which follows ``confidence`` when set)."""
+
+
+def judge_schema(judge: str, criteria: tuple[str, ...] = ()) -> list[tuple[str, pa.DataType]]:
+    """The expected ``J_*`` columns of one judge, in order."""
+    columns = [(f"{judge}_{name}", type_) for name, type_ in RESULT_TYPES]
+    if criteria:
+        struct = pa.struct([pa.field(c, pa.float64()) for c in criteria])
+        columns.insert(4, (f"{judge}_criteria", struct))
+    return columns
+
+
+def mixed_rows(n: int) -> list[dict[str, Any]]:
+    """Rows whose columns are not in alphabetical or id-first order, with nested values and
+    nulls, so that "input columns unchanged and in input order" can fail."""
+    rows = []
+    for i in range(n):
+        reference = f"The answer to question {i} is {i * 7} apples."
+        rows.append(
+            {
+                "zeta": i * 10,
+                "answer": reference if i % 2 == 0 else f"Perhaps {i + 1000} bananas.",
+                "id": f"q{i}",
+                "tags": ["a", f"t{i}"],
+                "meta": {"source": "unit", "rank": i},
+                "note": None if i % 3 else f"note {i}",
+                "question": f"How many apples in basket {i}?",
+                "reference": reference,
+            }
+        )
+    return rows
+
+
+def rows_of(path: Path) -> list[dict[str, Any]]:
+    """The rows of a Parquet output."""
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows
+
+
+# -- the output contract -------------------------------------------------------------------
+
+
+@pytest.fixture
+def scored(workspace: Workspace) -> tuple[Workspace, Path, Path, list[dict[str, Any]]]:
+    """Six mixed rows scored by two judges into Parquet: (workspace, config, output, input)."""
+    workspace.fake.settings.reply_model = "fake-judge-2025-01-01"
+    rows = mixed_rows(6)
+    data = workspace.write_rows(rows)
+    config = workspace.write_config(run="concurrency = 4", judges=TWO_JUDGES)
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, config, output)
+    assert (result.exit_code, result.stdout) == (0, "")
+    return workspace, config, output, rows
+
+
+def test_input_columns_come_first_unchanged_and_in_input_order(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+) -> None:
+    _, _, output, rows = scored
+    table = pq.read_table(output)
+    names = list(rows[0])
+    assert table.column_names[: len(names)] == names
+    assert table.select(names).to_pylist() == rows
+    assert table.schema.field("zeta").type == pa.int64()
+    assert table.schema.field("tags").type == pa.list_(pa.string())
+
+
+def test_each_judge_adds_exactly_the_spec_columns_with_their_types(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+) -> None:
+    _, _, output, rows = scored
+    schema = pq.read_schema(output)
+    judged = [(f.name, f.type) for f in schema][len(rows[0]) :]
+    expected = judge_schema("correctness") + judge_schema("graded", ("accuracy", "completeness"))
+    assert judged == expected
+
+
+def test_the_judge_columns_hold_the_providers_answer(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+) -> None:
+    ws, _, output, _ = scored
+    rows = rows_of(output)
+    for judge, threshold in (("correctness", 0.5), ("graded", 0.7)):
+        for row in rows:
+            score = row[f"{judge}_score"]
+            assert 0.0 <= score <= 1.0
+            assert row[f"{judge}_passed"] is (score >= threshold)
+            assert row[f"{judge}_error"] is None
+            assert row[f"{judge}_confidence"] in (0.6, 0.9)
+            assert row[f"{judge}_reasoning"].startswith("Token F1 between the output and")
+            assert row[f"{judge}_model"] == "fake-judge-2025-01-01"
+            assert re.fullmatch(r"chatcmpl-[0-9a-f]{24}", row[f"{judge}_response_id"])
+            assert row[f"{judge}_latency_ms"] > 0
+            cost = (
+                row[f"{judge}_input_tokens"] * IN_USD_PER_TOKEN
+                + row[f"{judge}_output_tokens"] * OUT_USD_PER_TOKEN
+            )
+            assert row[f"{judge}_cost_usd"] == pytest.approx(cost, rel=1e-9)
+            assert cost > 0
+        assert {row[f"{judge}_passed"] for row in rows} == {True, False}
+    ids = [row[f"{j}_response_id"] for row in rows for j in ("correctness", "graded")]
+    assert len(set(ids)) == len(ids) == ws.fake.stats().requests
+    tokens = sum(row[f"{j}_input_tokens"] for row in rows for j in ("correctness", "graded"))
+    assert tokens == ws.fake.stats().input_tokens
+
+
+def test_weighted_criteria_make_the_score(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+) -> None:
+    _, _, output, _ = scored
+    for row in rows_of(output):
+        criteria = row["graded_criteria"]
+        assert set(criteria) == {"accuracy", "completeness"}
+        weighted = 0.6 * criteria["accuracy"] + 0.4 * criteria["completeness"]
+        assert row["graded_score"] == pytest.approx(weighted, abs=1e-9)
+
+
+def test_parquet_metadata_holds_version_config_hash_times_and_totals(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+) -> None:
+    ws, config, output, _ = scored
+    metadata = {
+        k.decode(): v.decode()
+        for k, v in (pq.read_metadata(output).metadata or {}).items()
+        if k.startswith(b"judgekit.")
+    }
+    assert set(metadata) == {
+        "judgekit.version",
+        "judgekit.config_hash",
+        "judgekit.started_at",
+        "judgekit.finished_at",
+        "judgekit.totals",
+    }
+    assert metadata["judgekit.version"] == __version__
+    assert metadata["judgekit.config_hash"] == config_hash(load_config(config))
+    started = datetime.fromisoformat(metadata["judgekit.started_at"])
+    finished = datetime.fromisoformat(metadata["judgekit.finished_at"])
+    assert started.tzinfo is not None
+    assert started <= finished
+    totals = json.loads(metadata["judgekit.totals"])
+    assert (totals["rows"], totals["judgements"], totals["requests"]) == (6, 12, 12)
+    assert totals["errors"] == {}
+    assert totals["problem"] is None
+    assert ws.fake.stats().requests == 12
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"], ids=["jsonl", "csv"])
+def test_jsonl_and_csv_outputs_hold_the_same_rows(
+    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]], suffix: str
+) -> None:
+    ws, config, output, rows = scored
+    other = ws.root / f"out{suffix}"
+    result = ws.score(ws.root / "data.jsonl", config, other)
+    assert result.exit_code == 0
+    expected = rows_of(output)
+    columns = list(expected[0])
+    if suffix == ".jsonl":
+        got = [json.loads(line) for line in other.read_text().splitlines()]
+        assert [list(row) for row in got] == [columns] * len(rows)
+        assert got == expected
+        return
+    with other.open(newline="") as stream:
+        reader = csv.reader(stream)
+        assert next(reader) == columns
+        body = list(reader)
+    assert len(body) == len(rows)
+    score = columns.index("graded_score")
+    criteria = columns.index("graded_criteria")
+    for line, row in zip(body, expected, strict=True):
+        assert float(line[score]) == row["graded_score"]
+        assert json.loads(line[criteria]) == row["graded_criteria"]
+        assert line[columns.index("id")] == row["id"]
+
+
+# -- flags ---------------------------------------------------------------------------------
+
+
+def test_judge_and_limit_select_judges_and_rows(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(10))
+    config = workspace.write_config(judges=TWO_JUDGES)
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, config, output, "--judge", "graded", "--limit", "3")
+    assert result.exit_code == 0
+    table = pq.read_table(output)
+    assert table.num_rows == 3
+    assert [n for n in table.column_names if n.startswith("correctness_")] == []
+    assert "graded_score" in table.column_names
+    assert workspace.fake.stats().requests == 3
+
+
+def test_concurrency_flag_bounds_requests_in_flight(workspace: Workspace) -> None:
+    workspace.fake.settings.latency_ms = 30
+    data = workspace.write_rows(workspace.qa_rows(12))
+    config = workspace.write_config(run="concurrency = 16")
+    result = workspace.score(data, config, workspace.root / "o.parquet", "--concurrency", "3")
+    assert result.exit_code == 0
+    stats = workspace.fake.stats()
+    assert stats.requests == 12
+    assert 1 <= stats.max_in_flight <= 3
+
+
+def test_summary_on_stderr_and_summary_json_agree_with_the_output(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(5))
+    config = workspace.write_config()
+    output = workspace.root / "out.parquet"
+    summary = workspace.root / "run" / "summary.json"
+    summary.parent.mkdir()
+    result = workspace.score(data, config, output, "--summary-json", str(summary))
+    assert (result.exit_code, result.stdout) == (0, "")
+    figures = json.loads(summary.read_text())
+    spent = sum(row["correctness_cost_usd"] for row in rows_of(output))
+    assert figures["spent_usd"] == round(spent, 6)
+    assert {k: figures[k] for k in ("rows", "rows_done", "judgements", "requests")} == {
+        "rows": 5,
+        "rows_done": 5,
+        "judgements": 5,
+        "requests": 5,
+    }
+    assert (figures["cache_hits"], figures["errors"], figures["problem"]) == (0, {}, None)
+    assert figures["output"] == str(output)
+    table = dict((row[0], row[1]) for row in workspace.table(result.stderr))
+    assert table["rows"] == "5/5"
+    assert table["requests"] == "5 (0 retries, 0 rate-limited)"
+    assert table["errors"] == "none"
+    assert table["spent"] == f"${spent:.4f}"
+    assert table["output"] == str(output)
+
+
+def test_quiet_prints_nothing_on_success(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    result = workspace.score(data, workspace.write_config(), workspace.root / "o.csv", "-q")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+# -- dry run -------------------------------------------------------------------------------
+
+
+def _dry_run(ws: Workspace, data: Path, config: Path, *extra: str) -> dict[str, str]:
+    output = ws.root / "dry.parquet"
+    result = ws.score(data, config, output, "--dry-run", *extra)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[0].strip() == "dry run: nothing was called"
+    assert not output.exists()
+    return {row[0]: row[1] for row in ws.table(result.stdout)}
+
+
+def test_dry_run_calls_nothing_and_counts_calls_cost_and_budget(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(4))
+    config = workspace.write_config(judges=TWO_JUDGES)
+    monkeypatch.delenv(workspace.key_env)  # a dry run needs no key
+    figures = _dry_run(workspace, data, config)
+    assert {k: figures[k] for k in ("rows", "judges", "calls needed", "calls already cached")} == {
+        "rows": "4",
+        "judges": "2",
+        "calls needed": "8",
+        "calls already cached": "0",
+    }
+    assert "budget" not in figures
+    worst = float(figures["worst-case cost"].removeprefix("$"))
+    # Each call may cost at most its input plus max_output_tokens (512) of output.
+    assert worst >= 8 * 512 * OUT_USD_PER_TOKEN
+    roomy, tight = f"{worst * 2:.3g}", f"{worst / 2:.3g}"
+    covered = _dry_run(workspace, data, config, "--budget-usd", roomy)
+    assert covered["budget"] == f"${roomy} (covers worst case: yes)"
+    short = _dry_run(workspace, data, config, "--budget-usd", tight)
+    assert short["budget"] == (
+        f"${tight} (covers worst case: NO: the run would stop with budget_exhausted)"
+    )
+    assert {k: short[k] for k in figures} == figures
+    assert workspace.fake.stats().requests == 0
+
+
+def test_dry_run_after_a_run_counts_cached_calls(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(4))
+    config = workspace.write_config()
+    assert (
+        workspace.score(data, config, workspace.root / "o.parquet", "--limit", "3").exit_code == 0
+    )
+    figures = _dry_run(workspace, data, config)
+    assert (figures["calls needed"], figures["calls already cached"]) == ("1", "3")
+    assert workspace.fake.stats().requests == 3
+
+
+# -- the installed executable --------------------------------------------------------------
+
+
+def test_installed_judgekit_scores_the_demo_and_reports_agreement(workspace: Workspace) -> None:
+    """The one subprocess run of the real entry point: score + agreement on the demo."""
+    output = workspace.root / "demo.parquet"
+    summary = workspace.root / "summary.json"
+    config = str(REPO / "configs" / "demo.toml")
+    env = workspace.environ() | {"JUDGEKIT_FAKE_URL": workspace.fake.url}
+    dataset = str(REPO / "datasets" / "demo.jsonl")
+    paths = ["-o", str(output), "--cache", str(workspace.cache), "--summary-json", str(summary)]
+    score = _run([workspace.executable(), "score", dataset, "-c", config, *paths], env)
+    assert (score.returncode, score.stdout) == (0, ""), score.stderr
+    assert "Traceback" not in score.stderr
+    table = pq.read_table(output)
+    assert table.num_rows == 77
+    for judge in ("correctness", "helpfulness", "mentions_reference"):
+        assert table.column(f"{judge}_error").null_count == 77
+    figures = json.loads(summary.read_text())
+    assert figures["requests"] == workspace.fake.stats().requests == 154  # 2 LLM judges x 77
+    options = ["-c", config, "--format", "json"]
+    report = _run([workspace.executable(), "agreement", str(output), *options], env)
+    assert (report.returncode, report.stderr) == (0, "")
+    judges = json.loads(report.stdout)["judges"]
+    assert [j["judge"] for j in judges] == ["correctness", "mentions_reference"]
+    for judge in judges:
+        assert (judge["rows"], judge["excluded_judge_error"]) == (77, 0)
+        assert judge["compared"] == judge["labelled"] - judge["excluded_unsure"]
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
