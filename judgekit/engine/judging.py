@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
@@ -41,7 +41,7 @@ def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
         )
     except ValueError as exc:
         return JudgeResult(error="bad_request", reasoning=str(exc))
-    return _success(judge, verdict, None, cost_usd=0.0, latency_ms=None)
+    return _with_verdict(JudgeResult(), verdict, judge.threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,89 +99,52 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
     if prepared.refusal is not None or prepared.call is None or prepared.prompt is None:
         return JudgeResult(error="bad_request", reasoning=prepared.refusal, model=judge.model)
     assert judge.connection is not None
-    first = await caller.call(judge.connection, prepared.call, judge.price)
-    if first.reply is None:
-        return _failure(judge, first)
+    outcomes = [await caller.call(judge.connection, prepared.call, judge.price)]
+    verdict, problem = _read(judge, outcomes[-1])
+    if verdict is None and outcomes[-1].reply is not None:
+        # Not a usable verdict: exactly one re-ask, with a stricter instruction.
+        strict = stricter(prepared.prompt, outcomes[-1].reply.text)
+        retry = replace(prepared.call, system=strict.system, user=strict.user)
+        outcomes.append(await caller.call(judge.connection, retry, judge.price))
+        verdict, problem = _read(judge, outcomes[-1])
+    return _result(judge, outcomes, verdict, problem)
+
+
+def _read(judge: JudgePlan, outcome: CallOutcome) -> tuple[Verdict | None, str]:
+    """The verdict in a reply, or why there is none."""
+    if outcome.reply is None:
+        return None, outcome.message
     try:
-        verdict = parse_verdict(first.reply.text, judge.scale, judge.criteria, judge.weights)
-        return _success(judge, verdict, first, first.cost_usd, first.latency_ms)
-    except MalformedVerdict:
-        pass
-    retry_prompt = stricter(prepared.prompt, first.reply.text)
-    retry_call = ModelCall(
-        model=prepared.call.model,
-        system=retry_prompt.system,
-        user=retry_prompt.user,
-        max_output_tokens=prepared.call.max_output_tokens,
-        temperature=prepared.call.temperature,
-        output_mode=prepared.call.output_mode,
-        json_schema=prepared.call.json_schema,
-    )
-    second = await caller.call(judge.connection, retry_call, judge.price)
-    cost = first.cost_usd + second.cost_usd
-    if second.reply is None:
-        return _failure(judge, second, extra_cost=first.cost_usd, first=first)
-    try:
-        verdict = parse_verdict(second.reply.text, judge.scale, judge.criteria, judge.weights)
+        return parse_verdict(outcome.reply.text, judge.scale, judge.criteria, judge.weights), ""
     except MalformedVerdict as exc:
-        return _failure(
-            judge,
-            CallOutcome(second.reply, "malformed_response", str(exc), cost, second.latency_ms),
-            tokens_from=(first, second),
-        )
-    return _success(judge, verdict, second, cost, second.latency_ms, tokens_from=(first, second))
+        return None, str(exc)
 
 
-def _success(
-    judge: JudgePlan,
-    verdict: Verdict,
-    outcome: CallOutcome | None,
-    cost_usd: float,
-    latency_ms: float | None,
-    tokens_from: tuple[CallOutcome, ...] = (),
+def _result(
+    judge: JudgePlan, outcomes: list[CallOutcome], verdict: Verdict | None, problem: str
 ) -> JudgeResult:
-    input_tokens, output_tokens = _tokens(tokens_from or ((outcome,) if outcome else ()))
-    reply = outcome.reply if outcome else None
-    return JudgeResult(
+    """One row's columns from its calls (a re-ask's tokens and cost included)."""
+    last = outcomes[-1]
+    replies = [o.reply for o in outcomes if o.reply is not None]
+    spent = JudgeResult(
+        input_tokens=sum(r.usage.input_tokens for r in replies),
+        output_tokens=sum(r.usage.output_tokens for r in replies),
+        cost_usd=sum(o.cost_usd for o in outcomes),
+        model=last.reply.model if last.reply else judge.model,
+        response_id=last.reply.response_id if last.reply else None,
+    )
+    if verdict is None:
+        error: ErrorKind = last.error or "malformed_response"
+        return replace(spent, error=error, reasoning=problem or None)
+    return replace(_with_verdict(spent, verdict, judge.threshold), latency_ms=last.latency_ms)
+
+
+def _with_verdict(result: JudgeResult, verdict: Verdict, threshold: float) -> JudgeResult:
+    return replace(
+        result,
         score=verdict.score,
-        passed=verdict.score >= judge.threshold,
+        passed=verdict.score >= threshold,
         reasoning=verdict.reasoning,
         confidence=verdict.confidence,
         criteria=verdict.criteria,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_usd=cost_usd,
-        latency_ms=latency_ms,
-        model=reply.model if reply else judge.model,
-        response_id=reply.response_id if reply else None,
-    )
-
-
-def _failure(
-    judge: JudgePlan,
-    outcome: CallOutcome,
-    extra_cost: float = 0.0,
-    first: CallOutcome | None = None,
-    tokens_from: tuple[CallOutcome, ...] = (),
-) -> JudgeResult:
-    parts = tokens_from or tuple(o for o in (first, outcome) if o is not None)
-    input_tokens, output_tokens = _tokens(parts)
-    error: ErrorKind = outcome.error or "malformed_response"
-    reply = outcome.reply
-    return JudgeResult(
-        error=error,
-        reasoning=outcome.message or None,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cost_usd=outcome.cost_usd + extra_cost,
-        model=reply.model if reply else judge.model,
-        response_id=reply.response_id if reply else None,
-    )
-
-
-def _tokens(outcomes: tuple[CallOutcome | None, ...]) -> tuple[int, int]:
-    replies = [o.reply for o in outcomes if o is not None and o.reply is not None]
-    return (
-        sum(r.usage.input_tokens for r in replies),
-        sum(r.usage.output_tokens for r in replies),
     )

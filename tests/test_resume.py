@@ -1,0 +1,211 @@
+"""Cache and resume end to end: a rerun pays for nothing twice, also after ``kill -9``;
+SIGTERM and SIGINT stop a run with exit 130, keep every answer and write no output."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Workspace
+
+ROWS = 120
+"""Rows of the interrupted runs: at 4 in flight and 50 ms a call, ~1.5 s of work."""
+
+
+def rows_of(path: Path) -> list[dict[str, Any]]:
+    """The scored rows of a Parquet output."""
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows
+
+
+def answers_in(cache: Path) -> int:
+    """How many answers a cache file holds (after a kill, SQLite replays its WAL)."""
+    with sqlite3.connect(cache) as db:
+        count: int = db.execute("SELECT count(*) FROM answers").fetchone()[0]
+    db.close()
+    return count
+
+
+def bodies(requests: Any) -> list[str]:
+    """Recorded request bodies as canonical JSON."""
+    return [json.dumps(r.body, sort_keys=True) for r in requests]
+
+
+def wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail the test (never hang) when it does not."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+
+def test_a_second_identical_run_makes_no_request_and_writes_the_same_rows(
+    workspace: Workspace,
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(8))
+    config = workspace.write_config(run="concurrency = 4")
+    first, second = workspace.root / "first.parquet", workspace.root / "second.parquet"
+    assert workspace.score(data, config, first).exit_code == 0
+    assert workspace.fake.stats().requests == 8
+    summary = workspace.root / "summary.json"
+    result = workspace.score(data, config, second, "--summary-json", str(summary))
+    assert result.exit_code == 0
+    assert workspace.fake.stats().requests == 8
+    assert rows_of(second) == rows_of(first)
+    figures = json.loads(summary.read_text())
+    spent = sum(r["correctness_cost_usd"] for r in rows_of(first))
+    assert (figures["requests"], figures["cache_hits"], figures["spent_usd"]) == (0, 8, 0.0)
+    assert figures["saved_by_cache_usd"] == round(spent, 6)
+
+
+def test_no_cache_calls_again_and_stores_nothing(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(4))
+    config = workspace.write_config()
+    output = workspace.root / "out.parquet"
+    assert workspace.score(data, config, output).exit_code == 0
+    stored = workspace.cache.read_bytes()
+    args = [str(data), "-c", str(config), "-o", str(output)]
+    assert workspace.invoke("score", *args, "--no-cache").exit_code == 0
+    assert workspace.fake.stats().requests == 8
+    assert workspace.invoke("score", *args, "--no-cache").exit_code == 0
+    assert workspace.fake.stats().requests == 12
+    assert workspace.cache.read_bytes() == stored
+    assert not (workspace.root / "judgekit").exists()  # the default cache under XDG_CACHE_HOME
+
+
+def test_cache_option_names_the_file(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    config = workspace.write_config()
+    output = workspace.root / "out.parquet"
+    elsewhere = workspace.root / "nested" / "dir" / "answers.db"
+    args = [str(data), "-c", str(config), "-o", str(output), "--cache", str(elsewhere)]
+    assert workspace.invoke("score", *args).exit_code == 0
+    assert answers_in(elsewhere) == 3
+    assert not (workspace.root / "judgekit").exists()
+    assert workspace.invoke("score", *args).exit_code == 0
+    assert workspace.fake.stats().requests == 3
+
+
+@pytest.mark.parametrize("via", ["xdg", "judgekit-cache"])
+def test_the_default_cache_is_shared_by_runs(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    expected = workspace.root / "judgekit" / "cache.sqlite3"  # XDG_CACHE_HOME = tmp_path
+    if via == "judgekit-cache":
+        expected = workspace.root / "explicit.sqlite3"
+        monkeypatch.setenv("JUDGEKIT_CACHE", str(expected))
+    data = workspace.write_rows(workspace.qa_rows(3))
+    config = workspace.write_config()
+    args = [str(data), "-c", str(config), "-o", str(workspace.root / "out.csv")]
+    assert workspace.invoke("score", *args).exit_code == 0
+    assert workspace.invoke("score", *args).exit_code == 0
+    assert answers_in(expected) == 3
+    assert workspace.fake.stats().requests == 3
+
+
+def test_a_changed_prompt_is_a_new_call_and_the_rest_stay_cached(workspace: Workspace) -> None:
+    rows = workspace.qa_rows(4)
+    config = workspace.write_config()
+    output = workspace.root / "out.parquet"
+    assert workspace.score(workspace.write_rows(rows), config, output).exit_code == 0
+    rows[2]["answer"] = "A different answer now."
+    assert workspace.score(workspace.write_rows(rows), config, output).exit_code == 0
+    assert workspace.fake.stats().requests == 5
+    assert "A different answer now." in bodies(workspace.fake.requests[-1:])[0]
+
+
+# -- interrupted runs (subprocesses) -------------------------------------------------------
+
+
+def _start(ws: Workspace, output: Path) -> tuple[subprocess.Popen[str], list[str], Path, Path]:
+    """Start a slow ``judgekit score`` subprocess; return it, its args, dataset, config."""
+    ws.fake.settings.latency_ms = 50
+    data = ws.write_rows(ws.qa_rows(ROWS))
+    config = ws.write_config(run="concurrency = 4")
+    args = ws.score_args(data, config, output)
+    process = subprocess.Popen(
+        [ws.executable(), *args],
+        env=ws.environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, args, data, config
+
+
+def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Workspace) -> None:
+    fake = workspace.fake
+    output = workspace.root / "out.parquet"
+    process, args, _, _ = _start(workspace, output)
+    try:
+        wait_until(lambda: fake.stats().requests >= 12, "the run to make 12 requests")
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    wait_until(lambda: fake.stats().in_flight == 0, "the fake to finish the orphaned requests")
+    before = bodies(fake.requests)
+    cached = answers_in(workspace.cache)
+    assert not output.exists()  # a killed run never leaves a truncated OUT
+    assert 0 < cached <= len(before)
+    # Unanswered at the kill: at most the 4 calls in flight.
+    assert len(before) - cached <= 4
+
+    fake.settings.latency_ms = 0
+    rerun = workspace.invoke(*args)
+    assert rerun.exit_code == 0, rerun.stderr
+    after = bodies(fake.requests)[len(before) :]
+    assert len(after) == ROWS - cached
+    assert len(set(before) | set(after)) == ROWS
+    # Only the calls that were never answered (in flight at the kill) are sent twice.
+    assert len(set(before) & set(after)) == len(before) - cached
+    rows = rows_of(output)
+    assert [r["correctness_error"] for r in rows] == [None] * ROWS
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
+    workspace: Workspace, signum: signal.Signals
+) -> None:
+    fake = workspace.fake
+    output = workspace.root / "out.parquet"
+    process, args, _, _ = _start(workspace, output)
+    try:
+        wait_until(lambda: fake.stats().requests >= 12, "the run to make 12 requests")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=15)  # "within a few seconds"
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    before = bodies(fake.requests)
+    assert stderr.splitlines()[-1] == (
+        f"error: interrupted: {len(before)} calls made, answers kept in the cache; "
+        "rerun the same command to resume"
+    )
+    assert "Traceback" not in stderr
+    assert len(before) < ROWS
+    assert not output.exists()
+    assert [p.name for p in workspace.root.iterdir() if p.name.startswith(".out")] == []
+    # Every call that was made finished and was kept: nothing will be paid twice.
+    assert answers_in(workspace.cache) == len(before)
+
+    fake.settings.latency_ms = 0
+    rerun = workspace.invoke(*args)
+    assert rerun.exit_code == 0, rerun.stderr
+    after = bodies(fake.requests)[len(before) :]
+    assert len(after) == ROWS - len(before)
+    assert set(before).isdisjoint(after)
+    assert [r["correctness_error"] for r in rows_of(output)] == [None] * ROWS
