@@ -31,7 +31,8 @@ def doc(**over: Any) -> dict[str, Any]:
     [
         (
             doc(judges=[{**LLM, "colums": {}}]),
-            "x.toml: judges[0].colums: unknown key (check the spelling; see README for the allowed keys)",
+            "x.toml: judges[0].colums: unknown key "
+            "(check the spelling; see README for the allowed keys)",
         ),
         (
             doc(run={"concurrency": 0}),
@@ -78,12 +79,13 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(connections={"c": {"base_url": "http://x", "model": "m"}}),
-            "x.toml: connections.c: set api_key_env to the name of the environment variable holding "
-            "the key, or api_key_required = false for a server that takes none",
+            "x.toml: connections.c: set api_key_env to the name of the environment variable "
+            "holding the key, or api_key_required = false for a server that takes none",
         ),
         (
             doc(connections={"c": {**CONN, "input_usd_per_mtok": 1.0}}),
-            "x.toml: connections.c: give both input_usd_per_mtok and output_usd_per_mtok, or neither",
+            "x.toml: connections.c: give both input_usd_per_mtok and output_usd_per_mtok, "
+            "or neither",
         ),
         (
             {"judges": []},
