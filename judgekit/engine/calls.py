@@ -24,6 +24,7 @@ from judgekit.engine.stats import Counters
 from judgekit.errors import AuthError, ErrorKind
 from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
 from judgekit.providers.failures import (
+    OUTPUT_MODES,
     Failure,
     MalformedReply,
     classify_exception,
@@ -85,7 +86,7 @@ class Caller:
         quirks = self._quirks.get(connection.name)
         if quirks is None:
             return call
-        if quirks.output_mode is not None:
+        if quirks.output_mode is not None and _rank(quirks.output_mode) > _rank(call.output_mode):
             call = replace(call, output_mode=quirks.output_mode)  # type: ignore[arg-type]
         if quirks.drop_temperature:
             call = replace(call, temperature=None)
@@ -126,7 +127,8 @@ class Caller:
                     return CallOutcome(None, "bad_request", failure.message, 0.0, None)
                 adaptations += 1
                 self._learn(connection, call, adapted)
-                call = adapted
+                # A call sent before others learnt more jumps straight to what works.
+                call = self.prepare(connection, adapted)
                 continue
             if failure.kind == "rate_limit":
                 self._counters.rate_limited += 1
@@ -207,9 +209,12 @@ class Caller:
     def _learn(self, connection: ConnectionPlan, before: ModelCall, after: ModelCall) -> None:
         """Remember a fallback for the rest of the run and say so once."""
         old = self._quirks.get(connection.name, Quirks())
+        # Only ever down the ladder: a call that was in flight while another learnt a
+        # lower mode must not bring back a mode the server is known to reject.
+        moved = after.output_mode != before.output_mode
         quirks = Quirks(
             output_mode=after.output_mode
-            if after.output_mode != before.output_mode
+            if moved and _rank(after.output_mode) > _rank(old.output_mode)
             else old.output_mode,
             drop_temperature=old.drop_temperature
             or (after.temperature is None and before.temperature is not None),
@@ -220,6 +225,11 @@ class Caller:
         if quirks != old:
             self._quirks[connection.name] = quirks
             self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
+
+
+def _rank(mode: str | None) -> int:
+    """Position of an output mode on the fallback ladder (-1: none learnt yet)."""
+    return OUTPUT_MODES.index(mode) if mode in OUTPUT_MODES else -1
 
 
 def _capped(failure: Failure) -> float | None:

@@ -41,7 +41,12 @@ def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
         )
     except ValueError as exc:
         return JudgeResult(error="bad_request", reasoning=str(exc))
-    return _with_verdict(JudgeResult(), verdict, judge.threshold)
+    # Built directly, not by replace(): this runs once per row, a million times in big runs.
+    return JudgeResult(
+        score=verdict.score,
+        passed=verdict.score >= judge.threshold,
+        reasoning=verdict.reasoning,
+    )
 
 
 @dataclass(frozen=True, slots=True)
