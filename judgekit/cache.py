@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS answers (
     cost_usd REAL NOT NULL,
     latency_ms REAL NOT NULL,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quirks (
+    endpoint TEXT PRIMARY KEY,
+    settings TEXT NOT NULL
 )
 """
 
@@ -79,7 +83,7 @@ class AnswerCache:
             # NORMAL: a commit survives a killed process (not a power cut), at a
             # fraction of FULL's cost per answer.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:  # OSError: mkdir under a file, no permission
             raise UsageError(
                 f"{path}: cannot open the cache ({exc}); use --cache PATH or --no-cache"
@@ -132,6 +136,17 @@ class AnswerCache:
             ),
         )
 
+    def get_quirks(self, endpoint: str) -> str | None:
+        """What a server was found to reject in earlier runs (JSON), if anything."""
+        row = self._db.execute(
+            "SELECT settings FROM quirks WHERE endpoint = ?", (endpoint,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_quirks(self, endpoint: str, settings: str) -> None:
+        """Remember what a server rejects, so a rerun does not probe it again."""
+        self._db.execute("INSERT OR REPLACE INTO quirks VALUES (?, ?)", (endpoint, settings))
+
     def close(self) -> None:
         """Close the database."""
         self._db.close()
@@ -151,6 +166,13 @@ class NoCache:
         return False
 
     def put(self, key: str, answer: CachedAnswer) -> None:
+        """Discard."""
+
+    def get_quirks(self, endpoint: str) -> str | None:
+        """Nothing known."""
+        return None
+
+    def put_quirks(self, endpoint: str, settings: str) -> None:
         """Discard."""
 
     def close(self) -> None:

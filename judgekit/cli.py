@@ -146,8 +146,8 @@ def validate(
         info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
         plan = make_plan(cfg, str(config), info)
         _print_plan(cfg, plan)
-        where = f" and {dataset} ({info.rows} rows)" if info else ""
-        stdout.print(f"ok: {config}{where} are valid; no model was called")
+        checked = f"{config} and {dataset} ({info.rows} rows) are" if info else f"{config} is"
+        stdout.print(f"ok: {checked} valid; no model was called", markup=False)
 
 
 def _print_plan(cfg: Config, plan: RunPlan) -> None:

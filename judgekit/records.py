@@ -99,7 +99,8 @@ class JudgeResult:
     error: ErrorKind | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
+    """None when the model's price is unknown (never a made-up 0)."""
     latency_ms: float | None = None
     model: str | None = None
     response_id: str | None = None

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner, Result
+
+# rich fixes a console's width when it is created if COLUMNS is set (pytest-xdist sets it to
+# 80), and judgekit.cli creates its consoles on import: drop it first, so that each test's
+# COLUMNS is read when the console prints.
+os.environ.pop("COLUMNS", None)
 
 from judgekit.cli import app
 from judgekit.testing.fake_provider import FakeProvider
@@ -156,6 +162,15 @@ class Workspace:
             for line in text.splitlines()
             if line.strip().startswith("│")
         ]
+
+    @staticmethod
+    def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+        """Poll ``condition`` until it holds; fail the test (never hang) when it does not."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}")
+            time.sleep(0.005)
 
     @staticmethod
     def executable() -> str:

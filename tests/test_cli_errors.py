@@ -4,6 +4,7 @@ written), a 401 that stops the run, and row errors that end in ``J_error`` and e
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,33 @@ def test_401_with_many_in_flight_starts_no_new_call(workspace: Workspace) -> Non
     assert result.stderr.endswith("; check JUDGEKIT_TEST_API_KEY\n")
     assert workspace.fake.stats().requests <= 4
     assert not output.exists()
+
+
+def test_a_401_mid_run_keeps_the_answers_so_far_for_the_rerun(workspace: Workspace) -> None:
+    fake = workspace.fake
+    fake.settings.latency_ms = 20
+    data = workspace.write_rows(workspace.qa_rows(10))
+    config = workspace.write_config(run="concurrency = 1")
+    output = workspace.root / "out.parquet"
+
+    def revoke_the_key() -> None:
+        workspace.wait_for(lambda: fake.stats().by_status.get(200, 0) >= 3, "three answers")
+        fake.settings.status_401 = True
+
+    thread = threading.Thread(target=revoke_the_key, daemon=True)
+    thread.start()
+    result = workspace.score(data, config, output)
+    thread.join(timeout=30)
+    assert result.exit_code == 2
+    assert result.stderr.endswith("; check JUDGEKIT_TEST_API_KEY\n")
+    assert not output.exists()
+    answered = fake.stats().by_status[200]
+    assert fake.stats().by_status[401] == 1
+    fake.settings.status_401 = False
+    fake.settings.latency_ms = 0
+    assert workspace.score(data, config, output).exit_code == 0
+    assert fake.stats().by_status[200] == 10  # the answered ones came from the cache
+    assert answered >= 3
 
 
 # -- row errors ------------------------------------------------------------------------------

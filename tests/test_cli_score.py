@@ -7,7 +7,8 @@ import csv
 import json
 import re
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -293,6 +294,51 @@ def test_quiet_prints_nothing_on_success(workspace: Workspace) -> None:
     data = workspace.write_rows(workspace.qa_rows(3))
     result = workspace.score(data, workspace.write_config(), workspace.root / "o.csv", "-q")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
+    # 4,100 rows are three windows of the engine; rows with an empty answer are refused
+    # before any call, so only every 400th row costs a request.
+    rows = [
+        {"id": f"r{i}", "question": "q?", "answer": "" if i % 400 else f"answer {i}"}
+        | {"reference": f"answer {i}"}
+        for i in range(4100)
+    ]
+    data = workspace.write_rows(rows)
+    config = workspace.write_config(run="concurrency = 8\nmax_error_rate = 1.0")
+    output = workspace.root / "out.parquet"
+    assert workspace.score(data, config, output).exit_code == 0
+    table = pq.read_table(output)
+    assert table.column("id").to_pylist() == [row["id"] for row in rows]
+    errors = table.column("correctness_error").to_pylist()
+    assert [i for i, e in enumerate(errors) if e is None] == list(range(0, 4100, 400))
+    assert table.column("correctness_reasoning")[1].as_py() == (
+        "field 'output' (column 'answer') is empty"
+    )
+    assert workspace.fake.stats().requests == 11
+
+
+def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:
+    n = 3
+    source = pa.table(
+        {
+            "i32": pa.array(range(n), pa.int32()),
+            "f32": pa.array([1.5] * n, pa.float32()),
+            "ts": pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * n, pa.timestamp("ms", tz="UTC")),
+            "dec": pa.array([Decimal("1.23")] * n, pa.decimal128(5, 2)),
+            "cat": pa.array(["a", "b", "a"]).dictionary_encode(),
+            "question": ["q"] * n,
+            "answer": [f"the answer {i}" for i in range(n)],
+            "reference": [f"the answer {i}" for i in range(n)],
+        }
+    )
+    data = workspace.root / "in.parquet"
+    pq.write_table(source, data)
+    output = workspace.root / "nested" / "dir" / "out.parquet"  # directories are created
+    assert workspace.score(data, workspace.write_config(), output).exit_code == 0
+    scored = pq.read_table(output)
+    assert scored.select(source.column_names).equals(source)
+    assert scored.column("correctness_error").null_count == n
 
 
 # -- dry run -------------------------------------------------------------------------------

@@ -89,6 +89,21 @@ def test_a_bad_verdict_gets_one_stricter_reask_then_is_scored(workspace: Workspa
     assert total == workspace.fake.stats().input_tokens
 
 
+@pytest.mark.parametrize("verbose", [True, False], ids=["verbose", "quiet-about-retries"])
+def test_verbose_prints_each_retry(workspace: Workspace, verbose: bool) -> None:
+    workspace.fake.settings.fail_5xx_first_n = 1
+    data = workspace.write_rows(workspace.qa_rows(1))
+    config = workspace.write_config(connection="max_retries = 3")
+    flags = ["-v"] if verbose else []
+    result = workspace.score(data, config, workspace.root / "out.parquet", *flags)
+    assert result.exit_code == 0
+    line = (
+        "judgekit: connection 'fake': server_error (HTTP 503 Service Unavailable: The server "
+        "had an error while processing your request. Sorry about that!); retry 1/3"
+    )
+    assert (line in result.stderr.splitlines()) is verbose
+
+
 # -- rate limits ---------------------------------------------------------------------------
 
 

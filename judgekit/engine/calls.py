@@ -6,10 +6,11 @@ sending, waiting and deciding what to do about a failure all happen here.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import aiohttp
 import anyio
@@ -79,11 +80,11 @@ class Caller:
         self._notice = notice
         self._on_retry = on_retry
         self._rng = rng or random.Random()
-        self._quirks: dict[str, Quirks] = {}
+        self._quirks: dict[str, Quirks | None] = {}
 
     def prepare(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
-        """Apply what this connection's server is known to reject."""
-        quirks = self._quirks.get(connection.name)
+        """Apply what this connection's server is known to reject (this run or earlier)."""
+        quirks = self._known_quirks(_endpoint_key(connection, call))
         if quirks is None:
             return call
         if quirks.output_mode is not None and _rank(quirks.output_mode) > _rank(call.output_mode):
@@ -206,9 +207,17 @@ class Caller:
         finally:
             self._budget.settle(worst, spent)
 
+    def _known_quirks(self, endpoint: str) -> Quirks | None:
+        """This run's quirks for ``endpoint``, loaded once from the cache."""
+        if endpoint not in self._quirks:
+            stored = self._cache.get_quirks(endpoint)
+            self._quirks[endpoint] = Quirks(**json.loads(stored)) if stored else None
+        return self._quirks[endpoint]
+
     def _learn(self, connection: ConnectionPlan, before: ModelCall, after: ModelCall) -> None:
         """Remember a fallback for the rest of the run and say so once."""
-        old = self._quirks.get(connection.name, Quirks())
+        endpoint = _endpoint_key(connection, before)
+        old = self._known_quirks(endpoint) or Quirks()
         # Only ever down the ladder: a call that was in flight while another learnt a
         # lower mode must not bring back a mode the server is known to reject.
         moved = after.output_mode != before.output_mode
@@ -223,8 +232,15 @@ class Caller:
             else old.token_param,
         )
         if quirks != old:
-            self._quirks[connection.name] = quirks
+            self._quirks[endpoint] = quirks
+            self._cache.put_quirks(endpoint, json.dumps(asdict(quirks)))
             self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
+
+
+def _endpoint_key(connection: ConnectionPlan, call: ModelCall) -> str:
+    """What quirks belong to: a server, its wire format and the model (reasoning models
+    reject temperature where others on the same server accept it)."""
+    return f"{connection.config.protocol} {connection.endpoint.base_url} {call.model}"
 
 
 def _rank(mode: str | None) -> int:

@@ -134,7 +134,7 @@ def _result(
     spent = JudgeResult(
         input_tokens=sum(r.usage.input_tokens for r in replies),
         output_tokens=sum(r.usage.output_tokens for r in replies),
-        cost_usd=sum(o.cost_usd for o in outcomes),
+        cost_usd=sum(o.cost_usd for o in outcomes) if judge.price is not None else None,
         model=last.reply.model if last.reply else judge.model,
         response_id=last.reply.response_id if last.reply else None,
     )

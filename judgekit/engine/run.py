@@ -128,6 +128,13 @@ async def run(
         for name, conn in plan.connections.items()
     }
     state = _State()
+    for judge in llm_judges:
+        if judge.price is None:
+            hooks.on_notice(
+                f"judge '{judge.name}': no known price for model '{judge.model}'; "
+                f"{judge.name}_cost_usd will be null (set input_usd_per_mtok and "
+                "output_usd_per_mtok on its connection)"
+            )
     started = time.monotonic()
     window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
 
