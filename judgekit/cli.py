@@ -111,6 +111,7 @@ def score(
             stderr.print(summary_table(snapshot, str(output), report.problem))
         if summary_json is not None:
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
+            summary_json.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
             summary_json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         check_clean(report)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -155,6 +156,16 @@ class Workspace:
         return dict(os.environ)
 
     @staticmethod
+    def read_rows(path: Path) -> list[dict[str, Any]]:
+        """The rows of a Parquet output, as dicts."""
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
+
+    def sent_bodies(self) -> list[str]:
+        """The bodies the fake received so far, in arrival order, as canonical JSON."""
+        return [json.dumps(r.body, sort_keys=True) for r in self.fake.requests]
+
+    @staticmethod
     def table(text: str) -> list[list[str]]:
         """The body rows of the rich tables in ``text``, as lists of stripped cells."""
         return [
@@ -185,3 +196,17 @@ def workspace(fake: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(ws.key_env, ws.key)
     monkeypatch.setenv("COLUMNS", "250")
     return ws
+
+
+@pytest.fixture(scope="module")
+def module_workspace(
+    _fake_server: FakeProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
+    """A workspace for one run shared by a module's tests (they read its files only);
+    the fake is reset around it."""
+    ws = Workspace(tmp_path_factory.mktemp("shared"), _fake_server)
+    _fake_server.reset()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ws.key_env, ws.key)
+        yield ws
+    _fake_server.reset()

@@ -8,9 +8,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pyarrow.parquet as pq
 import pytest
 
 if TYPE_CHECKING:
@@ -44,12 +43,6 @@ output = "answer"
 expected = "reference"
 """
 """Three rule judges that never fail, to dilute one failing LLM judge's error rate to 25%."""
-
-
-def rows_of(path: Path) -> list[dict[str, Any]]:
-    """The scored rows of a Parquet output."""
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
 
 
 # -- usage errors --------------------------------------------------------------------------
@@ -157,6 +150,14 @@ def _no_such_config(ws: Workspace, case: Case) -> str:
     return f"{case.config}: no such config file"
 
 
+def _taken_output_column(ws: Workspace, case: Case) -> str:
+    ws.write_rows([row | {"correctness_score": 0.5} for row in ws.qa_rows(2)])
+    return (
+        "output column 'correctness_score' already exists (from the dataset or another judge); "
+        "rename judge 'correctness' or drop the column"
+    )
+
+
 USAGE_ERRORS: dict[str, Callable[[Workspace, Case], str]] = {
     "malformed-jsonl-line": _malformed_line,
     "unknown-config-key": _unknown_config_key,
@@ -171,6 +172,7 @@ USAGE_ERRORS: dict[str, Callable[[Workspace, Case], str]] = {
     "unsupported-output-extension": _unsupported_output,
     "no-such-dataset": _no_such_dataset,
     "no-such-config": _no_such_config,
+    "output-column-taken": _taken_output_column,
 }
 
 
@@ -188,6 +190,24 @@ def test_a_usage_error_exits_2_with_one_line_and_calls_and_writes_nothing(
     assert sorted(p.name for p in ws.root.iterdir() if p.name.startswith(".")) == []
     assert not ws.cache.exists()
     assert ws.fake.stats().requests == 0
+
+
+DRY_RUN_ERRORS = {
+    name: USAGE_ERRORS[name]
+    for name in ("missing-column", "unknown-price-with-budget", "output-column-taken")
+}
+
+
+@pytest.mark.parametrize("spoil", DRY_RUN_ERRORS.values(), ids=DRY_RUN_ERRORS.keys())
+def test_a_dry_run_refuses_what_a_run_would_refuse(
+    workspace: Workspace, spoil: Callable[[Workspace, Case], str]
+) -> None:
+    ws = workspace
+    case = Case(ws.write_rows(ws.qa_rows(3)), ws.write_config(), ws.root / "out.parquet")
+    message = spoil(ws, case)
+    case.extra.append("--dry-run")
+    result = ws.invoke(*case.args(ws))
+    assert (result.exit_code, result.stderr, result.stdout) == (2, f"error: {message}\n", "")
 
 
 def test_an_unopenable_cache_exits_2_before_any_call(workspace: Workspace) -> None:
@@ -287,15 +307,15 @@ def test_5xx_always_is_server_error_after_max_retries_and_the_run_finishes(
 ) -> None:
     workspace.fake.settings.fail_5xx_rate = 1.0
     data = workspace.write_rows(workspace.qa_rows(5))
-    config = workspace.write_config(run="concurrency = 5", connection="max_retries = 2")
+    config = workspace.write_config(run="concurrency = 5", connection="max_retries = 1")
     output = workspace.root / "out.parquet"
     summary = workspace.root / "summary.json"
     result = workspace.score(data, config, output, "--summary-json", str(summary))
     assert result.exit_code == 1
     rate = FAILED_RUN.format(rate="100.0%", limit="2.0%", failed=5)
     assert result.stderr.splitlines()[-1] == rate
-    assert workspace.fake.stats().by_status == {503: 15}
-    rows = rows_of(output)
+    assert workspace.fake.stats().by_status == {503: 10}
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == ["server_error"] * 5
     assert [r["correctness_score"] for r in rows] == [None] * 5
     assert [r["correctness_passed"] for r in rows] == [None] * 5
@@ -305,11 +325,8 @@ def test_5xx_always_is_server_error_after_max_retries_and_the_run_finishes(
     }
     assert [r["correctness_cost_usd"] for r in rows] == [0.0] * 5
     figures = json.loads(summary.read_text())
-    assert (figures["requests"], figures["retries"], figures["errors"]) == (
-        15,
-        10,
-        {"server_error": 5},
-    )
+    assert (figures["requests"], figures["retries"]) == (10, 5)
+    assert figures["errors"] == {"server_error": 5}
     assert figures["problem"] == rate.removeprefix("error: ")
 
 
@@ -330,7 +347,7 @@ def test_the_error_rate_decides_the_exit_code(
     result = workspace.score(data, config, output, "--max-error-rate", max_error_rate)
     assert result.exit_code == exit_code
     assert output.exists()
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == ["server_error"] * 4
     assert [r["overlap_error"] for r in rows] == [None] * 4
     last = result.stderr.splitlines()[-1]
@@ -351,7 +368,7 @@ def test_a_bad_verdict_every_time_is_malformed_response_never_a_silent_zero(
     result = workspace.score(data, config, output)
     assert result.exit_code == 0
     assert workspace.fake.stats().requests == 8  # each row: the call and one stricter re-ask
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == ["malformed_response"] * 4
     assert [r["correctness_score"] for r in rows] == [None] * 4
     assert [r["correctness_passed"] for r in rows] == [None] * 4
@@ -369,7 +386,7 @@ def test_other_4xx_is_bad_request_without_retry(workspace: Workspace) -> None:
     result = workspace.score(data, config, output, "--summary-json", str(summary))
     assert result.exit_code == 0
     assert workspace.fake.stats().by_status == {200: 3, 400: 3}
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == [None, "bad_request"] * 3
     assert rows[1]["correctness_reasoning"] == (
         "HTTP 400 Bad Request: Invalid request (injected by the fake provider)."
@@ -386,7 +403,7 @@ def test_a_timeout_every_time_is_a_timeout_error(workspace: Workspace) -> None:
     output = workspace.root / "out.parquet"
     result = workspace.score(data, config, output)
     assert result.exit_code == 0
-    assert [r["correctness_error"] for r in rows_of(output)] == ["timeout", "timeout"]
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == ["timeout", "timeout"]
 
 
 def test_a_refused_connection_is_a_connection_error(workspace: Workspace) -> None:
@@ -399,4 +416,7 @@ def test_a_refused_connection_is_a_connection_error(workspace: Workspace) -> Non
     output = workspace.root / "out.parquet"
     result = workspace.score(data, closed, output)
     assert result.exit_code == 0
-    assert [r["correctness_error"] for r in rows_of(output)] == ["connection", "connection"]
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [
+        "connection",
+        "connection",
+    ]

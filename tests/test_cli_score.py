@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from judgekit import __version__
 from judgekit.config import config_hash, load_config
+from judgekit.engine.run import WINDOW_ROWS
 
 if TYPE_CHECKING:
     from conftest import Workspace
@@ -95,33 +97,48 @@ def mixed_rows(n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def rows_of(path: Path) -> list[dict[str, Any]]:
-    """The rows of a Parquet output."""
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
-
-
 # -- the output contract -------------------------------------------------------------------
 
 
-@pytest.fixture
-def scored(workspace: Workspace) -> tuple[Workspace, Path, Path, list[dict[str, Any]]]:
-    """Six mixed rows scored by two judges into Parquet: (workspace, config, output, input)."""
-    workspace.fake.settings.reply_model = "fake-judge-2025-01-01"
+@dataclass(frozen=True)
+class Scored:
+    """A finished run of six mixed rows by two judges into Parquet, shared by a module."""
+
+    data: Path
+    config: Path
+    output: Path
+    cache: Path
+    rows: list[dict[str, Any]]
+    requests: int
+    input_tokens: int
+
+    def output_rows(self) -> list[dict[str, Any]]:
+        """The scored rows."""
+        rows: list[dict[str, Any]] = pq.read_table(self.output).to_pylist()
+        return rows
+
+
+@pytest.fixture(scope="module")
+def scored(module_workspace: Workspace) -> Scored:
+    """One run for all the contract tests (they only read its files)."""
+    ws = module_workspace
+    ws.fake.settings.reply_model = "fake-judge-2025-01-01"
     rows = mixed_rows(6)
-    data = workspace.write_rows(rows)
-    config = workspace.write_config(run="concurrency = 4", judges=TWO_JUDGES)
-    output = workspace.root / "out.parquet"
-    result = workspace.score(data, config, output)
-    assert (result.exit_code, result.stdout) == (0, "")
-    return workspace, config, output, rows
+    data = ws.write_rows(rows)
+    config = ws.write_config(run="concurrency = 4", judges=TWO_JUDGES)
+    output = ws.root / "out.parquet"
+    result = ws.score(data, config, output)
+    assert (result.exit_code, result.stdout) == (0, ""), result.stderr
+    stats = ws.fake.stats()
+    ws.fake.reset()
+    return Scored(data, config, output, ws.cache, rows, stats.requests, stats.input_tokens)
 
 
 def test_input_columns_come_first_unchanged_and_in_input_order(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+    scored: Scored,
 ) -> None:
-    _, _, output, rows = scored
-    table = pq.read_table(output)
+    table = pq.read_table(scored.output)
+    rows = scored.rows
     names = list(rows[0])
     assert table.column_names[: len(names)] == names
     assert table.select(names).to_pylist() == rows
@@ -130,20 +147,18 @@ def test_input_columns_come_first_unchanged_and_in_input_order(
 
 
 def test_each_judge_adds_exactly_the_spec_columns_with_their_types(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+    scored: Scored,
 ) -> None:
-    _, _, output, rows = scored
-    schema = pq.read_schema(output)
-    judged = [(f.name, f.type) for f in schema][len(rows[0]) :]
+    schema = pq.read_schema(scored.output)
+    judged = [(f.name, f.type) for f in schema][len(scored.rows[0]) :]
     expected = judge_schema("correctness") + judge_schema("graded", ("accuracy", "completeness"))
     assert judged == expected
 
 
 def test_the_judge_columns_hold_the_providers_answer(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+    scored: Scored,
 ) -> None:
-    ws, _, output, _ = scored
-    rows = rows_of(output)
+    rows = scored.output_rows()
     for judge, threshold in (("correctness", 0.5), ("graded", 0.7)):
         for row in rows:
             score = row[f"{judge}_score"]
@@ -163,16 +178,15 @@ def test_the_judge_columns_hold_the_providers_answer(
             assert cost > 0
         assert {row[f"{judge}_passed"] for row in rows} == {True, False}
     ids = [row[f"{j}_response_id"] for row in rows for j in ("correctness", "graded")]
-    assert len(set(ids)) == len(ids) == ws.fake.stats().requests
+    assert len(set(ids)) == len(ids) == scored.requests
     tokens = sum(row[f"{j}_input_tokens"] for row in rows for j in ("correctness", "graded"))
-    assert tokens == ws.fake.stats().input_tokens
+    assert tokens == scored.input_tokens
 
 
 def test_weighted_criteria_make_the_score(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+    scored: Scored,
 ) -> None:
-    _, _, output, _ = scored
-    for row in rows_of(output):
+    for row in scored.output_rows():
         criteria = row["graded_criteria"]
         assert set(criteria) == {"accuracy", "completeness"}
         weighted = 0.6 * criteria["accuracy"] + 0.4 * criteria["completeness"]
@@ -180,12 +194,11 @@ def test_weighted_criteria_make_the_score(
 
 
 def test_parquet_metadata_holds_version_config_hash_times_and_totals(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]],
+    scored: Scored,
 ) -> None:
-    ws, config, output, _ = scored
     metadata = {
         k.decode(): v.decode()
-        for k, v in (pq.read_metadata(output).metadata or {}).items()
+        for k, v in (pq.read_metadata(scored.output).metadata or {}).items()
         if k.startswith(b"judgekit.")
     }
     assert set(metadata) == {
@@ -196,7 +209,7 @@ def test_parquet_metadata_holds_version_config_hash_times_and_totals(
         "judgekit.totals",
     }
     assert metadata["judgekit.version"] == __version__
-    assert metadata["judgekit.config_hash"] == config_hash(load_config(config))
+    assert metadata["judgekit.config_hash"] == config_hash(load_config(scored.config))
     started = datetime.fromisoformat(metadata["judgekit.started_at"])
     finished = datetime.fromisoformat(metadata["judgekit.finished_at"])
     assert started.tzinfo is not None
@@ -205,18 +218,20 @@ def test_parquet_metadata_holds_version_config_hash_times_and_totals(
     assert (totals["rows"], totals["judgements"], totals["requests"]) == (6, 12, 12)
     assert totals["errors"] == {}
     assert totals["problem"] is None
-    assert ws.fake.stats().requests == 12
+    assert scored.requests == 12
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"], ids=["jsonl", "csv"])
 def test_jsonl_and_csv_outputs_hold_the_same_rows(
-    scored: tuple[Workspace, Path, Path, list[dict[str, Any]]], suffix: str
+    workspace: Workspace, scored: Scored, suffix: str
 ) -> None:
-    ws, config, output, rows = scored
-    other = ws.root / f"out{suffix}"
-    result = ws.score(ws.root / "data.jsonl", config, other)
+    other = workspace.root / f"out{suffix}"
+    args = [str(scored.data), "-c", str(scored.config), "-o", str(other)]
+    result = workspace.invoke("score", *args, "--cache", str(scored.cache))
     assert result.exit_code == 0
-    expected = rows_of(output)
+    assert workspace.fake.stats().requests == 0  # every answer from the shared run's cache
+    rows = scored.rows
+    expected = scored.output_rows()
     columns = list(expected[0])
     if suffix == ".jsonl":
         got = [json.loads(line) for line in other.read_text().splitlines()]
@@ -267,12 +282,11 @@ def test_summary_on_stderr_and_summary_json_agree_with_the_output(workspace: Wor
     data = workspace.write_rows(workspace.qa_rows(5))
     config = workspace.write_config()
     output = workspace.root / "out.parquet"
-    summary = workspace.root / "run" / "summary.json"
-    summary.parent.mkdir()
+    summary = workspace.root / "run" / "summary.json"  # its directory is created
     result = workspace.score(data, config, output, "--summary-json", str(summary))
     assert (result.exit_code, result.stdout) == (0, "")
     figures = json.loads(summary.read_text())
-    spent = sum(row["correctness_cost_usd"] for row in rows_of(output))
+    spent = sum(row["correctness_cost_usd"] for row in workspace.read_rows(output))
     assert figures["spent_usd"] == round(spent, 6)
     assert {k: figures[k] for k in ("rows", "rows_done", "judgements", "requests")} == {
         "rows": 5,
@@ -297,12 +311,13 @@ def test_quiet_prints_nothing_on_success(workspace: Workspace) -> None:
 
 
 def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
-    # 4,100 rows are three windows of the engine; rows with an empty answer are refused
-    # before any call, so only every 400th row costs a request.
+    # Two windows of the engine; a row with an empty answer is refused before any call, so
+    # only every 400th row costs a request and they finish out of order.
+    n = WINDOW_ROWS + 100
     rows = [
         {"id": f"r{i}", "question": "q?", "answer": "" if i % 400 else f"answer {i}"}
         | {"reference": f"answer {i}"}
-        for i in range(4100)
+        for i in range(n)
     ]
     data = workspace.write_rows(rows)
     config = workspace.write_config(run="concurrency = 8\nmax_error_rate = 1.0")
@@ -311,11 +326,12 @@ def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
     table = pq.read_table(output)
     assert table.column("id").to_pylist() == [row["id"] for row in rows]
     errors = table.column("correctness_error").to_pylist()
-    assert [i for i, e in enumerate(errors) if e is None] == list(range(0, 4100, 400))
+    answered = list(range(0, n, 400))
+    assert [i for i, e in enumerate(errors) if e is None] == answered
     assert table.column("correctness_reasoning")[1].as_py() == (
         "field 'output' (column 'answer') is empty"
     )
-    assert workspace.fake.stats().requests == 11
+    assert workspace.fake.stats().requests == len(answered)
 
 
 def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:

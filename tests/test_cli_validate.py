@@ -158,6 +158,14 @@ def _invalid_toml(ws: Workspace, config: Path, data: Path) -> str:
     return f"{config}: invalid TOML ({reason})"
 
 
+def _taken_output_column(ws: Workspace, config: Path, data: Path) -> str:
+    ws.write_rows([row | {"correctness_error": None} for row in ws.qa_rows(2)])
+    return (
+        "output column 'correctness_error' already exists (from the dataset or another judge); "
+        "rename judge 'correctness' or drop the column"
+    )
+
+
 VALIDATE_ERRORS: dict[str, Callable[[Workspace, Path, Path], str]] = {
     "unknown-key": _unknown_key,
     "missing-column": _missing_column,
@@ -169,6 +177,7 @@ VALIDATE_ERRORS: dict[str, Callable[[Workspace, Path, Path], str]] = {
     "empty-dataset": _empty,
     "no-such-dataset": _no_dataset,
     "invalid-toml": _invalid_toml,
+    "output-column-taken": _taken_output_column,
 }
 
 

@@ -4,10 +4,8 @@ Retry-After honoured by the whole connection, adaptive pacing, and the hard budg
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
 import pytest
 
 from judgekit.testing.fake_verdicts import REASK_PHRASE
@@ -19,17 +17,6 @@ BUDGET_MESSAGE = (
     "error: budget of ${budget} exhausted: {unscored} judgements not scored "
     "(raise --budget-usd and rerun; answered calls come from the cache)"
 )
-
-
-def rows_of(path: Path) -> list[dict[str, Any]]:
-    """The scored rows of a Parquet output."""
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
-
-
-def body_text(body: Any) -> str:
-    """A recorded request body as canonical JSON."""
-    return json.dumps(body, sort_keys=True)
 
 
 # -- transient failures --------------------------------------------------------------------
@@ -56,14 +43,14 @@ def test_transient_failures_are_retried_and_every_row_is_scored(
     summary = workspace.root / "summary.json"
     result = workspace.score(data, config, output, "--summary-json", str(summary))
     assert result.exit_code == 0, result.stderr
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == [None] * 6
     assert all(r["correctness_score"] is not None for r in rows)
     figures = json.loads(summary.read_text())
     assert (figures["requests"], figures["retries"]) == (6 + extra, extra)
     assert workspace.fake.stats().requests == 6 + extra
     # Each row's body was sent until answered: the retried ones twice, the others once.
-    bodies = [body_text(r.body) for r in workspace.fake.requests]
+    bodies = workspace.sent_bodies()
     assert len(set(bodies)) == 6
 
 
@@ -76,9 +63,9 @@ def test_a_bad_verdict_gets_one_stricter_reask_then_is_scored(workspace: Workspa
     assert result.exit_code == 0
     requests = workspace.fake.requests
     assert len(requests) == 7
-    reasks = [r for r in requests if REASK_PHRASE in body_text(r.body)]
+    reasks = [body for body in workspace.sent_bodies() if REASK_PHRASE in body]
     assert len(reasks) == 2
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == [None] * 5
     # Rows 0 and 1 (concurrency 1: the first two calls) paid for two calls each.
     single = rows[2]["correctness_input_tokens"]
@@ -119,7 +106,7 @@ def test_429_retry_after_pauses_the_whole_connection_and_every_row_is_scored(
     summary = workspace.root / "summary.json"
     result = workspace.score(data, config, output, "--summary-json", str(summary))
     assert result.exit_code == 0
-    assert [r["correctness_error"] for r in rows_of(output)] == [None] * 10
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 10
     assert fake.stats().rate_limited == 4
     assert fake.stats().requests == 14
     figures = json.loads(summary.read_text())
@@ -145,7 +132,7 @@ def test_without_declared_limits_the_pace_adapts_to_a_per_second_limit(
     output = workspace.root / "out.parquet"
     result = workspace.score(data, config, output)
     assert result.exit_code == 0, result.stderr
-    assert [r["correctness_error"] for r in rows_of(output)] == [None] * 25
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 25
     stats = workspace.fake.stats()
     assert stats.rate_limited >= 1  # the limit was really hit
     assert stats.by_status[200] == 25
@@ -161,7 +148,7 @@ def test_429_beyond_max_retries_is_the_rows_rate_limit_error(workspace: Workspac
     output = workspace.root / "out.parquet"
     result = workspace.score(data, config, output)
     assert result.exit_code == 0
-    assert [r["correctness_error"] for r in rows_of(output)] == ["rate_limit", None]
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == ["rate_limit", None]
 
 
 # -- budget --------------------------------------------------------------------------------
@@ -181,7 +168,7 @@ def test_the_budget_is_never_exceeded_and_unscored_rows_say_budget_exhausted(
     assert result.exit_code == 1
     figures = json.loads(summary.read_text())
     assert figures["spent_usd"] <= float(budget)
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert len(rows) == 30
     assert sum(r["correctness_cost_usd"] for r in rows) <= float(budget)
     scored = [r for r in rows if r["correctness_error"] is None]
@@ -203,7 +190,7 @@ def test_the_budget_set_in_the_config_applies_too(workspace: Workspace) -> None:
     output = workspace.root / "out.parquet"
     result = workspace.score(data, config, output)
     assert result.exit_code == 1
-    assert sum(r["correctness_cost_usd"] for r in rows_of(output)) <= 0.001
+    assert sum(r["correctness_cost_usd"] for r in workspace.read_rows(output)) <= 0.001
 
 
 def test_cached_answers_are_free_under_a_budget(workspace: Workspace) -> None:
@@ -211,13 +198,13 @@ def test_cached_answers_are_free_under_a_budget(workspace: Workspace) -> None:
     config = workspace.write_config()
     output = workspace.root / "out.parquet"
     assert workspace.score(data, config, output).exit_code == 0
-    spent = sum(r["correctness_cost_usd"] for r in rows_of(output))
+    spent = sum(r["correctness_cost_usd"] for r in workspace.read_rows(output))
     before = workspace.fake.stats().requests
     # A budget far below what the answers cost: every one comes from the cache.
     rerun = workspace.score(data, config, output, "--budget-usd", f"{spent / 100:.8f}")
     assert rerun.exit_code == 0, rerun.stderr
     assert workspace.fake.stats().requests == before
-    assert [r["correctness_error"] for r in rows_of(output)] == [None] * 10
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 10
 
 
 def test_a_budget_too_small_for_one_call_scores_nothing_and_still_writes(

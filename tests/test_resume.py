@@ -10,14 +10,10 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pyarrow.parquet as pq
 import pytest
-
-from judgekit.testing.fake_settings import FakeRequest
 
 if TYPE_CHECKING:
     from conftest import Workspace
@@ -26,23 +22,12 @@ ROWS = 120
 """Rows of the interrupted runs: at 4 in flight and 50 ms a call, ~1.5 s of work."""
 
 
-def rows_of(path: Path) -> list[dict[str, Any]]:
-    """The scored rows of a Parquet output."""
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return rows
-
-
 def answers_in(cache: Path) -> int:
     """How many answers a cache file holds (after a kill, SQLite replays its WAL)."""
     with sqlite3.connect(cache) as db:
         count: int = db.execute("SELECT count(*) FROM answers").fetchone()[0]
     db.close()
     return count
-
-
-def bodies(requests: Sequence[FakeRequest]) -> list[str]:
-    """Recorded request bodies as canonical JSON."""
-    return [json.dumps(r.body, sort_keys=True) for r in requests]
 
 
 # -- cache ---------------------------------------------------------------------------------
@@ -60,9 +45,9 @@ def test_a_second_identical_run_makes_no_request_and_writes_the_same_rows(
     result = workspace.score(data, config, second, "--summary-json", str(summary))
     assert result.exit_code == 0
     assert workspace.fake.stats().requests == 8
-    assert rows_of(second) == rows_of(first)
+    assert workspace.read_rows(second) == workspace.read_rows(first)
     figures = json.loads(summary.read_text())
-    spent = sum(r["correctness_cost_usd"] for r in rows_of(first))
+    spent = sum(r["correctness_cost_usd"] for r in workspace.read_rows(first))
     assert (figures["requests"], figures["cache_hits"], figures["spent_usd"]) == (0, 8, 0.0)
     assert figures["saved_by_cache_usd"] == round(spent, 6)
 
@@ -120,7 +105,7 @@ def test_a_changed_prompt_is_a_new_call_and_the_rest_stay_cached(workspace: Work
     rows[2]["answer"] = "A different answer now."
     assert workspace.score(workspace.write_rows(rows), config, output).exit_code == 0
     assert workspace.fake.stats().requests == 5
-    assert "A different answer now." in bodies(workspace.fake.requests[-1:])[0]
+    assert "A different answer now." in workspace.sent_bodies()[-1]
 
 
 # -- interrupted runs (subprocesses) -------------------------------------------------------
@@ -155,7 +140,7 @@ def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Worksp
     workspace.wait_for(
         lambda: fake.stats().in_flight == 0, "the fake to finish the orphaned requests"
     )
-    before = bodies(fake.requests)
+    before = workspace.sent_bodies()
     cached = answers_in(workspace.cache)
     assert not output.exists()  # a killed run never leaves a truncated OUT
     assert 0 < cached <= len(before)
@@ -165,12 +150,12 @@ def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Worksp
     fake.settings.latency_ms = 0
     rerun = workspace.invoke(*args)
     assert rerun.exit_code == 0, rerun.stderr
-    after = bodies(fake.requests)[len(before) :]
+    after = workspace.sent_bodies()[len(before) :]
     assert len(after) == ROWS - cached
     assert len(set(before) | set(after)) == ROWS
     # Only the calls that were never answered (in flight at the kill) are sent twice.
     assert len(set(before) & set(after)) == len(before) - cached
-    rows = rows_of(output)
+    rows = workspace.read_rows(output)
     assert [r["correctness_error"] for r in rows] == [None] * ROWS
 
 
@@ -188,7 +173,7 @@ def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
     finally:
         process.kill()
     assert process.returncode == 130
-    before = bodies(fake.requests)
+    before = workspace.sent_bodies()
     assert stderr.splitlines()[-1] == (
         f"error: interrupted: {len(before)} calls made, answers kept in the cache; "
         "rerun the same command to resume"
@@ -203,10 +188,10 @@ def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
     fake.settings.latency_ms = 0
     rerun = workspace.invoke(*args)
     assert rerun.exit_code == 0, rerun.stderr
-    after = bodies(fake.requests)[len(before) :]
+    after = workspace.sent_bodies()[len(before) :]
     assert len(after) == ROWS - len(before)
     assert set(before).isdisjoint(after)
-    assert [r["correctness_error"] for r in rows_of(output)] == [None] * ROWS
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * ROWS
 
 
 @pytest.mark.xfail(

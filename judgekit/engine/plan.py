@@ -15,6 +15,7 @@ from typing import Any
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
+from judgekit.output import output_schema
 from judgekit.pricing import Price, lookup_price
 from judgekit.prompts import verdict_schema
 from judgekit.providers import PROTOCOLS, ProtocolAdapter
@@ -113,6 +114,8 @@ def make_plan(
         if dataset is not None:
             plan = _bind_columns(plan, judge, where, dataset)
         judges.append(plan)
+    if dataset is not None:  # a J_* column the dataset already has: refused before any call
+        output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
     return RunPlan(
         judges=tuple(judges),
         connections=connections,
