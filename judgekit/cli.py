@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,13 +18,11 @@ from rich.table import Table
 
 from judgekit import __version__
 from judgekit.config import Config, load_config
-from judgekit.engine.estimate import Estimate, estimate
-from judgekit.engine.plan import Overrides, RunPlan, make_plan
-from judgekit.engine.run import RunHooks
-from judgekit.engine.score import ScoreJob, check_clean, score_dataset
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
-from judgekit.progress import ProgressDisplay, summary_table
-from judgekit.templates import TEMPLATES, describe
+
+if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
+    from judgekit.engine.estimate import Estimate
+    from judgekit.engine.plan import RunPlan
 
 app = typer.Typer(
     name="judgekit",
@@ -78,6 +76,12 @@ def score(
     ] = False,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
+    from judgekit.engine.estimate import estimate
+    from judgekit.engine.plan import Overrides
+    from judgekit.engine.run import RunHooks
+    from judgekit.engine.score import ScoreJob, check_clean, score_dataset
+    from judgekit.progress import ProgressDisplay, summary_table
+
     with _handled():
         cfg = load_config(config)
         job = ScoreJob(
@@ -141,6 +145,7 @@ def validate(
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
+    from judgekit.engine.plan import make_plan
 
     with _handled():
         cfg = load_config(config)
@@ -180,6 +185,8 @@ def templates(
     name: Annotated[str | None, typer.Argument(help="Template to print.")] = None,
 ) -> None:
     """List the built-in judge templates, or print one."""
+    from judgekit.templates import TEMPLATES, describe
+
     with _handled():
         if name is None:
             table = Table(title="built-in templates", title_justify="left")
@@ -223,7 +230,7 @@ def agreement(
     from judgekit.agreement_report import run_agreement
 
     with _handled():
-        cfg = load_config(config) if config else None
+        cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
             scored,
             config=cfg,

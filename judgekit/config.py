@@ -311,8 +311,11 @@ def expand_env(value: str, where: str) -> str:
     return _VAR.sub(replace, value)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, validate and return the config at ``path`` (ConfigError when wrong)."""
+def load_config(path: str | Path, *, expand: bool = True) -> Config:
+    """Read, validate and return the config at ``path`` (ConfigError when wrong).
+
+    ``expand=False`` leaves ``${VAR}`` in base URLs alone, for commands that never
+    connect (``agreement``) and so must not need the variables set."""
     file = Path(path)
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -322,15 +325,17 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-    return parse_config(raw, str(file))
+    return parse_config(raw, str(file), expand=expand)
 
 
-def parse_config(raw: Mapping[str, Any], source: str) -> Config:
+def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) -> Config:
     """Validate an already-parsed TOML document; errors name ``source``."""
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+    if not expand:
+        return config
     connections = {
         name: conn.model_copy(
             update={"base_url": expand_env(conn.base_url, f"{source}: connections.{name}.base_url")}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import glob
 import json
 import os
 import secrets
@@ -261,6 +262,7 @@ class OutputWriter:
             raise
         self._state = "committed"
         _fsync_directory(self.path.parent)
+        _remove_stale_temps(self.path)
 
     def abort(self) -> None:
         """Drop the temp file; OUT is left as it was.  Safe to call more than once."""
@@ -288,6 +290,13 @@ class OutputWriter:
         self._state = "aborted"
         self._stream.close()
         self._temp.unlink(missing_ok=True)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of earlier runs of the same OUT killed with -9 (never renamed)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _create_temp(path: Path) -> tuple[Path, IO[bytes]]:

@@ -194,11 +194,6 @@ def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
     assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * ROWS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: after SIGTERM a call still waiting for its slot (a 429 pause, a retry "
-    "backoff) is sent when the wait ends; only job pick-up checks the stop flag",
-)
 def test_after_a_signal_no_call_waiting_for_a_429_pause_is_sent(workspace: Workspace) -> None:
     fake = workspace.fake
     fake.settings.rate_limit_first_n = 4

@@ -71,6 +71,7 @@ class Caller:
         notice: Callable[[str], None],
         rng: random.Random | None = None,
         on_retry: Callable[[str], None] | None = None,
+        halted: Callable[[], bool] = lambda: False,
     ) -> None:
         self._transport = transport
         self._cache = cache
@@ -79,6 +80,8 @@ class Caller:
         self._counters = counters
         self._notice = notice
         self._on_retry = on_retry
+        self._halted = halted
+        self._sending = 0
         self._rng = rng or random.Random()
         self._quirks: dict[str, Quirks | None] = {}
 
@@ -94,6 +97,10 @@ class Caller:
         if quirks.token_param is not None:
             call = replace(call, token_param=quirks.token_param)  # type: ignore[arg-type]
         return call
+
+    def in_flight(self) -> int:
+        """Requests on the wire right now."""
+        return self._sending
 
     async def call(
         self, connection: ConnectionPlan, call: ModelCall, price: Price | None
@@ -117,10 +124,14 @@ class Caller:
                 return outcome
             assert failure is not None
             if failure.kind == "auth":
-                env = settings.api_key_env or "no api_key_env"
+                fix = (
+                    f"check {settings.api_key_env}"
+                    if settings.api_key_env
+                    else "this connection sends no key: set api_key_env"
+                )
                 raise AuthError(
                     f"connection '{connection.name}': the provider refused the credentials "
-                    f"({failure.message}); check {env}"
+                    f"({failure.message}); {fix}"
                 )
             if failure.kind == "bad_request":
                 adapted = connection.adapter.adapt(call, body)
@@ -165,7 +176,10 @@ class Caller:
         try:
             await limiter.acquire(estimated + call.max_output_tokens)
             try:
+                if self._halted():  # stopped while this call waited for its slot
+                    return CallOutcome(None, "connection", "interrupted", 0.0, None), None, ""
                 self._counters.requests += 1
+                self._sending += 1
                 started = time.perf_counter()
                 # The transport enforces the timeout (connect, and each read): cheaper
                 # per call than a cancel scope, and surfaces as httpx.TimeoutException.
@@ -175,8 +189,11 @@ class Caller:
                     "read": timeout_s,
                     "pool": timeout_s,
                 }
-                response = await self._transport.handle_async_request(request)
-                await response.aread()
+                try:
+                    response = await self._transport.handle_async_request(request)
+                    await response.aread()
+                finally:
+                    self._sending -= 1
                 latency_ms = (time.perf_counter() - started) * 1000
             finally:
                 limiter.release()

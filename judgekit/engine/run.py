@@ -165,6 +165,7 @@ async def run(
             hooks.on_notice,
             random.Random(),
             on_retry=hooks.on_retry,
+            halted=state.halted,
         )
         send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
         async with anyio.create_task_group() as tg:
@@ -206,7 +207,7 @@ async def run(
                         finish(job.window, job.row)
 
             async def watch() -> None:
-                await _watch_signals(state, tg, GRACE_S)
+                await _watch_signals(state, tg, GRACE_S, caller.in_flight)
 
             async def tick() -> None:
                 while True:
@@ -233,17 +234,28 @@ async def run(
     return RunOutcome(snapshot=snapshot(), budget_exhausted=budget.exhausted)
 
 
-async def _watch_signals(state: _State, tg: TaskGroup, grace_s: float) -> None:
+async def _watch_signals(
+    state: _State, tg: TaskGroup, grace_s: float, in_flight: Callable[[], int]
+) -> None:
+    """SIGINT/SIGTERM: start nothing new, let requests on the wire finish for up to
+    ``grace_s`` (a second signal cuts that short), then cancel what is left."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
-            if state.halted():
-                break  # a second signal: abandon in-flight calls now
             state.stopping = True
             state.interrupted = True
-            with anyio.move_on_after(grace_s):
-                async for _ in signals:
-                    break
             break
+
+        async def second_signal() -> None:
+            async for _ in signals:
+                break
+            grace.cancel()
+
+        with anyio.move_on_after(grace_s) as grace:
+            async with anyio.create_task_group() as waiting:
+                waiting.start_soon(second_signal)
+                while in_flight() > 0:
+                    await anyio.sleep(0.05)
+                waiting.cancel_scope.cancel()
     tg.cancel_scope.cancel()
 
 
