@@ -40,7 +40,7 @@ from judgekit.engine.score import ScoreJob, score_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", "1000000"))
-PROVIDER_BIG_ROWS = int(os.environ.get("BENCH_PROVIDER_ROWS", str(BIG_ROWS)))
+PROVIDER_BIG_ROWS = int(os.environ.get("BENCH_PROVIDER_ROWS", "100000"))
 
 
 @dataclass(frozen=True)

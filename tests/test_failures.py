@@ -25,9 +25,8 @@ from judgekit.providers.failures import (
     parse_duration_s,
     parse_retry_after,
     provider_error,
-    read_json,
-    token_count,
 )
+from judgekit.providers.wire import read_json, token_count
 from judgekit.records import Usage
 
 KEY = "sk-proj-Zx9secretSECRETsecret0000"

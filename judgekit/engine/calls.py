@@ -25,12 +25,12 @@ from judgekit.engine.stats import Counters
 from judgekit.errors import AuthError, ErrorKind
 from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
 from judgekit.providers.failures import (
-    OUTPUT_MODES,
     Failure,
     MalformedReply,
     classify_exception,
     classify_response,
 )
+from judgekit.providers.wire import OUTPUT_MODES
 from judgekit.records import ModelCall, Reply
 
 MAX_ADAPTATIONS = 4

@@ -24,13 +24,13 @@ from typing import Any
 
 import httpx
 
-from judgekit.providers.failures import (
-    MalformedReply,
-    encode_body,
+from judgekit.providers.failures import MalformedReply
+from judgekit.providers.wire import (
+    JSON_HEADERS,
     fallback_call,
-    parsed_url,
+    make_reply,
+    post_json,
     read_json,
-    requested_model,
     token_count,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
@@ -46,19 +46,10 @@ STRUCTURED_MARKERS = ("tool", "json_schema", "input_schema", "structured output"
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of the Messages API."""
-    headers = {
-        "content-type": "application/json",
-        "accept": "application/json",
-        "anthropic-version": ANTHROPIC_VERSION,
-    }
+    headers = {**JSON_HEADERS, "anthropic-version": ANTHROPIC_VERSION}
     if endpoint.api_key:
         headers["x-api-key"] = endpoint.api_key
-    return httpx.Request(
-        "POST",
-        parsed_url(messages_url(endpoint.base_url)),
-        headers=headers,
-        content=encode_body(request_body(call)),
-    )
+    return post_json(messages_url(endpoint.base_url), headers, request_body(call))
 
 
 def messages_url(base_url: str) -> str:
@@ -105,14 +96,7 @@ def parse_response(response: httpx.Response) -> Reply:
         text = "".join(t for t in texts if isinstance(t, str))
     if not text:
         raise MalformedReply(f"empty reply (stop_reason={body.get('stop_reason')})", usage)
-    model = body.get("model")
-    response_id = body.get("id")
-    return Reply(
-        text=text,
-        usage=usage,
-        model=model if isinstance(model, str) and model else requested_model(response),
-        response_id=response_id if isinstance(response_id, str) else None,
-    )
+    return make_reply(body, text, usage, response)
 
 
 def _verdict_tool_text(content: list[Any], usage: Usage) -> str | None:

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 
-from judgekit.providers.failures import (
-    MalformedReply,
-    encode_body,
+from judgekit.providers.failures import MalformedReply
+from judgekit.providers.wire import (
+    bearer_headers,
     fallback_call,
-    parsed_url,
+    make_reply,
+    post_json,
     read_json,
-    requested_model,
     token_count,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
@@ -33,15 +33,8 @@ STRUCTURED_MARKERS = ("response_format", "json_schema", "json_object", "structur
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of a Chat Completions server."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if endpoint.api_key:
-        headers["authorization"] = f"Bearer {endpoint.api_key}"
-    return httpx.Request(
-        "POST",
-        parsed_url(endpoint.base_url.rstrip("/") + "/chat/completions"),
-        headers=headers,
-        content=encode_body(request_body(call)),
-    )
+    url = endpoint.base_url.rstrip("/") + "/chat/completions"
+    return post_json(url, bearer_headers(endpoint.api_key), request_body(call))
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:
@@ -87,14 +80,7 @@ def parse_response(response: httpx.Response) -> Reply:
     if not text:
         finish = choices[0].get("finish_reason")
         raise MalformedReply(f"empty content (finish_reason={finish})", usage)
-    model = body.get("model")
-    response_id = body.get("id")
-    return Reply(
-        text=text,
-        usage=usage,
-        model=model if isinstance(model, str) and model else requested_model(response),
-        response_id=response_id if isinstance(response_id, str) else None,
-    )
+    return make_reply(body, text, usage, response)
 
 
 def _content_text(content: Any) -> str:

@@ -38,18 +38,17 @@ fallback ladder behind every ``adapt``.
 from __future__ import annotations
 
 import email.utils
-import functools
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import httpx
 
 from judgekit.errors import ErrorKind
-from judgekit.records import ModelCall, OutputMode, Usage
+from judgekit.records import Usage
 
 RetryPolicy = Literal["rate_limit", "transient", "no"]
 """``rate_limit``: wait (Retry-After) and slow the connection; ``transient``: back off
@@ -340,84 +339,3 @@ def _connection_message(exc: BaseException) -> str:
     if any(isinstance(item, aiohttp.ClientConnectorError | httpx.ConnectError) for item in chain):
         return "cannot connect"
     return "connection error"
-
-
-# What every protocol module shares: the canonical body encoding, reading a 2xx
-# body, and the fallback ladder for a 400 that names a parameter the server rejects.
-
-
-@functools.lru_cache(maxsize=64)
-def parsed_url(url: str) -> httpx.URL:
-    """``url`` parsed once: httpx re-parses a string URL on every request."""
-    return httpx.URL(url)
-
-
-def encode_body(body: dict[str, Any]) -> bytes:
-    """Compact, deterministic JSON (insertion order kept: schema key order matters to the
-    model, which writes fields in that order)."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict).encode()
-
-
-def requested_model(response: httpx.Response) -> str:
-    """The model the request asked for, when the reply does not name one."""
-    try:
-        model = json.loads(response.request.content).get("model")
-    except (RuntimeError, ValueError, AttributeError):
-        return ""
-    return model if isinstance(model, str) else ""
-
-
-def read_json(response: httpx.Response) -> dict[str, Any]:
-    """The response body as a JSON object; MalformedReply when it is not one."""
-    try:
-        body = json.loads(response.content)
-    except ValueError as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise MalformedReply(f"body is not JSON ({reason})") from None
-    if not isinstance(body, dict):
-        raise MalformedReply("body is not a JSON object")
-    return body
-
-
-def token_count(usage: Any, *path: str) -> int:
-    """The token count at ``path`` in a usage object: 0 when absent or null."""
-    value = usage
-    for key in path:
-        if not isinstance(value, dict):
-            return 0
-        value = value.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedReply(f"usage.{'.'.join(path)} is not a token count")
-    return value
-
-
-OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "prompt")
-"""From most to least constrained; a fallback only ever moves right."""
-
-
-def fallback_call(
-    call: ModelCall,
-    error_text: str,
-    *,
-    modes: tuple[OutputMode, ...],
-    structured_markers: tuple[str, ...],
-    token_switch: bool = False,
-) -> ModelCall | None:
-    """``call`` with the one parameter a 400 body names changed, or None (a genuine bad
-    request).  Each step only ever removes or weakens something, so the ladder ends."""
-    error = provider_error(error_text)
-    said = f"{error.param or ''} {error.message}".lower()
-    if token_switch and call.token_param == "max_tokens" and "max_completion_tokens" in said:
-        return replace(call, token_param="max_completion_tokens")
-    if call.temperature is not None and "temperature" in said:
-        return replace(call, temperature=None)
-    if any(marker in said for marker in structured_markers):
-        rank = OUTPUT_MODES.index(call.output_mode)
-        lower = [mode for mode in modes if OUTPUT_MODES.index(mode) > rank]
-        if lower:
-            return replace(call, output_mode=lower[0])
-    return None

@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 
-from judgekit.providers.failures import (
-    MalformedReply,
-    encode_body,
+from judgekit.providers.failures import MalformedReply
+from judgekit.providers.wire import (
+    bearer_headers,
     fallback_call,
-    parsed_url,
+    make_reply,
+    post_json,
     read_json,
-    requested_model,
     token_count,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
@@ -43,15 +43,8 @@ STRUCTURED_MARKERS = (
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of a Responses server."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if endpoint.api_key:
-        headers["authorization"] = f"Bearer {endpoint.api_key}"
-    return httpx.Request(
-        "POST",
-        parsed_url(endpoint.base_url.rstrip("/") + "/responses"),
-        headers=headers,
-        content=encode_body(request_body(call)),
-    )
+    url = endpoint.base_url.rstrip("/") + "/responses"
+    return post_json(url, bearer_headers(endpoint.api_key), request_body(call))
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:
@@ -98,14 +91,7 @@ def parse_response(response: httpx.Response) -> Reply:
             raise MalformedReply(f"the model refused: {refusal[:120]}", usage)
         why = _incomplete_reason(body) if status == "incomplete" else "no output_text"
         raise MalformedReply(f"empty reply ({why})", usage)
-    model = body.get("model")
-    response_id = body.get("id")
-    return Reply(
-        text=text,
-        usage=usage,
-        model=model if isinstance(model, str) and model else requested_model(response),
-        response_id=response_id if isinstance(response_id, str) else None,
-    )
+    return make_reply(body, text, usage, response)
 
 
 def _output_text(body: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,119 @@
+"""What every protocol module shares: request building, the canonical body encoding,
+reading a 2xx body into a Reply, and the fallback ladder for a 400 that names a
+parameter the server rejects."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from judgekit.providers.failures import MalformedReply, provider_error
+from judgekit.records import ModelCall, OutputMode, Reply, Usage
+
+JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+
+
+def post_json(url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
+    """A POST of ``body`` as canonical JSON (the cache hashes URL + body)."""
+    return httpx.Request("POST", parsed_url(url), headers=headers, content=encode_body(body))
+
+
+def bearer_headers(api_key: str | None) -> dict[str, str]:
+    """JSON headers, with ``Authorization: Bearer`` when there is a key."""
+    headers = dict(JSON_HEADERS)
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def make_reply(body: dict[str, Any], text: str, usage: Usage, response: httpx.Response) -> Reply:
+    """A Reply naming the model and response id the body gives (else the model asked)."""
+    model = body.get("model")
+    response_id = body.get("id")
+    return Reply(
+        text=text,
+        usage=usage,
+        model=model if isinstance(model, str) and model else requested_model(response),
+        response_id=response_id if isinstance(response_id, str) else None,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_url(url: str) -> httpx.URL:
+    """``url`` parsed once: httpx re-parses a string URL on every request."""
+    return httpx.URL(url)
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """Compact, deterministic JSON (insertion order kept: schema key order matters to the
+    model, which writes fields in that order)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict).encode()
+
+
+def requested_model(response: httpx.Response) -> str:
+    """The model the request asked for, when the reply does not name one."""
+    try:
+        model = json.loads(response.request.content).get("model")
+    except (RuntimeError, ValueError, AttributeError):
+        return ""
+    return model if isinstance(model, str) else ""
+
+
+def read_json(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object; MalformedReply when it is not one."""
+    try:
+        body = json.loads(response.content)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise MalformedReply(f"body is not JSON ({reason})") from None
+    if not isinstance(body, dict):
+        raise MalformedReply("body is not a JSON object")
+    return body
+
+
+def token_count(usage: Any, *path: str) -> int:
+    """The token count at ``path`` in a usage object: 0 when absent or null."""
+    value = usage
+    for key in path:
+        if not isinstance(value, dict):
+            return 0
+        value = value.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedReply(f"usage.{'.'.join(path)} is not a token count")
+    return value
+
+
+OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "prompt")
+"""From most to least constrained; a fallback only ever moves right."""
+
+
+def fallback_call(
+    call: ModelCall,
+    error_text: str,
+    *,
+    modes: tuple[OutputMode, ...],
+    structured_markers: tuple[str, ...],
+    token_switch: bool = False,
+) -> ModelCall | None:
+    """``call`` with the one parameter a 400 body names changed, or None (a genuine bad
+    request).  Each step only ever removes or weakens something, so the ladder ends."""
+    error = provider_error(error_text)
+    said = f"{error.param or ''} {error.message}".lower()
+    if token_switch and call.token_param == "max_tokens" and "max_completion_tokens" in said:
+        return replace(call, token_param="max_completion_tokens")
+    if call.temperature is not None and "temperature" in said:
+        return replace(call, temperature=None)
+    if any(marker in said for marker in structured_markers):
+        rank = OUTPUT_MODES.index(call.output_mode)
+        lower = [mode for mode in modes if OUTPUT_MODES.index(mode) > rank]
+        if lower:
+            return replace(call, output_mode=lower[0])
+    return None
