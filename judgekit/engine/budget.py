@@ -24,6 +24,7 @@ class Budget:
         self.exhausted = False
         self._in_flight = 0
         self._settled = anyio.Event()
+        self._waiters = 0
 
     async def reserve(self, worst_case_usd: float) -> bool:
         """Reserve ``worst_case_usd``; False once the budget cannot cover it."""
@@ -38,7 +39,11 @@ class Budget:
             if self._in_flight == 0:
                 self.exhausted = True
                 break
-            await self._settled.wait()
+            self._waiters += 1
+            try:
+                await self._settled.wait()
+            finally:
+                self._waiters -= 1
         return False
 
     def settle(self, worst_case_usd: float, actual_usd: float) -> None:
@@ -47,8 +52,9 @@ class Budget:
         self.spent_usd += actual_usd
         if self.limit_usd is not None:
             self.reserved_usd = max(0.0, self.reserved_usd - worst_case_usd)
-        self._settled.set()
-        self._settled = anyio.Event()
+        if self._waiters:
+            self._settled.set()
+            self._settled = anyio.Event()
 
     @property
     def remaining_usd(self) -> float | None:
