@@ -6,20 +6,7 @@ settles the schema every window will have.  ``iter_windows`` then streams the
 rows in windows of that schema.  Memory stays bounded whatever the file size;
 the one exception is the set of ids kept for the duplicate check.
 
-JSONL type rules (applied to the rows the pre-pass reads):
-
-- Columns appear in the order of their first appearance; a key missing from a
-  row reads as null.
-- A column's type is what Arrow infers from its values (bool, int64, float64,
-  string, struct, list), merged across rows: null takes the other type; int64
-  and float64 give float64; structs merge their fields by name (recursively, a
-  missing field reads as null); lists merge their item types.
-- Integers beyond int64, or above 2**53 next to floats, make a float64 column.
-- Any other mix (int and string, bool and int, object and string, a struct
-  field with two types, more than 256 struct fields, or an object with no keys
-  at all) makes the column a string column: strings stay as they are, every
-  other value is JSON-encoded (``7`` -> ``"7"``, ``{"a": 1}`` -> ``'{"a":1}'``).
-- A column that is null in every row is a string column.
+JSONL column types are settled by ``judgekit.jsonl_types`` (rules there).
 
 Parquet files of a directory or glob are read in sorted path order; their
 schemas are unified (missing columns read as null, int32 and int64 give int64)
@@ -45,19 +32,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from judgekit.errors import DatasetError, UsageError
+from judgekit.jsonl_types import CONVERSION_ERRORS, TypeInference, as_string, encode_json
 
 Format = Literal["jsonl", "parquet"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .parquet, a directory or a glob of .parquet"
-MAX_STRUCT_FIELDS = 256
 """An object column with more distinct keys than this is a map, not a record: JSON-encode it."""
 
 _INFER_ROWS = 16_384  # the pre-pass infers types per chunk of rows ...
 _INFER_BYTES = 16 << 20  # ... or of bytes, whichever comes first, to bound memory
 _ID_BATCH_ROWS = 65_536
 _MAX_NAMED_DUPLICATES = 5
-_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +301,8 @@ class _IdCheck:
         """Raise when ids repeat (after JSON-encoding, when the column became a string column)."""
         duplicates = list(self.duplicates)
         if as_json_strings:  # 7 and "7" differ here but both become "7" in the output
-            counts = Counter(_as_string(value) for value in self.seen)
-            known = {_as_string(value) for value in duplicates}
+            counts = Counter(as_string(value) for value in self.seen)
+            known = {as_string(value) for value in duplicates}
             duplicates += sorted(k for k, n in counts.items() if n > 1 and k not in known)
         _raise_duplicates(path, self.column, duplicates)
 
@@ -333,91 +319,8 @@ def _raise_duplicates(path: str, column: str, duplicates: Sequence[Any]) -> None
     )
 
 
-class _TypeInference:
-    """Merges the Arrow types of each column's values, chunk by chunk (rules: module docstring)."""
-
-    def __init__(self) -> None:
-        self.types: dict[str, pa.DataType | None] = {}  # in order of first appearance; None: mixed
-
-    def add_chunk(self, objs: list[dict[str, Any]]) -> None:
-        """Infer the types of a chunk of rows and merge them into the column types."""
-        try:  # fast path: one C++ inference for every column (fields in order of appearance)
-            found: list[tuple[str, pa.DataType | None]] = [
-                (f.name, f.type) for f in pa.array(objs).type
-            ]
-        except _CONVERSION_ERRORS:  # some column mixes types: infer column by column
-            names = dict.fromkeys(key for obj in objs for key in obj)
-            found = [(name, _infer([obj.get(name) for obj in objs])) for name in names]
-        for name, type_ in found:
-            current = self.types.setdefault(name, pa.null())
-            if current is not None:
-                self.types[name] = None if type_ is None else _merge(current, type_)
-
-    def schema(self) -> tuple[pa.Schema, tuple[str, ...]]:
-        """Return the final schema and the columns to JSON-encode."""
-        fields, encoded = [], []
-        for name, merged in self.types.items():
-            if merged is None or not _storable(merged):
-                encoded.append(name)
-            stored = pa.string() if name in encoded or pa.types.is_null(merged) else merged
-            fields.append(pa.field(name, stored))
-        return pa.schema(fields), tuple(encoded)
-
-
-def _infer(values: list[Any]) -> pa.DataType | None:
-    try:
-        return pa.array(values).type
-    except _CONVERSION_ERRORS:
-        # Arrow refuses ints beyond int64, or above 2**53 next to floats: numbers stay numbers.
-        if all(v is None or type(v) in (int, float) for v in values):
-            return pa.float64()
-        return None
-
-
-def _merge(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
-    """The type holding both, or None when only a JSON string can (rules: module docstring)."""
-    if a.equals(b) or pa.types.is_null(b):
-        return a
-    if pa.types.is_null(a):
-        return b
-    numbers = (pa.int64(), pa.float64())
-    if a in numbers and b in numbers:
-        return pa.float64()
-    if pa.types.is_list(a) and pa.types.is_list(b):
-        item = _merge(a.value_type, b.value_type)
-        return None if item is None else pa.list_(item)
-    if pa.types.is_struct(a) and pa.types.is_struct(b):
-        fields: dict[str, pa.DataType | None] = {f.name: f.type for f in a}
-        for field in b:
-            known = fields.get(field.name)
-            fields[field.name] = field.type if known is None else _merge(known, field.type)
-        if any(t is None for t in fields.values()) or len(fields) > MAX_STRUCT_FIELDS:
-            return None
-        return pa.struct([pa.field(name, t) for name, t in fields.items()])
-    return None
-
-
-def _storable(type_: pa.DataType) -> bool:
-    """Parquet cannot store a struct without fields; huge structs are maps in disguise."""
-    if pa.types.is_struct(type_):
-        fields = list(type_)
-        return 0 < len(fields) <= MAX_STRUCT_FIELDS and all(_storable(f.type) for f in fields)
-    if pa.types.is_list(type_):
-        return _storable(type_.value_type)
-    return True
-
-
-def _encode_json(value: Any) -> str:
-    """JSON-encode a value compactly, keeping non-ASCII text readable."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _as_string(value: Any) -> str:
-    return value if isinstance(value, str) else _encode_json(value)
-
-
 def _inspect_jsonl(path: str, file: Path, id_column: str, limit: int | None) -> DatasetInfo:
-    inference = _TypeInference()
+    inference = TypeInference()
     ids = _IdCheck(path, id_column)
     rows = 0
     for objs, lines in _json_chunks(path, file, _INFER_ROWS, _INFER_BYTES, limit):
@@ -451,10 +354,10 @@ def _jsonl_table(
         for obj in objs:
             value = obj.get(name)
             if value is not None and type(value) is not str:
-                obj[name] = _encode_json(value)
+                obj[name] = encode_json(value)
     try:  # fast path: one C++ conversion for every column
         return pa.Table.from_struct_array(pa.array(objs, type=row_type))
-    except _CONVERSION_ERRORS:
+    except CONVERSION_ERRORS:
         values = {f.name: [obj.get(f.name) for obj in objs] for f in info.schema}
         arrays = [_to_array(info.path, f, values[f.name]) for f in info.schema]
         return pa.Table.from_arrays(arrays, schema=info.schema)
@@ -463,7 +366,7 @@ def _jsonl_table(
 def _to_array(label: str, field: pa.Field, values: list[Any]) -> pa.Array:
     try:
         return pa.array(values, type=field.type)
-    except _CONVERSION_ERRORS as exc:
+    except CONVERSION_ERRORS as exc:
         if pa.types.is_floating(field.type):
             # Arrow refuses ints above 2**53 as float64; float() rounds them.
             return pa.array([float(v) if type(v) is int else v for v in values], type=field.type)
