@@ -3,7 +3,9 @@
 Starts the fake provider as a separate process (so its CPU is not counted as
 the client's), runs judgekit's real pipeline (dataset -> plan -> cache ->
 HTTP -> Parquet) in this process, and prints one table with the ideal beside
-every figure.  ``BENCH_BIG_ROWS`` sets S4's size (default 1,000,000).
+every figure.  ``BENCH_BIG_ROWS`` sets S4's rule-judge size (default 1,000,000),
+``BENCH_PROVIDER_ROWS`` its fake-LLM size (default 100,000: a million calls take
+about half an hour on 2 cores).
 
 Scenarios (issue 3):
   S0  a bare aiohttp loop, 2,000 calls, 64 in flight, 100 ms: the floor to beat
@@ -221,34 +223,24 @@ def main() -> None:
                     "0",
                 )
             )
-        big = work / "big.jsonl"
-        write_dataset(big, BIG_ROWS)
         rule_cfg = work / "rule.toml"
         rule_cfg.write_text(config("", 1, rule_only=True))
         env = dict(os.environ)
-        wall, peak = child_peak(
-            [
-                "score",
-                str(big),
-                "-c",
-                str(rule_cfg),
-                "-o",
-                str(work / "big-rule.parquet"),
-                "--no-cache",
-                "-q",
-            ],
-            env,
-        )
-        rows.append(
-            Row(f"S4 {BIG_ROWS:,} rows, rule", "rows/s", f"{BIG_ROWS / wall:,.0f}", "-", "-")
-        )
-        rows.append(Row("", "peak RSS", f"{peak:.0f} MiB", "flat", "flat"))
+        # The same pipeline at a tenth and at the full size: flat memory means equal peaks.
+        for size in (BIG_ROWS // 10, BIG_ROWS):
+            big = work / f"big-{size}.jsonl"
+            write_dataset(big, size)
+            out = str(work / "big-rule.parquet")
+            args = ["score", str(big), "-c", str(rule_cfg), "-o", out, "--no-cache", "-q"]
+            wall, peak = child_peak(args, env)
+            label = f"S4 {size:,} rows, rule"
+            rows.append(Row(label, "rows/s", f"{size / wall:,.0f}", "-", "-"))
+            rows.append(Row("", "peak RSS", f"{peak:.0f} MiB", "flat", "flat"))
         with fake_server("--latency-ms", "0") as url:
             provider_cfg = work / "provider.toml"
             provider_cfg.write_text(config(url, 64))
-            if PROVIDER_BIG_ROWS != BIG_ROWS:
-                big = work / "big-provider.jsonl"
-                write_dataset(big, PROVIDER_BIG_ROWS)
+            big = work / "big-provider.jsonl"
+            write_dataset(big, PROVIDER_BIG_ROWS)
             wall, peak = child_peak(
                 [
                     "score",
