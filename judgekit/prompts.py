@@ -16,6 +16,7 @@ the final word is always ours.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,10 @@ DATA_RULE = (
 
 def neutralise(text: str) -> str:
     """Make every opening or closing tag of a template field in ``text`` inert (idempotent)."""
+    # Every tag starts with one of these two: most data holds neither, and two scans
+    # for a character cost far less than the regex.
+    if "<" not in text and "\uff1c" not in text:
+        return text
     return _FIELD_TAG.sub("&lt;", text)
 
 
@@ -101,24 +106,95 @@ def render(template: Template, values: Mapping[str, object], criteria: Sequence[
     missing = [field for field in template.required if field not in values]
     if missing:
         raise ValueError(f"template '{template.name}' needs field '{missing[0]}'")
+    compiled = _compiled(template)
+    # An absent optional field leaves no trace, not even its line.
+    dropped = tuple(field for field in compiled.optional if is_empty(values.get(field)))
+    skeleton = compiled.skeletons.get(dropped)
+    if skeleton is None:
+        skeleton = compiled.skeletons[dropped] = _skeleton(template.prompt, frozenset(dropped))
+    pieces = skeleton.pieces
+    parts = [pieces[0]]
+    for index, field in enumerate(skeleton.fields, 1):
+        parts.append(wrap(field, values.get(field)))
+        parts.append(pieces[index])
+    parts.append("\n\n")
+    parts.append(_closing(template.scale, tuple(criteria)))
+    return Prompt(system=compiled.system, user="".join(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class _Skeleton:
+    """A prompt cut at its placeholders: ``pieces[i]`` comes before ``fields[i]``."""
+
+    pieces: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """What ``render`` derives from a template alone, worked out once per template."""
+
+    template: Template
+    system: str
+    optional: tuple[str, ...]
+    """Placeholder fields that are not required: left out when their value is empty."""
+    skeletons: dict[tuple[str, ...], _Skeleton]
+    """By the optional fields left out (at most 2^len(optional) entries)."""
+
+
+# Every call renders with one of a handful of templates: cut each once, not per row.
+# The entry keeps its template alive, so its id() cannot be reused by another object.
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(template: Template) -> _Compiled:
+    known = _COMPILED.get(id(template))
+    if known is not None and known.template is template:
+        return known
+    fields = dict.fromkeys(
+        match.group("line") or match.group("inline")
+        for match in _PLACEHOLDER.finditer(template.prompt)
+    )
     required = set(template.required)
+    compiled = _Compiled(
+        template=template,
+        system=f"{template.system.strip()}\n\n{DATA_RULE}",
+        optional=tuple(field for field in fields if field not in required),
+        skeletons={},
+    )
+    if len(_COMPILED) < 1024:
+        _COMPILED[id(template)] = compiled
+    return compiled
 
-    def drop_empty(match: re.Match[str]) -> str:
-        field = match.group("line") or match.group("inline")
-        if field not in required and is_empty(values.get(field)):
-            return ""  # an absent optional field leaves no trace, not even its line
-        return match.group(0)
 
-    def fill(match: re.Match[str]) -> str:
+def _skeleton(prompt: str, dropped: frozenset[str]) -> _Skeleton:
+    """``prompt`` without the placeholders of ``dropped``, cut where data goes in."""
+
+    def drop(match: re.Match[str]) -> str:
         field = match.group("line") or match.group("inline")
-        return match.group(0).replace(f"{{{field}}}", wrap(field, values.get(field)))
+        return "" if field in dropped else match.group(0)
 
     # Blank lines are tidied in the template text only, before any data goes in:
     # the data must reach the judge exactly as it is.
-    text = _BLANK_RUNS.sub("\n\n", _PLACEHOLDER.sub(drop_empty, template.prompt)).strip()
-    body = _PLACEHOLDER.sub(fill, text)
-    system = f"{template.system.strip()}\n\n{DATA_RULE}"
-    return Prompt(system=system, user=f"{body}\n\n{answer_format(template.scale, criteria)}")
+    text = _BLANK_RUNS.sub("\n\n", _PLACEHOLDER.sub(drop, prompt)).strip()
+    pieces: list[str] = []
+    fields: list[str] = []
+    done = 0
+    # One pass: text inserted for a field is never rescanned.
+    for match in _PLACEHOLDER.finditer(text):
+        field = match.group("line") or match.group("inline")
+        at = match.start() + match.group(0).index(f"{{{field}}}")
+        pieces.append(text[done:at])
+        fields.append(field)
+        done = at + len(field) + 2
+    pieces.append(text[done:])
+    return _Skeleton(tuple(pieces), tuple(fields))
+
+
+@functools.lru_cache(maxsize=256)
+def _closing(scale: Scale, criteria: tuple[str, ...]) -> str:
+    """``answer_format``, built once per scale and criteria."""
+    return answer_format(scale, criteria)
 
 
 def answer_format(scale: Scale, criteria: Sequence[str]) -> str:

@@ -131,25 +131,33 @@ def _result(
     """One row's columns from its calls (a re-ask's tokens and cost included)."""
     last = outcomes[-1]
     replies = [o.reply for o in outcomes if o.reply is not None]
-    spent = JudgeResult(
-        input_tokens=sum(r.usage.input_tokens for r in replies),
-        output_tokens=sum(r.usage.output_tokens for r in replies),
-        cost_usd=sum(o.cost_usd for o in outcomes) if judge.price is not None else None,
-        model=last.reply.model if last.reply else judge.model,
-        response_id=last.reply.response_id if last.reply else None,
-    )
+    # Built in one go, not by replace(): this runs once per judge call.
+    input_tokens = sum(r.usage.input_tokens for r in replies)
+    output_tokens = sum(r.usage.output_tokens for r in replies)
+    cost = sum(o.cost_usd for o in outcomes) if judge.price is not None else None
+    model = last.reply.model if last.reply else judge.model
+    response_id = last.reply.response_id if last.reply else None
     if verdict is None:
         error: ErrorKind = last.error or "malformed_response"
-        return replace(spent, error=error, reasoning=problem or None)
-    return replace(_with_verdict(spent, verdict, judge.threshold), latency_ms=last.latency_ms)
-
-
-def _with_verdict(result: JudgeResult, verdict: Verdict, threshold: float) -> JudgeResult:
-    return replace(
-        result,
+        return JudgeResult(
+            error=error,
+            reasoning=problem or None,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_usd=cost,
+            model=model,
+            response_id=response_id,
+        )
+    return JudgeResult(
         score=verdict.score,
-        passed=verdict.score >= threshold,
+        passed=verdict.score >= judge.threshold,
         reasoning=verdict.reasoning,
         confidence=verdict.confidence,
         criteria=verdict.criteria,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+        latency_ms=last.latency_ms,
+        model=model,
+        response_id=response_id,
     )

@@ -19,7 +19,30 @@ JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"
 
 def post_json(url: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
     """A POST of ``body`` as canonical JSON (the cache hashes URL + body)."""
-    return httpx.Request("POST", parsed_url(url), headers=headers, content=encode_body(body))
+    content = encode_body(body)
+    parsed = parsed_url(url)
+    fixed = _fixed_headers(url, tuple(headers.items()))
+    if fixed is None:
+        return httpx.Request("POST", parsed, headers=headers, content=content)
+    # The request httpx builds from ``content=``, header for header and in the same
+    # order, without re-normalising the same few headers on every call.
+    prepared = httpx.Headers(fixed)
+    prepared["Content-Length"] = str(len(content))
+    request = httpx.Request("POST", parsed, headers=prepared, stream=httpx.ByteStream(content))
+    request.read()
+    return request
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_headers(url: str, items: tuple[tuple[str, str], ...]) -> httpx.Headers | None:
+    """What httpx sends before Content-Length (Host first, then ours); None when ours
+    already hold a header httpx would otherwise add, and httpx must decide."""
+    headers = httpx.Headers(dict(items))
+    if any(name in headers for name in ("Host", "Content-Length", "Transfer-Encoding")):
+        return None
+    parsed = parsed_url(url)
+    host = [(b"Host", parsed.netloc)] if parsed.host else []
+    return httpx.Headers(host + headers.raw)
 
 
 def bearer_headers(api_key: str | None) -> dict[str, str]:
@@ -51,7 +74,14 @@ def parsed_url(url: str) -> httpx.URL:
 def encode_body(body: dict[str, Any]) -> bytes:
     """Compact, deterministic JSON (insertion order kept: schema key order matters to the
     model, which writes fields in that order)."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict).encode()
+    return _BODY_ENCODER.encode(body).encode()
+
+
+# One encoder for every body (json.dumps with options builds a new one per call).  A
+# body is a tree this module builds, never circular: the check would cost per call.
+_BODY_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, default=dict, check_circular=False
+)
 
 
 def requested_model(response: httpx.Response) -> str:
