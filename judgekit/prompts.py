@@ -82,7 +82,20 @@ def as_text(value: object) -> str:
         return value
     # Lists and dicts (tool_calls, history) stay on one line to spare tokens;
     # ", " and ": " keep them readable.  default=str covers dates and decimals.
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return json.dumps(
+        _without_nulls(value), ensure_ascii=False, separators=(", ", ": "), default=str
+    )
+
+
+def _without_nulls(value: object) -> object:
+    """Drop null members of objects: a JSONL column whose objects have different keys is
+    read as one struct holding every key, so each object would show all the others' keys
+    as null (tool-call arguments); the judge should see what the row holds."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def wrap(field: str, value: object) -> str:

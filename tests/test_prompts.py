@@ -307,3 +307,11 @@ def test_verdict_schema_is_strict(
             assert inner["properties"][name]["maximum"] == high
     else:
         assert "criteria" not in props
+
+
+def test_structs_read_from_jsonl_show_only_the_members_a_row_has() -> None:
+    # A JSONL column of objects with different keys is one struct holding every key.
+    calls = [{"name": "send_email", "arguments": {"to": "a@b.c", "city": None, "date": None}}]
+    assert wrap("tool_calls", calls) == (
+        '<tool_calls>\n[{"name": "send_email", "arguments": {"to": "a@b.c"}}]\n</tool_calls>'
+    )
