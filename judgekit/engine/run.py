@@ -126,121 +126,140 @@ async def run(
     hooks: RunHooks | None = None,
 ) -> RunOutcome:
     """Judge every row of ``windows`` and hand finished windows to ``sink`` in order."""
-    hooks = hooks or RunHooks()
-    llm_judges = [j for j in plan.judges if j.is_llm]
-    counters = Counters(rows_total=rows_total, judgements_total=rows_total * len(plan.judges))
-    budget = Budget(plan.budget_usd)
-    limiters = {
-        name: ConnectionLimiter(
-            conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
+    return await _Run(plan, rows_total, sink, hooks or RunHooks()).execute(windows, cache)
+
+
+class _Run:
+    """One run's shared state and its tasks: a producer, N workers, a ticker, a watcher.
+
+    Everything runs on one event loop thread; the counters and window buffers are
+    only touched between awaits, so they need no lock."""
+
+    def __init__(self, plan: RunPlan, rows_total: int, sink: Sink, hooks: RunHooks) -> None:
+        self.plan = plan
+        self.sink = sink
+        self.hooks = hooks
+        self.llm_judges = [j for j in plan.judges if j.is_llm]
+        self.counters = Counters(
+            rows_total=rows_total, judgements_total=rows_total * len(plan.judges)
         )
-        for name, conn in plan.connections.items()
-    }
-    state = _State()
-    for judge in llm_judges:
-        if judge.price is None:
-            hooks.on_notice(
-                f"judge '{judge.name}': no known price for model '{judge.model}'; "
-                f"{judge.name}_cost_usd will be null (set input_usd_per_mtok and "
-                "output_usd_per_mtok on its connection)"
+        self.budget = Budget(plan.budget_usd)
+        self.limiters = {
+            name: ConnectionLimiter(
+                conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
             )
-    started = time.monotonic()
-    window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
+            for name, conn in plan.connections.items()
+        }
+        self.state = _State()
+        self.window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
+        self.started = time.monotonic()
 
-    def snapshot() -> Snapshot:
-        return counters.snapshot(time.monotonic() - started, plan.budget_usd)
+    async def execute(
+        self, windows: Iterator[pa.Table], cache: AnswerCache | NoCache
+    ) -> RunOutcome:
+        """Run every task to the end; raise AuthError or Interrupted when that is how it ended."""
+        self._announce_unknown_prices()
+        plan, hooks, state = self.plan, self.hooks, self.state
+        async with make_transport(plan.concurrency) as transport:
+            caller = Caller(
+                transport,
+                cache,
+                self.budget,
+                self.limiters,
+                self.counters,
+                hooks.on_notice,
+                random.Random(),
+                on_retry=hooks.on_retry,
+                halted=state.halted,
+            )
+            send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, windows, send)
+                async with anyio.create_task_group() as background:
+                    background.start_soon(self._tick)
+                    if hooks.handle_signals:
+                        background.start_soon(_watch_signals, state, tg, GRACE_S, caller.in_flight)
+                    async with anyio.create_task_group() as workers:
+                        for _ in range(plan.concurrency):
+                            workers.start_soon(self._work, caller, receive.clone(), tg)
+                        receive.close()
+                    background.cancel_scope.cancel()
+        if state.fatal is not None:
+            raise state.fatal
+        if state.interrupted:
+            raise Interrupted(
+                f"interrupted: {self.counters.requests} calls made, answers kept in the cache; "
+                "rerun the same command to resume"
+            )
+        return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
 
-    def finish(window: _Window, row: int) -> None:
+    def _announce_unknown_prices(self) -> None:
+        for judge in self.llm_judges:
+            if judge.price is None:
+                self.hooks.on_notice(
+                    f"judge '{judge.name}': no known price for model '{judge.model}'; "
+                    f"{judge.name}_cost_usd will be null (set input_usd_per_mtok and "
+                    "output_usd_per_mtok on its connection)"
+                )
+
+    async def _produce(
+        self, windows: Iterator[pa.Table], send: MemoryObjectSendStream[_Job]
+    ) -> None:
+        """Open windows in order, score rule judges inline, queue LLM jobs row by row."""
+        async with send:
+            for index, table in enumerate(windows):
+                await self.window_slots.acquire()
+                if self.state.halted():
+                    return
+                window = _open_window(index, table, self.plan.judges)
+                for row, values in enumerate(window.rows):
+                    for judge in self.plan.judges:
+                        if not judge.is_llm:
+                            self._finish(window, row, judge, judge_rule(judge, values))
+                    for judge in self.llm_judges:
+                        if self.state.halted():
+                            return
+                        await _put(send, _Job(window, row, judge))
+
+    async def _work(
+        self, caller: Caller, jobs: MemoryObjectReceiveStream[_Job], tg: TaskGroup
+    ) -> None:
+        """Answer queued jobs until the producer is done; a fatal error stops the run."""
+        # Each worker closes its clone: an unclosed stream warns when collected.
+        async with jobs:
+            while (job := await _take(jobs)) is not None:
+                if self.state.halted():
+                    continue
+                try:
+                    result = await judge_llm(caller, job.judge, job.window.rows[job.row])
+                except JudgekitError as exc:  # AuthError: stop the whole run at once
+                    self.state.fatal = exc
+                    self.state.stopping = True
+                    tg.cancel_scope.cancel()
+                    return
+                self._finish(job.window, job.row, job.judge, result)
+
+    def _finish(self, window: _Window, row: int, judge: JudgePlan, result: JudgeResult) -> None:
+        """Store one judgement; write every window that is complete and next in order."""
+        window.results[judge.name][row] = result
+        if result.error is not None:
+            self.counters.errors[result.error] += 1
         window.pending_per_row[row] -= 1
         if window.pending_per_row[row] == 0:
-            counters.rows_done += 1
+            self.counters.rows_done += 1
         window.pending -= 1
-        counters.judgements_done += 1
+        self.counters.judgements_done += 1
         if window.pending == 0:
-            state.ready[window.index] = window
-            _flush(state, sink, window_slots)
+            self.state.ready[window.index] = window
+            _flush(self.state, self.sink, self.window_slots)
 
-    def record(result: JudgeResult) -> None:
-        if result.error is not None:
-            counters.errors[result.error] += 1
+    async def _tick(self) -> None:
+        while True:
+            await anyio.sleep(self.hooks.progress_interval_s)
+            self.hooks.on_progress(self._snapshot())
 
-    async with make_transport(plan.concurrency) as transport:
-        caller = Caller(
-            transport,
-            cache,
-            budget,
-            limiters,
-            counters,
-            hooks.on_notice,
-            random.Random(),
-            on_retry=hooks.on_retry,
-            halted=state.halted,
-        )
-        send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
-        async with anyio.create_task_group() as tg:
-
-            async def produce() -> None:
-                async with send:
-                    for index, table in enumerate(windows):
-                        await window_slots.acquire()
-                        if state.halted():
-                            return
-                        window = _open_window(index, table, plan.judges)
-                        for row, values in enumerate(window.rows):
-                            for judge in plan.judges:
-                                if not judge.is_llm:
-                                    result = judge_rule(judge, values)
-                                    window.results[judge.name][row] = result
-                                    record(result)
-                                    finish(window, row)
-                            for judge in llm_judges:
-                                if state.halted():
-                                    return
-                                await _put(send, _Job(window, row, judge))
-
-            async def work(jobs: MemoryObjectReceiveStream[_Job]) -> None:
-                # Each worker closes its clone: an unclosed stream warns when collected.
-                async with jobs:
-                    while (job := await _take(jobs)) is not None:
-                        if state.halted():
-                            continue
-                        try:
-                            result = await judge_llm(caller, job.judge, job.window.rows[job.row])
-                        except JudgekitError as exc:  # AuthError: stop the whole run at once
-                            state.fatal = exc
-                            state.stopping = True
-                            tg.cancel_scope.cancel()
-                            return
-                        job.window.results[job.judge.name][job.row] = result
-                        record(result)
-                        finish(job.window, job.row)
-
-            async def watch() -> None:
-                await _watch_signals(state, tg, GRACE_S, caller.in_flight)
-
-            async def tick() -> None:
-                while True:
-                    await anyio.sleep(hooks.progress_interval_s)
-                    hooks.on_progress(snapshot())
-
-            tg.start_soon(produce)
-            async with anyio.create_task_group() as background:
-                background.start_soon(tick)
-                if hooks.handle_signals:
-                    background.start_soon(watch)
-                async with anyio.create_task_group() as workers:
-                    for _ in range(plan.concurrency):
-                        workers.start_soon(work, receive.clone())
-                    receive.close()
-                background.cancel_scope.cancel()
-    if state.fatal is not None:
-        raise state.fatal
-    if state.interrupted:
-        raise Interrupted(
-            f"interrupted: {counters.requests} calls made, answers kept in the cache; "
-            "rerun the same command to resume"
-        )
-    return RunOutcome(snapshot=snapshot(), budget_exhausted=budget.exhausted)
+    def _snapshot(self) -> Snapshot:
+        return self.counters.snapshot(time.monotonic() - self.started, self.plan.budget_usd)
 
 
 async def _watch_signals(
