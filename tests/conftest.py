@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
@@ -58,6 +59,22 @@ def tmp_cache(tmp_path: Path) -> Path:
 
 
 # -- end-to-end runs of the CLI against the fake ---------------------------------------------
+
+SPEC_RESULT_TYPES: list[tuple[str, pa.DataType]] = [
+    ("score", pa.float64()),
+    ("passed", pa.bool_()),
+    ("reasoning", pa.string()),
+    ("confidence", pa.float64()),
+    ("error", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("cost_usd", pa.float64()),
+    ("latency_ms", pa.float64()),
+    ("model", pa.string()),
+    ("response_id", pa.string()),
+]
+"""SPEC section 6 per judge, in order, without ``criteria`` (which follows ``confidence``
+when set).  Written out here, not taken from judgekit.output: tests pin the contract."""
 
 DEFAULT_JUDGES = """
 [[judges]]

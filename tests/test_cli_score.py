@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import DEFAULT_JUDGES, SPEC_RESULT_TYPES
 
 from judgekit import __version__
 from judgekit.config import config_hash, load_config
@@ -28,17 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 IN_USD_PER_TOKEN = 0.15 / 1e6
 OUT_USD_PER_TOKEN = 0.60 / 1e6
 
-TWO_JUDGES = """
-[[judges]]
-name = "correctness"
-connection = "fake"
-template = "correctness"
-threshold = 0.5
-[judges.columns]
-input = "question"
-output = "answer"
-expected = "reference"
-
+TWO_JUDGES = (
+    DEFAULT_JUDGES
+    + """
 [[judges]]
 name = "graded"
 connection = "fake"
@@ -50,21 +43,9 @@ input = "question"
 output = "answer"
 expected = "reference"
 """
+)
 
-RESULT_TYPES: list[tuple[str, pa.DataType]] = [
-    ("score", pa.float64()),
-    ("passed", pa.bool_()),
-    ("reasoning", pa.string()),
-    ("confidence", pa.float64()),
-    ("error", pa.string()),
-    ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()),
-    ("cost_usd", pa.float64()),
-    ("latency_ms", pa.float64()),
-    ("model", pa.string()),
-    ("response_id", pa.string()),
-]
-"""SPEC section 6, in order, without ``criteria`` (which follows ``confidence`` when set)."""
+RESULT_TYPES = SPEC_RESULT_TYPES
 
 
 def judge_schema(judge: str, criteria: tuple[str, ...] = ()) -> list[tuple[str, pa.DataType]]:

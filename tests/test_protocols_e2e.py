@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import SPEC_RESULT_TYPES
 from typer.testing import CliRunner, Result
 
 from judgekit.cli import app
@@ -56,22 +57,7 @@ INPUT_TYPES = [
     ("weight", pa.float64()),
     ("reference", pa.string()),
 ]
-RESULT_TYPES = [
-    (f"correct_{name}", type_)
-    for name, type_ in [
-        ("score", pa.float64()),
-        ("passed", pa.bool_()),
-        ("reasoning", pa.string()),
-        ("confidence", pa.float64()),
-        ("error", pa.string()),
-        ("input_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("cost_usd", pa.float64()),
-        ("latency_ms", pa.float64()),
-        ("model", pa.string()),
-        ("response_id", pa.string()),
-    ]
-]
+RESULT_TYPES = [(f"correct_{name}", type_) for name, type_ in SPEC_RESULT_TYPES]
 """SPEC section 6 for one judge without criteria, in order."""
 
 
