@@ -248,6 +248,41 @@ def agreement(
             raise typer.Exit(code)
 
 
+@app.command()
+def init(
+    dataset: Annotated[
+        str, typer.Argument(help="Dataset whose column names the config is written from.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Config file to write; never overwritten.")
+    ] = Path("judgekit.toml"),
+    provider: Annotated[
+        Literal["openai", "anthropic", "ollama"],
+        typer.Option(help="The active connection; the other two are written as comments."),
+    ] = "openai",
+) -> None:
+    """Write a starter config from DATASET's columns (judges, columns, a connection)."""
+    from judgekit.datasets import inspect_dataset
+    from judgekit.starter import build_starter, next_steps, write_starter
+
+    with _handled():
+        if output.exists() and not output.is_dir():
+            write_starter(output, "")  # refuses before the dataset is read
+        info = inspect_dataset(dataset)
+        starter = build_starter(info, str(output), provider)
+        write_starter(output, starter.text)
+        stdout.print(f"wrote {output} for {dataset} ({info.rows} rows)", markup=False)
+        for judge in starter.judges:
+            columns = ", ".join(f"{f}={c}" for f, c in judge.fields.items())
+            human = f"; human_label={judge.human_label}" if judge.human_label else ""
+            stdout.print(f"  judge {judge.name}: {columns}{human}", markup=False)
+            for note in judge.notes:
+                stdout.print(f"    note: {note}", markup=False)
+        stdout.print("next:", markup=False)
+        for step in next_steps(starter, dataset, str(output)):
+            stdout.print(f"  {step}", markup=False)
+
+
 def _version(value: bool) -> None:
     if value:
         stdout.print(f"judgekit {__version__}")
