@@ -29,10 +29,18 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
         "judge_pass_rate": 0.61,            # (tp + fp) / compared
         "human_pass_rate": 0.6,             # (tp + fn) / compared
         "threshold": {
-          "configured": 0.7,                # from the config; 0.7 without one
+          "configured": 0.7,                # the threshold J_passed used: the one the file
+                                            # was scored with (Parquet metadata), else the
+                                            # config's, else 0.7
+          "source": "file",                 # "file", "config" or "default": where it came from
           "scored": 908,                    # compared rows with a J_score (the rows below)
           "configured_agreement": 0.853,    # if passed = J_score >= configured
           "configured_kappa": 0.701,
+          "mismatched": 0,                  # scored rows whose J_passed is not
+                                            # J_score >= configured (another threshold)
+          "config_threshold": null,         # the config's threshold when it differs from
+          "config_agreement": null,         # the file's, with agreement and kappa at it
+          "config_kappa": null,
           "best_agreement": {"threshold": 0.65, "agreement": 0.861, "kappa": 0.72},
           "best_kappa": {"threshold": 0.65, "agreement": 0.861, "kappa": 0.72},
           "note": null                      # "no scores among the rows compared" (all null)
@@ -44,6 +52,13 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
 Rates, agreement and their intervals are null when nothing is compared; fail
 precision/recall when their denominator is 0.  ``--fail-under F`` fails a judge
 whose agreement is below F, or undefined (nothing to vouch for it).
+
+Which threshold each figure uses: agreement, kappa, the confusion matrix, pass
+rates and ``--fail-under`` all read ``J_passed`` as the file holds it; the
+threshold table's first row is the threshold that ``J_passed`` used
+(``configured``), labelled "as scored" when the file records it, "config" or
+"default" when it does not; "config" is added when a config disagrees with
+the file; "best ..." are what-ifs over ``J_score``.
 """
 
 from __future__ import annotations
@@ -114,6 +129,8 @@ def run_agreement(
     report = compare(
         scored_path, pairings, settings.labels, resamples, settings.seed if seed is None else seed
     )
+    for line in threshold_notices(report):
+        (messages or console).print(Text(line))
     if output_path is not None:
         write_report(report, output_format, output_path)
     elif output_format == "table":
@@ -124,6 +141,19 @@ def run_agreement(
     for message in failing:
         (messages or console).print(Text(message))
     return 1 if failing else 0
+
+
+def threshold_notices(report: AgreementReport) -> list[str]:
+    """One line per judge whose config threshold differs from the one it was scored with."""
+    return [
+        f"note: '{judge.judge}' was scored with threshold "
+        f"{_threshold(judge.calibration.configured)} (recorded in {report.source}), the config "
+        f"says {_threshold(judge.config_threshold)}; the report uses "
+        f"{_threshold(judge.calibration.configured)} (the 'config' row shows "
+        f"{_threshold(judge.config_threshold)})"
+        for judge in report.judges
+        if judge.config_threshold is not None
+    ]
 
 
 def below(report: AgreementReport, fail_under: float) -> list[str]:
@@ -138,8 +168,8 @@ def below(report: AgreementReport, fail_under: float) -> list[str]:
             )
         elif agreement < fail_under:
             messages.append(
-                f"agreement of '{judge.judge}' is {_below_figure(agreement, fail_under)}, "
-                f"below --fail-under {fail_under:g}"
+                f"agreement of '{judge.judge}' is {_below_figure(agreement, fail_under)} "
+                f"(threshold {_threshold_basis(judge)}), below --fail-under {fail_under:g}"
             )
     return messages
 
@@ -222,9 +252,14 @@ def _judge_document(judge: JudgeAgreement) -> dict[str, Any]:
         "human_pass_rate": judge.human_pass_rate,
         "threshold": {
             "configured": calibration.configured,
+            "source": judge.threshold_source,
             "scored": calibration.scored,
             "configured_agreement": at.agreement if at else None,
             "configured_kappa": at.kappa if at else None,
+            "mismatched": judge.mismatched,
+            "config_threshold": judge.config_threshold,
+            "config_agreement": judge.at_config.agreement if judge.at_config else None,
+            "config_kappa": judge.at_config.kappa if judge.at_config else None,
             "best_agreement": _point_document(calibration.best_agreement),
             "best_kappa": _point_document(calibration.best_kappa),
             "note": calibration.note,
@@ -266,11 +301,26 @@ def _counts(judge: JudgeAgreement) -> str:
     )
 
 
+_SOURCE_ROW = {"file": "as scored", "config": "config", "default": "default"}
+_SOURCE_TEXT = {"file": "as scored", "config": "from the config", "default": "the default"}
+
+
+def _threshold_basis(judge: JudgeAgreement, *, full: bool = False) -> str:
+    """``0.5, as scored``: the threshold behind J_passed and where it comes from."""
+    basis = f"{_threshold(judge.calibration.configured)}, {_SOURCE_TEXT[judge.threshold_source]}"
+    if full and judge.threshold_source != "file":
+        basis += " (the file does not record one)"
+    return basis
+
+
 def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
-    """(which, threshold, agreement, kappa) rows: configured, best agreement, best kappa."""
+    """(which, threshold, agreement, kappa) rows: the threshold J_passed used (as scored,
+    config or default), the config's when it differs, best agreement, best kappa."""
     calibration = judge.calibration
+    first = _SOURCE_ROW[judge.threshold_source]
     points = (
-        ("configured", calibration.at_configured),
+        (first, calibration.at_configured),
+        ("config", judge.at_config),
         ("best agreement", calibration.best_agreement),
         ("best kappa", calibration.best_kappa),
     )
@@ -279,14 +329,20 @@ def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
         for which, point in points
         if point is not None
     ]
-    return rows or [("configured", _threshold(calibration.configured), "—", "—")]
+    return rows or [(first, _threshold(calibration.configured), "—", "—")]
 
 
 def _notes(judge: JudgeAgreement) -> list[str]:
-    """Why a figure is missing, if one is."""
+    """Why a figure is missing, or why the threshold does not explain J_passed."""
     notes = [f"kappa: {judge.kappa_note}"] if judge.kappa_note else []
     if judge.calibration.note:
         notes.append(f"threshold: {judge.calibration.note}")
+    if judge.mismatched:
+        notes.append(
+            f"threshold: {_threshold(judge.calibration.configured)} does not reproduce "
+            f"J_passed on {judge.mismatched} of {judge.calibration.scored} rows: the file was "
+            "scored with another threshold, which only a Parquet output records"
+        )
     return notes
 
 
@@ -348,7 +404,12 @@ def _judge_details(judge: JudgeAgreement) -> RenderableType:
         thresholds,
     ]
     lines += [Text(note) for note in _notes(judge)]
-    title = Text.assemble((judge.judge, "bold"), " vs ", (judge.human_column, "bold"))
+    title = Text.assemble(
+        (judge.judge, "bold"),
+        " vs ",
+        (judge.human_column, "bold"),
+        f" · threshold {_threshold_basis(judge, full=True)}",
+    )
     return Group(Text(""), title, Padding(Group(*lines), (0, 0, 0, 2), expand=False))
 
 
@@ -386,7 +447,8 @@ def _judge_markdown(judge: JudgeAgreement) -> list[str]:
     confusion = judge.confusion
     lines = [
         "",
-        f"### {_code(judge.judge)} vs {_code(judge.human_column)}",
+        f"### {_code(judge.judge)} vs {_code(judge.human_column)} · "
+        f"threshold {_threshold_basis(judge, full=True)}",
         "",
         _counts(judge),
         "",

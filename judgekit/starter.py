@@ -23,8 +23,8 @@ directory; ``DatasetError`` when no column holds answers to judge.
 from __future__ import annotations
 
 import json
-import textwrap
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
