@@ -44,20 +44,28 @@ def _parser() -> argparse.ArgumentParser:
             "scores token overlap. For trying judgekit without an API key; not a model."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS", help="address to bind (127.0.0.1)"
+    )
     parser.add_argument(
         "--port",
         type=int,
         default=DEFAULT_PORT,
+        metavar="N",
         help=f"port to listen on ({DEFAULT_PORT}; 0: any free port)",
     )
     parser.add_argument(
-        "--latency-ms", type=float, default=0.0, help="wait this long before each answer (0)"
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="wait this long before each answer (0)",
     )
     parser.add_argument(
         "--rate-limit-per-s",
         type=int,
         default=0,
+        metavar="N",
         help="answer 429 above N requests per second (0: no limit)",
     )
     return parser
