@@ -306,7 +306,10 @@ _SOURCE_TEXT = {"file": "as scored", "config": "from the config", "default": "th
 
 
 def _threshold_basis(judge: JudgeAgreement, *, full: bool = False) -> str:
-    """``0.5, as scored``: the threshold behind J_passed and where it comes from."""
+    """``0.5, as scored``: the threshold behind J_passed and where it comes from;
+    ``unknown`` when the file records none and the fallback does not reproduce J_passed."""
+    if judge.mismatched:
+        return "unknown (the file does not record it)" if full else "not recorded"
     basis = f"{_threshold(judge.calibration.configured)}, {_SOURCE_TEXT[judge.threshold_source]}"
     if full and judge.threshold_source != "file":
         basis += " (the file does not record one)"
@@ -341,7 +344,7 @@ def _notes(judge: JudgeAgreement) -> list[str]:
         notes.append(
             f"threshold: {_threshold(judge.calibration.configured)} does not reproduce "
             f"J_passed on {judge.mismatched} of {judge.calibration.scored} rows: the file was "
-            "scored with another threshold, which only a Parquet output records"
+            "scored with another threshold, which it does not record (Parquet outputs do)"
         )
     return notes
 

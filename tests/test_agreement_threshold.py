@@ -120,14 +120,31 @@ def test_a_jsonl_output_falls_back_to_the_config_and_says_when_it_does_not_fit(
     result = workspace.invoke("agreement", str(output), "-c", str(at07), "--bootstrap", "0")
     assert (result.exit_code, result.stderr) == (0, "")
     lines = [line.strip() for line in result.stdout.splitlines()]
-    assert (
-        "correctness vs human · threshold 0.7, from the config (the file does not record one)"
-        in lines
-    )
+    assert "correctness vs human · threshold unknown (the file does not record it)" in lines
     assert (
         "threshold: 0.7 does not reproduce J_passed on 4 of 12 rows: the file was scored "
-        "with another threshold, which only a Parquet output records"
+        "with another threshold, which it does not record (Parquet outputs do)"
     ) in lines
+    assert "config                 0.7       0.583   0.211" in lines
+    failing = workspace.invoke("agreement", str(output), "-c", str(at07), "--fail-under", "0.95")
+    assert failing.stderr.splitlines()[-1] == (
+        "agreement of 'correctness' is 0.92 (threshold not recorded), below --fail-under 0.95"
+    )
+
+
+def test_a_jsonl_output_scored_with_the_config_threshold_names_it(
+    workspace: Workspace,
+) -> None:
+    output, _ = score(workspace, ".jsonl")
+    at05 = workspace.root / "at05.toml"
+    result = workspace.invoke("agreement", str(output), "-c", str(at05), "--format", "json")
+    (judge,) = json.loads(result.stdout)["judges"]
+    assert (judge["threshold"]["source"], judge["threshold"]["mismatched"]) == ("config", 0)
+    markdown = workspace.invoke("agreement", str(output), "-c", str(at05), "--format", "markdown")
+    assert (
+        "### `correctness` vs `human` · threshold 0.5, from the config "
+        "(the file does not record one)\n"
+    ) in markdown.stdout
 
 
 def test_read_thresholds_ignores_what_it_cannot_use(tmp_path: Path) -> None:
