@@ -57,8 +57,10 @@ Which threshold each figure uses: agreement, kappa, the confusion matrix, pass
 rates and ``--fail-under`` all read ``J_passed`` as the file holds it; the
 threshold table's first row is the threshold that ``J_passed`` used
 (``configured``), labelled "as scored" when the file records it, "config" or
-"default" when it does not; "config" is added when a config disagrees with
-the file; "best ..." are what-ifs over ``J_score``.
+"default" when it does not (and "unknown" in titles and messages when that
+fallback does not reproduce ``J_passed``); "config" is added when a config
+disagrees with the file; "best ..." are what-ifs over ``J_score``.  The wording
+lives in ``agreement_thresholds``.
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ from rich.text import Text
 
 from judgekit.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
 from judgekit.agreement_stats import Interval, ThresholdPoint
+from judgekit.agreement_thresholds import (
+    SOURCE_ROW,
+    mismatch_note,
+    threshold_basis,
+    threshold_notices,
+    threshold_text,
+)
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import UsageError
 
@@ -143,19 +152,6 @@ def run_agreement(
     return 1 if failing else 0
 
 
-def threshold_notices(report: AgreementReport) -> list[str]:
-    """One line per judge whose config threshold differs from the one it was scored with."""
-    return [
-        f"note: '{judge.judge}' was scored with threshold "
-        f"{_threshold(judge.calibration.configured)} (recorded in {report.source}), the config "
-        f"says {_threshold(judge.config_threshold)}; the report uses "
-        f"{_threshold(judge.calibration.configured)} (the 'config' row shows "
-        f"{_threshold(judge.config_threshold)})"
-        for judge in report.judges
-        if judge.config_threshold is not None
-    ]
-
-
 def below(report: AgreementReport, fail_under: float) -> list[str]:
     """One message per judge whose agreement is under ``fail_under`` (or undefined)."""
     messages: list[str] = []
@@ -169,7 +165,7 @@ def below(report: AgreementReport, fail_under: float) -> list[str]:
         elif agreement < fail_under:
             messages.append(
                 f"agreement of '{judge.judge}' is {_below_figure(agreement, fail_under)} "
-                f"(threshold {_threshold_basis(judge)}), below --fail-under {fail_under:g}"
+                f"(threshold {threshold_basis(judge)}), below --fail-under {fail_under:g}"
             )
     return messages
 
@@ -290,10 +286,6 @@ def _with_ci(value: float | None, interval: Interval | None, between: str = " ")
     return f"{_num(value)}{between}[{interval.low:.3f}, {interval.high:.3f}]"
 
 
-def _threshold(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def _counts(judge: JudgeAgreement) -> str:
     return (
         f"rows {judge.rows} · labelled {judge.labelled} · unsure {judge.excluded_unsure} · "
@@ -301,26 +293,11 @@ def _counts(judge: JudgeAgreement) -> str:
     )
 
 
-_SOURCE_ROW = {"file": "as scored", "config": "config", "default": "default"}
-_SOURCE_TEXT = {"file": "as scored", "config": "from the config", "default": "the default"}
-
-
-def _threshold_basis(judge: JudgeAgreement, *, full: bool = False) -> str:
-    """``0.5, as scored``: the threshold behind J_passed and where it comes from;
-    ``unknown`` when the file records none and the fallback does not reproduce J_passed."""
-    if judge.mismatched:
-        return "unknown (the file does not record it)" if full else "not recorded"
-    basis = f"{_threshold(judge.calibration.configured)}, {_SOURCE_TEXT[judge.threshold_source]}"
-    if full and judge.threshold_source != "file":
-        basis += " (the file does not record one)"
-    return basis
-
-
 def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
     """(which, threshold, agreement, kappa) rows: the threshold J_passed used (as scored,
     config or default), the config's when it differs, best agreement, best kappa."""
     calibration = judge.calibration
-    first = _SOURCE_ROW[judge.threshold_source]
+    first = SOURCE_ROW[judge.threshold_source]
     points = (
         (first, calibration.at_configured),
         ("config", judge.at_config),
@@ -328,11 +305,11 @@ def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
         ("best kappa", calibration.best_kappa),
     )
     rows = [
-        (which, _threshold(point.threshold), _num(point.agreement), _num(point.kappa))
+        (which, threshold_text(point.threshold), _num(point.agreement), _num(point.kappa))
         for which, point in points
         if point is not None
     ]
-    return rows or [(first, _threshold(calibration.configured), "—", "—")]
+    return rows or [(first, threshold_text(calibration.configured), "—", "—")]
 
 
 def _notes(judge: JudgeAgreement) -> list[str]:
@@ -341,11 +318,7 @@ def _notes(judge: JudgeAgreement) -> list[str]:
     if judge.calibration.note:
         notes.append(f"threshold: {judge.calibration.note}")
     if judge.mismatched:
-        notes.append(
-            f"threshold: {_threshold(judge.calibration.configured)} does not reproduce "
-            f"J_passed on {judge.mismatched} of {judge.calibration.scored} rows: the file was "
-            "scored with another threshold, which it does not record (Parquet outputs do)"
-        )
+        notes.append(mismatch_note(judge))
     return notes
 
 
@@ -411,7 +384,7 @@ def _judge_details(judge: JudgeAgreement) -> RenderableType:
         (judge.judge, "bold"),
         " vs ",
         (judge.human_column, "bold"),
-        f" · threshold {_threshold_basis(judge, full=True)}",
+        f" · threshold {threshold_basis(judge, full=True)}",
     )
     return Group(Text(""), title, Padding(Group(*lines), (0, 0, 0, 2), expand=False))
 
@@ -451,7 +424,7 @@ def _judge_markdown(judge: JudgeAgreement) -> list[str]:
     lines = [
         "",
         f"### {_code(judge.judge)} vs {_code(judge.human_column)} · "
-        f"threshold {_threshold_basis(judge, full=True)}",
+        f"threshold {threshold_basis(judge, full=True)}",
         "",
         _counts(judge),
         "",
