@@ -331,24 +331,25 @@ def init(
 ) -> None:
     """Write a starter config from DATASET's columns (judges, columns, a connection)."""
     from judgekit.datasets import inspect_dataset
-    from judgekit.starter import build_starter, next_steps, write_starter
+    from judgekit.starter import build_starter, check_new, next_steps, write_starter
 
     with _handled():
-        if output.exists() and not output.is_dir():
-            write_starter(output, "")  # refuses before the dataset is read
+        check_new(output)  # before the dataset is read
         info = inspect_dataset(dataset)
         starter = build_starter(info, str(output), provider)
         write_starter(output, starter.text)
-        stdout.print(f"wrote {output} for {dataset} ({info.rows} rows)", markup=False)
+        stdout.print(
+            f"wrote {output} for {dataset} ({info.rows} rows)", markup=False, soft_wrap=True
+        )
         for judge in starter.judges:
             columns = ", ".join(f"{f}={c}" for f, c in judge.fields.items())
             human = f"; human_label={judge.human_label}" if judge.human_label else ""
-            stdout.print(f"  judge {judge.name}: {columns}{human}", markup=False)
+            stdout.print(f"  judge {judge.name}: {columns}{human}", markup=False, soft_wrap=True)
             for note in judge.notes:
-                stdout.print(f"    note: {note}", markup=False)
-        stdout.print("next:", markup=False)
+                stdout.print(f"    note: {note}", markup=False, soft_wrap=True)
+        stdout.print("next:", markup=False, soft_wrap=True)
         for step in next_steps(starter, dataset, str(output)):
-            stdout.print(f"  {step}", markup=False)
+            stdout.print(f"  {step}", markup=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -336,18 +336,38 @@ def _judge_lines(judge: StarterJudge) -> list[str]:
     return lines
 
 
-def write_starter(path: Path, text: str) -> None:
-    """Create ``path`` with ``text``; UsageError when it exists (never overwritten)."""
+def check_new(path: Path) -> None:
+    """UsageError when ``path`` is a directory or an existing file (never overwritten)."""
     if path.is_dir():
         raise UsageError(f"{path}: is a directory; give a file name, e.g. -o {path}/judgekit.toml")
+    if path.exists() or path.is_symlink():
+        raise UsageError(_EXISTS.format(path=path))
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:  # write_starter creates them
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{path}: cannot create directory {path.parent} ({existing} is a file)")
+
+
+_EXISTS = (
+    "{path}: already exists; judgekit init never overwrites a file "
+    "(remove it, or write elsewhere with -o PATH)"
+)
+
+
+def write_starter(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``; UsageError when it exists (never overwritten)."""
+    check_new(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError:
+    except OSError as exc:
         raise UsageError(
-            f"{path}: already exists; judgekit init never overwrites a file "
-            "(remove it, or write elsewhere with -o PATH)"
+            f"{path}: cannot create directory {path.parent} ({exc.strerror})"
         ) from None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:  # created since check_new
+        raise UsageError(_EXISTS.format(path=path)) from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot create ({exc.strerror or exc})") from None
     try:

@@ -273,3 +273,27 @@ def test_init_creates_the_output_directory(workspace: Workspace) -> None:
     config: Path = workspace.root / "configs" / "new" / "judgekit.toml"
     assert workspace.invoke("init", str(data), "-o", str(config)).exit_code == 0
     assert config.is_file()
+
+
+def test_init_lines_are_never_wrapped(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    rows = [{"question": "q", "answer": "a", "context": None}, {"question": "q", "answer": "a"}]
+    data = workspace.write_rows(rows)
+    result = workspace.invoke("init", str(data), "-o", str(workspace.root / "j.toml"))
+    assert result.stdout.splitlines()[2] == (
+        "    note: 'context' is empty on 2 of 2 rows; they get J_error = bad_request "
+        "(nothing to judge) and count towards max_error_rate"
+    )
+
+
+def test_init_under_a_file_is_refused_before_reading(workspace: Workspace) -> None:
+    blocker = workspace.root / "notes.txt"
+    blocker.write_text("", encoding="utf-8")
+    config = blocker / "sub" / "judgekit.toml"
+    result = workspace.invoke("init", str(workspace.root / "missing.jsonl"), "-o", str(config))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {config}: cannot create directory {config.parent} ({blocker} is a file)\n",
+    )
