@@ -18,6 +18,14 @@ Edge cases, each with a defined answer:
 * fail precision / recall are ``None`` when their denominator is 0;
 * a missing judge or human column, or an unknown label, is a ``DatasetError``.
 
+Thresholds: every figure but the threshold table comes from ``J_passed`` as the
+file holds it.  The threshold it was scored with is read back from the Parquet
+metadata (``judgekit.thresholds``, see ``output.read_thresholds``), so the
+table's first row reproduces the headline; a config that says otherwise gets a
+row of its own.  A file without that record (JSONL, CSV, older Parquet) falls
+back to the config's threshold, else 0.7, and ``mismatched`` counts the rows
+whose ``J_passed`` that threshold does not reproduce.
+
 The statistics themselves (kappa, bootstrap, calibration) live in
 ``agreement_stats``; the report's rendering in ``agreement_report``.
 """
@@ -28,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -35,6 +44,7 @@ from judgekit.agreement_stats import (
     Calibration,
     Confusion,
     Interval,
+    ThresholdPoint,
     agreement_of,
     bootstrap_intervals,
     calibrate,
@@ -43,6 +53,7 @@ from judgekit.agreement_stats import (
 )
 from judgekit.config import Config, JudgeConfig, LabelMeaning
 from judgekit.errors import ConfigError, DatasetError, UsageError
+from judgekit.output import read_thresholds
 
 DEFAULT_LABELS: Mapping[str, LabelMeaning] = {
     **dict.fromkeys(("correct", "pass", "true", "yes", "1"), "pass"),
@@ -58,6 +69,10 @@ _CODES: Mapping[LabelMeaning, int] = {"pass": 1, "fail": 0, "exclude": -1}
 _SHOWN = 8  # unknown labels / columns named in one error message
 
 
+ThresholdSource = Literal["file", "config", "default"]
+"""Where a judge's threshold comes from: the scored file's metadata, the config, or 0.7."""
+
+
 @dataclass(frozen=True, slots=True)
 class Pairing:
     """One judge compared with one column of human labels."""
@@ -65,6 +80,9 @@ class Pairing:
     judge: str
     human_column: str
     threshold: float
+    source: ThresholdSource = "config"
+    config_threshold: float | None = None
+    """The config's threshold when it differs from the one the file was scored with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,13 @@ class JudgeAgreement:
     agreement_ci: Interval | None
     kappa_ci: Interval | None
     calibration: Calibration
+    threshold_source: ThresholdSource = "config"
+    config_threshold: float | None = None
+    """The config's threshold when it differs from the file's (see ``at_config``)."""
+    at_config: ThresholdPoint | None = None
+    """Agreement and kappa at ``config_threshold``."""
+    mismatched: int = 0
+    """Scored rows whose ``J_passed`` is not ``J_score >= threshold`` (0 when from the file)."""
 
     @property
     def compared(self) -> int:
@@ -203,7 +228,9 @@ def pair_judges(
             raise UsageError("nothing to compare: give --config, or --judge J --human COL")
         if not humans:
             raise UsageError("without --config, give each --judge a --human COL")
-        return tuple(Pairing(j, h, DEFAULT_THRESHOLD) for j, h in zip(judges, humans, strict=True))
+        return tuple(
+            Pairing(j, h, DEFAULT_THRESHOLD, "default") for j, h in zip(judges, humans, strict=True)
+        )
     if humans:
         return tuple(
             Pairing(j, h, _configured(config, j).threshold)
@@ -220,6 +247,28 @@ def pair_judges(
         if judge.human_label is None:
             raise ConfigError(f"judge '{judge.name}' has no human_label; give --human COL too")
     return tuple(Pairing(j.name, j.human_label or "", j.threshold) for j in chosen)
+
+
+def as_scored(pairings: Sequence[Pairing], recorded: Mapping[str, float]) -> list[Pairing]:
+    """Each pairing with the threshold its judge was scored with, when the file records it;
+    the config's own threshold is kept as ``config_threshold`` when it differs."""
+    resolved = []
+    for pairing in pairings:
+        scored = recorded.get(pairing.judge)
+        if scored is None:
+            resolved.append(pairing)
+            continue
+        differs = pairing.source == "config" and pairing.threshold != scored
+        resolved.append(
+            Pairing(
+                pairing.judge,
+                pairing.human_column,
+                scored,
+                "file",
+                pairing.threshold if differs else None,
+            )
+        )
+    return resolved
 
 
 def _configured(config: Config, name: str) -> JudgeConfig:
@@ -347,6 +396,12 @@ def judge_agreement(
     confusion = Confusion(counts["tp"], counts["fn"], counts["fp"], counts["tn"])
     agreement_ci, kappa_ci = bootstrap_intervals(confusion, resamples, seed)
     compared = outcomes.filter(verdict & passed.is_not_null())
+    at_config = None
+    if pairing.config_threshold is not None:
+        at_config = calibrate(compared, pairing.config_threshold).at_configured
+    mismatched = compared.select(
+        ((pl.col("score") >= pairing.threshold) != passed).fill_null(False).sum()
+    ).item()
     return JudgeAgreement(
         judge=pairing.judge,
         human_column=pairing.human_column,
@@ -358,6 +413,10 @@ def judge_agreement(
         agreement_ci=agreement_ci,
         kappa_ci=kappa_ci,
         calibration=calibrate(compared, pairing.threshold),
+        threshold_source=pairing.source,
+        config_threshold=pairing.config_threshold,
+        at_config=at_config,
+        mismatched=int(mismatched),
     )
 
 
@@ -373,6 +432,7 @@ def compare(
 ) -> AgreementReport:
     """Read ``path`` and compare every pairing's judge with its human labels."""
     vocabulary = label_vocabulary(labels)
+    pairings = as_scored(pairings, read_thresholds(path))
     frame = read_scored(path, pairings)
     codes = {
         column: label_codes(frame[column], vocabulary, f"{path}: column '{column}'")

@@ -29,10 +29,18 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
         "judge_pass_rate": 0.61,            # (tp + fp) / compared
         "human_pass_rate": 0.6,             # (tp + fn) / compared
         "threshold": {
-          "configured": 0.7,                # from the config; 0.7 without one
+          "configured": 0.7,                # the threshold J_passed used: the one the file
+                                            # was scored with (Parquet metadata), else the
+                                            # config's, else 0.7
+          "source": "file",                 # "file", "config" or "default": where it came from
           "scored": 908,                    # compared rows with a J_score (the rows below)
           "configured_agreement": 0.853,    # if passed = J_score >= configured
           "configured_kappa": 0.701,
+          "mismatched": 0,                  # scored rows whose J_passed is not
+                                            # J_score >= configured (another threshold)
+          "config_threshold": null,         # the config's threshold when it differs from
+          "config_agreement": null,         # the file's, with agreement and kappa at it
+          "config_kappa": null,
           "best_agreement": {"threshold": 0.65, "agreement": 0.861, "kappa": 0.72},
           "best_kappa": {"threshold": 0.65, "agreement": 0.861, "kappa": 0.72},
           "note": null                      # "no scores among the rows compared" (all null)
@@ -44,6 +52,15 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
 Rates, agreement and their intervals are null when nothing is compared; fail
 precision/recall when their denominator is 0.  ``--fail-under F`` fails a judge
 whose agreement is below F, or undefined (nothing to vouch for it).
+
+Which threshold each figure uses: agreement, kappa, the confusion matrix, pass
+rates and ``--fail-under`` all read ``J_passed`` as the file holds it; the
+threshold table's first row is the threshold that ``J_passed`` used
+(``configured``), labelled "as scored" when the file records it, "config" or
+"default" when it does not (and "unknown" in titles and messages when that
+fallback does not reproduce ``J_passed``); "config" is added when a config
+disagrees with the file; "best ..." are what-ifs over ``J_score``.  The wording
+lives in ``agreement_thresholds``.
 """
 
 from __future__ import annotations
@@ -64,6 +81,13 @@ from rich.text import Text
 
 from judgekit.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
 from judgekit.agreement_stats import Interval, ThresholdPoint
+from judgekit.agreement_thresholds import (
+    SOURCE_ROW,
+    mismatch_note,
+    threshold_basis,
+    threshold_notices,
+    threshold_text,
+)
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import UsageError
 
@@ -114,6 +138,8 @@ def run_agreement(
     report = compare(
         scored_path, pairings, settings.labels, resamples, settings.seed if seed is None else seed
     )
+    for line in threshold_notices(report):
+        (messages or console).print(Text(line))
     if output_path is not None:
         write_report(report, output_format, output_path)
     elif output_format == "table":
@@ -138,8 +164,8 @@ def below(report: AgreementReport, fail_under: float) -> list[str]:
             )
         elif agreement < fail_under:
             messages.append(
-                f"agreement of '{judge.judge}' is {_below_figure(agreement, fail_under)}, "
-                f"below --fail-under {fail_under:g}"
+                f"agreement of '{judge.judge}' is {_below_figure(agreement, fail_under)} "
+                f"(threshold {threshold_basis(judge)}), below --fail-under {fail_under:g}"
             )
     return messages
 
@@ -222,9 +248,14 @@ def _judge_document(judge: JudgeAgreement) -> dict[str, Any]:
         "human_pass_rate": judge.human_pass_rate,
         "threshold": {
             "configured": calibration.configured,
+            "source": judge.threshold_source,
             "scored": calibration.scored,
             "configured_agreement": at.agreement if at else None,
             "configured_kappa": at.kappa if at else None,
+            "mismatched": judge.mismatched,
+            "config_threshold": judge.config_threshold,
+            "config_agreement": judge.at_config.agreement if judge.at_config else None,
+            "config_kappa": judge.at_config.kappa if judge.at_config else None,
             "best_agreement": _point_document(calibration.best_agreement),
             "best_kappa": _point_document(calibration.best_kappa),
             "note": calibration.note,
@@ -255,10 +286,6 @@ def _with_ci(value: float | None, interval: Interval | None, between: str = " ")
     return f"{_num(value)}{between}[{interval.low:.3f}, {interval.high:.3f}]"
 
 
-def _threshold(value: float) -> str:
-    return f"{value:.4g}"
-
-
 def _counts(judge: JudgeAgreement) -> str:
     return (
         f"rows {judge.rows} · labelled {judge.labelled} · unsure {judge.excluded_unsure} · "
@@ -267,26 +294,31 @@ def _counts(judge: JudgeAgreement) -> str:
 
 
 def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
-    """(which, threshold, agreement, kappa) rows: configured, best agreement, best kappa."""
+    """(which, threshold, agreement, kappa) rows: the threshold J_passed used (as scored,
+    config or default), the config's when it differs, best agreement, best kappa."""
     calibration = judge.calibration
+    first = SOURCE_ROW[judge.threshold_source]
     points = (
-        ("configured", calibration.at_configured),
+        (first, calibration.at_configured),
+        ("config", judge.at_config),
         ("best agreement", calibration.best_agreement),
         ("best kappa", calibration.best_kappa),
     )
     rows = [
-        (which, _threshold(point.threshold), _num(point.agreement), _num(point.kappa))
+        (which, threshold_text(point.threshold), _num(point.agreement), _num(point.kappa))
         for which, point in points
         if point is not None
     ]
-    return rows or [("configured", _threshold(calibration.configured), "—", "—")]
+    return rows or [(first, threshold_text(calibration.configured), "—", "—")]
 
 
 def _notes(judge: JudgeAgreement) -> list[str]:
-    """Why a figure is missing, if one is."""
+    """Why a figure is missing, or why the threshold does not explain J_passed."""
     notes = [f"kappa: {judge.kappa_note}"] if judge.kappa_note else []
     if judge.calibration.note:
         notes.append(f"threshold: {judge.calibration.note}")
+    if judge.mismatched:
+        notes.append(mismatch_note(judge))
     return notes
 
 
@@ -348,7 +380,12 @@ def _judge_details(judge: JudgeAgreement) -> RenderableType:
         thresholds,
     ]
     lines += [Text(note) for note in _notes(judge)]
-    title = Text.assemble((judge.judge, "bold"), " vs ", (judge.human_column, "bold"))
+    title = Text.assemble(
+        (judge.judge, "bold"),
+        " vs ",
+        (judge.human_column, "bold"),
+        f" · threshold {threshold_basis(judge, full=True)}",
+    )
     return Group(Text(""), title, Padding(Group(*lines), (0, 0, 0, 2), expand=False))
 
 
@@ -386,7 +423,8 @@ def _judge_markdown(judge: JudgeAgreement) -> list[str]:
     confusion = judge.confusion
     lines = [
         "",
-        f"### {_code(judge.judge)} vs {_code(judge.human_column)}",
+        f"### {_code(judge.judge)} vs {_code(judge.human_column)} · "
+        f"threshold {threshold_basis(judge, full=True)}",
         "",
         _counts(judge),
         "",

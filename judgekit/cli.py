@@ -34,7 +34,9 @@ app = typer.Typer(
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="TOML config: judges, connections, run settings.")
+]
 
 
 @contextmanager
@@ -52,27 +54,63 @@ def _handled() -> Iterator[None]:
 
 @app.command()
 def score(
-    dataset: Annotated[str, typer.Argument(help="JSONL/Parquet file, directory or glob.")],
+    dataset: Annotated[str, typer.Argument(help="JSONL or Parquet file, a directory, or a glob.")],
     config: ConfigOption,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scored output file.")],
-    judge: Annotated[list[str] | None, typer.Option(help="Only this judge (repeatable).")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N rows.")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, max=4096)] = None,
-    budget_usd: Annotated[float | None, typer.Option(min=0.0, help="Hard cap on spend.")] = None,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Output file: .parquet, .jsonl or .csv."),
+    ],
+    judge: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Run only this judge (repeatable).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Score only the first N rows.")
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=4096, metavar="N", help="Max requests in flight (overrides run.concurrency)."
+        ),
+    ] = None,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."
+        ),
+    ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count calls and worst-case cost; call nothing.")
+        bool,
+        typer.Option("--dry-run", help="Count calls, tokens and worst-case cost; call nothing."),
     ] = False,
     no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+        bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")
     ] = False,
     cache: Annotated[
-        Path | None, typer.Option(help="Cache file (default: ~/.cache/judgekit).")
+        Path | None,
+        typer.Option(
+            help="Answer cache file (default: $JUDGEKIT_CACHE, else "
+            "$XDG_CACHE_HOME/judgekit/cache.sqlite3, else ~/.cache/judgekit/cache.sqlite3)."
+        ),
     ] = None,
-    summary_json: Annotated[Path | None, typer.Option(help="Write the summary as JSON.")] = None,
-    max_error_rate: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary.")] = False,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the summary's figures as JSON here.")
+    ] = None,
+    max_error_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="F",
+            help="Share of failed judgements above which the run exits 1 "
+            "(overrides run.max_error_rate).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress, no summary (warnings still print)."),
+    ] = False,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show retries and notices.")
+        bool, typer.Option("--verbose", "-v", help="One line per retry, and every notice.")
     ] = False,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
@@ -141,7 +179,10 @@ def _print_estimate(e: Estimate) -> None:
 @app.command()
 def validate(
     config: ConfigOption,
-    dataset: Annotated[str | None, typer.Argument(help="Also check this dataset.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Argument(help="Also check that this dataset has every column the judges need."),
+    ] = None,
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
@@ -182,7 +223,9 @@ def _print_plan(cfg: Config, plan: RunPlan) -> None:
 
 @app.command()
 def templates(
-    name: Annotated[str | None, typer.Argument(help="Template to print.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Print this template (fields, scale, prompt).")
+    ] = None,
 ) -> None:
     """List the built-in judge templates, or print one."""
     from judgekit.templates import TEMPLATES, describe
@@ -210,21 +253,46 @@ def templates(
 
 @app.command()
 def agreement(
-    scored: Annotated[Path, typer.Argument(help="Scored Parquet/JSONL/CSV from `score`.")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config.")] = None,
-    judge: Annotated[list[str] | None, typer.Option(help="Judge to compare (repeatable).")] = None,
+    scored: Annotated[
+        Path, typer.Argument(help="File written by `judgekit score`: .parquet, .jsonl or .csv.")
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="The config it was scored with: human_label columns, labels."
+        ),
+    ] = None,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME", help="Judge to compare (repeatable; default: each with a human_label)."
+        ),
+    ] = None,
     human: Annotated[
-        list[str] | None, typer.Option(help="Human label column, one per --judge.")
+        list[str] | None,
+        typer.Option(metavar="COLUMN", help="Column of human labels, one per --judge."),
     ] = None,
     output_format: Annotated[
         Literal["table", "json", "markdown"], typer.Option("--format", help="Report format.")
     ] = "table",
-    output: Annotated[Path | None, typer.Option(help="Write the report here.")] = None,
-    fail_under: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Exit 1 if an agreement is below.")
+    output: Annotated[
+        Path | None, typer.Option(help="Write the report to this file instead of stdout.")
     ] = None,
-    bootstrap: Annotated[int | None, typer.Option(min=0, help="Bootstrap resamples.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
+    fail_under: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, metavar="F", help="Exit 1 if any judge's agreement is below F."
+        ),
+    ] = None,
+    bootstrap: Annotated[
+        int | None,
+        typer.Option(
+            min=0, metavar="N", help="Bootstrap resamples for the 95% CIs (default 1000; 0: none)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(metavar="N", help="Bootstrap seed (default 0).")
+    ] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
     from judgekit.agreement_report import run_agreement
@@ -248,6 +316,42 @@ def agreement(
             raise typer.Exit(code)
 
 
+@app.command()
+def init(
+    dataset: Annotated[
+        str, typer.Argument(help="Dataset whose column names the config is written from.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Config file to write; never overwritten.")
+    ] = Path("judgekit.toml"),
+    provider: Annotated[
+        Literal["openai", "anthropic", "ollama"],
+        typer.Option(help="The active connection; the other two are written as comments."),
+    ] = "openai",
+) -> None:
+    """Write a starter config from DATASET's columns (judges, columns, a connection)."""
+    from judgekit.datasets import inspect_dataset
+    from judgekit.starter import build_starter, check_new, next_steps, write_starter
+
+    with _handled():
+        check_new(output)  # before the dataset is read
+        info = inspect_dataset(dataset)
+        starter = build_starter(info, str(output), provider)
+        write_starter(output, starter.text)
+        stdout.print(
+            f"wrote {output} for {dataset} ({info.rows} rows)", markup=False, soft_wrap=True
+        )
+        for judge in starter.judges:
+            columns = ", ".join(f"{f}={c}" for f, c in judge.fields.items())
+            human = f"; human_label={judge.human_label}" if judge.human_label else ""
+            stdout.print(f"  judge {judge.name}: {columns}{human}", markup=False, soft_wrap=True)
+            for note in judge.notes:
+                stdout.print(f"    note: {note}", markup=False, soft_wrap=True)
+        stdout.print("next:", markup=False, soft_wrap=True)
+        for step in next_steps(starter, dataset, str(output)):
+            stdout.print(f"  {step}", markup=False, soft_wrap=True)
+
+
 def _version(value: bool) -> None:
     if value:
         stdout.print(f"judgekit {__version__}")
@@ -257,7 +361,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Score datasets with LLM judges, and measure how far to trust them."""

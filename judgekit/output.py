@@ -36,6 +36,8 @@ from judgekit.errors import UsageError
 from judgekit.records import JudgeResult
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
+THRESHOLDS_KEY = "judgekit.thresholds"
+"""Parquet metadata key: JSON object judge name -> the threshold its ``J_passed`` used."""
 
 _RESULT_COLUMNS: tuple[tuple[str, pa.DataType | None], ...] = (
     ("score", pa.float64()),
@@ -351,3 +353,27 @@ def _criteria_array(rows: Sequence[JudgeResult], criteria: tuple[str, ...]) -> p
         for row in rows
     ]
     return pa.array(values, type=type_)
+
+
+def thresholds_metadata(thresholds: Mapping[str, float]) -> dict[str, str]:
+    """The ``judgekit.thresholds`` metadata entry: ``{"correctness": 0.7, ...}`` as JSON."""
+    return {THRESHOLDS_KEY: json.dumps(dict(thresholds), sort_keys=True)}
+
+
+def read_thresholds(path: Path) -> dict[str, float]:
+    """Judge -> threshold recorded in a Parquet output's metadata; empty when the file is
+    not Parquet, predates the record, or holds something else under the key."""
+    if path.suffix.lower() != ".parquet":
+        return {}
+    try:
+        metadata = pq.read_metadata(path).metadata or {}
+        recorded = json.loads(metadata.get(THRESHOLDS_KEY.encode(), b"{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return {}  # an unreadable file is reported by the reader that needs its rows
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        str(judge): float(value)
+        for judge, value in recorded.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }

@@ -125,12 +125,17 @@ TWO_JUDGES = (
         (True, ["helpfulness"], [], [("helpfulness", "helpful", 0.7)]),
         (True, ["rule_exact"], ["human_verdict"], [("rule_exact", "human_verdict", 0.7)]),
         (True, ["correctness"], ["other"], [("correctness", "other", 0.6)]),
-        (False, ["a", "b"], ["h1", "h2"], [("a", "h1", 0.7), ("b", "h2", 0.7)]),
+        (
+            False,
+            ["a", "b"],
+            ["h1", "h2"],
+            [("a", "h1", 0.7, "default"), ("b", "h2", 0.7, "default")],
+        ),
     ],
     ids=["config", "config-narrowed", "config-plus-flags", "flag-overrides", "flags-only"],
 )
 def test_pair_judges(
-    with_config: bool, judges: list[str], humans: list[str], expected: list[tuple[str, str, float]]
+    with_config: bool, judges: list[str], humans: list[str], expected: list[tuple[Any, ...]]
 ) -> None:
     config = _config(*TWO_JUDGES) if with_config else None
     assert pair_judges(config, judges, humans) == tuple(Pairing(*pair) for pair in expected)

@@ -108,9 +108,14 @@ JUDGE_KEYS = [
 ]
 THRESHOLD_KEYS = [
     "configured",
+    "source",
     "scored",
     "configured_agreement",
     "configured_kappa",
+    "mismatched",
+    "config_threshold",
+    "config_agreement",
+    "config_kappa",
     "best_agreement",
     "best_kappa",
     "note",
@@ -143,9 +148,14 @@ def test_json_figures(tmp_path: Path) -> None:
     assert 0.0 <= low <= 0.5 <= high <= 1.0
     assert judge["threshold"] == {
         "configured": 0.7,
+        "source": "default",
         "scored": 4,
         "configured_agreement": 0.5,
         "configured_kappa": 0.0,
+        "mismatched": 0,
+        "config_threshold": None,
+        "config_agreement": None,
+        "config_kappa": None,
         "best_agreement": {"threshold": pytest.approx(0.85), "agreement": 0.75, "kappa": 0.5},
         "best_kappa": {"threshold": pytest.approx(0.85), "agreement": 0.75, "kappa": 0.5},
         "note": None,
@@ -200,7 +210,8 @@ def test_markdown(tmp_path: Path) -> None:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
         "| `correctness` | `human_verdict` | 4 | 0.500 | 0.000 | 0.500 | 0.500 | 0.500 | 0.500 |\n"
         "\n"
-        "### `correctness` vs `human_verdict`\n"
+        "### `correctness` vs `human_verdict` · threshold 0.7, the default "
+        "(the file does not record one)\n"
         "\n"
         "rows 6 · labelled 6 · unsure 1 · judge errors 1 · compared 4\n"
         "\n"
@@ -211,7 +222,7 @@ def test_markdown(tmp_path: Path) -> None:
         "\n"
         "| | threshold | agreement | kappa |\n"
         "|---|---:|---:|---:|\n"
-        "| configured | 0.7 | 0.500 | 0.000 |\n"
+        "| default | 0.7 | 0.500 | 0.000 |\n"
         "| best agreement | 0.85 | 0.750 | 0.500 |\n"
         "| best kappa | 0.85 | 0.750 | 0.500 |\n"
         "\n"
@@ -298,14 +309,20 @@ def test_output_into_a_missing_directory(tmp_path: Path) -> None:
 
 # --- --fail-under and flags -------------------------------------------------
 
+AT_DEFAULT = "threshold 0.7, the default"
+
 
 @pytest.mark.parametrize(
     ("fail_under", "code", "messages"),
     [
         (0.5, 0, []),
         (0.0, 0, []),
-        (0.8, 1, ["agreement of 'correctness' is 0.50, below --fail-under 0.8"]),
-        (0.501, 1, ["agreement of 'correctness' is 0.50, below --fail-under 0.501"]),
+        (0.8, 1, [f"agreement of 'correctness' is 0.50 ({AT_DEFAULT}), below --fail-under 0.8"]),
+        (
+            0.501,
+            1,
+            [f"agreement of 'correctness' is 0.50 ({AT_DEFAULT}), below --fail-under 0.501"],
+        ),
     ],
     ids=["equal-passes", "zero", "below", "just-below"],
 )
@@ -320,7 +337,10 @@ def test_fail_under_shows_enough_decimals(tmp_path: Path) -> None:
     path = _file(tmp_path, {"h": ["pass", "pass", "fail"], "j_passed": [True, True, True]})
     code, out = _run(path, judges=("j",), humans=("h",), fail_under=0.67)
     assert code == 1
-    assert out.splitlines()[-1] == "agreement of 'j' is 0.667, below --fail-under 0.67"
+    assert (
+        out.splitlines()[-1]
+        == "agreement of 'j' is 0.667 (threshold 0.7, the default), below --fail-under 0.67"
+    )
 
 
 def test_fail_under_messages_can_go_elsewhere(tmp_path: Path) -> None:
@@ -341,7 +361,7 @@ def test_fail_under_messages_can_go_elsewhere(tmp_path: Path) -> None:
     assert isinstance(console.file, io.StringIO) and isinstance(messages.file, io.StringIO)
     assert code == 1 and _json(console.file.getvalue())["judges"][0]["agreement"] == 0.5
     assert messages.file.getvalue() == (
-        "agreement of 'correctness' is 0.50, below --fail-under 0.9\n"
+        "agreement of 'correctness' is 0.50 (threshold 0.7, the default), below --fail-under 0.9\n"
     )
 
 

@@ -188,7 +188,9 @@ def test_parquet_metadata_holds_version_config_hash_times_and_totals(
         "judgekit.started_at",
         "judgekit.finished_at",
         "judgekit.totals",
+        "judgekit.thresholds",
     }
+    assert json.loads(metadata["judgekit.thresholds"]) == {"correctness": 0.5, "graded": 0.7}
     assert metadata["judgekit.version"] == __version__
     assert metadata["judgekit.config_hash"] == config_hash(load_config(scored.config))
     started = datetime.fromisoformat(metadata["judgekit.started_at"])

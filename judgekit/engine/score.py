@@ -22,7 +22,7 @@ from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, run
 from judgekit.errors import IncompleteRun
-from judgekit.output import OutputWriter, check_output_path
+from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.records import JudgeResult
 
 
@@ -94,7 +94,10 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 hooks or RunHooks(),
             )
             problem = _problem(outcome, plan)
-            writer.commit(_metadata(job, outcome, started_at, problem))
+            thresholds = {judge.name: judge.threshold for judge in plan.judges}
+            writer.commit(
+                _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
+            )
     finally:
         cache.close()
     return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem)
