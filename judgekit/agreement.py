@@ -284,7 +284,7 @@ def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     with _reading(path):
-        schema = _scan(path).collect_schema()
+        schema = scan_scored(path).collect_schema()
     wanted = _needed_columns(path, schema.names(), pairings)
     types: dict[str, pl.DataType] = {}
     if path.suffix.lower() == ".csv":
@@ -297,10 +297,11 @@ def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
             }
         types = {name: dtype for name, dtype in types.items() if name in wanted}
     with _reading(path):
-        return _scan(path, types).select(wanted).collect()
+        return scan_scored(path, types).select(wanted).collect()
 
 
-def _scan(path: Path, csv_types: Mapping[str, pl.DataType] | None = None) -> pl.LazyFrame:
+def scan_scored(path: Path, csv_types: Mapping[str, pl.DataType] | None = None) -> pl.LazyFrame:
+    """A lazy scan of a scored .parquet, .jsonl/.ndjson or .csv file; other types raise."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pl.scan_parquet(path)

@@ -352,6 +352,32 @@ def init(
             stdout.print(f"  {step}", markup=False, soft_wrap=True)
 
 
+@app.command()
+def report(
+    scored: Annotated[Path, typer.Argument(help="Scored Parquet/JSONL/CSV from `score`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML config (labels, columns).")
+    ] = None,
+    judge: Annotated[list[str] | None, typer.Option(help="Only this judge (repeatable).")] = None,
+    human: Annotated[
+        list[str] | None, typer.Option(help="Human label column, one per --judge.")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
+    with _handled():
+        try:
+            from judgekit.trust.html_report import write_html_report
+        except ImportError as exc:
+            raise UsageError(
+                f"judgekit report needs its extra ({exc.name} is missing): "
+                "pip install 'judgekit[report]'"
+            ) from None
+        cfg = load_config(config, expand=False) if config else None
+        size = write_html_report(scored, output, config=cfg, judges=judge or (), humans=human or ())
+        stderr.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False, soft_wrap=True)
+
+
 def _version(value: bool) -> None:
     if value:
         stdout.print(f"judgekit {__version__}")

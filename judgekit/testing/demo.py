@@ -1,4 +1,5 @@
-"""``make demo``: start the stand-in judge server, score the bundled dataset, report agreement.
+"""``make demo``: start the stand-in judge server, score the bundled dataset, report agreement,
+write the HTML report.
 
 The fake provider is a stand-in for a real model (token overlap, not
 judgement); it makes the whole pipeline runnable offline.  The commands run
@@ -19,6 +20,7 @@ DATASET = "datasets/demo.jsonl"
 CONFIG = "configs/demo.toml"
 OUTPUT = "out/demo.parquet"
 CACHE = "out/demo-cache.sqlite3"
+REPORT = "out/report.html"
 
 
 def _judgekit() -> str:
@@ -41,7 +43,11 @@ def main() -> int:
         if code:
             return code
         print(flush=True)
-        return _run(["agreement", OUTPUT, "-c", CONFIG], env)
+        code = _run(["agreement", OUTPUT, "-c", CONFIG], env)
+        if code:
+            return code
+        print(flush=True)
+        return _run(["report", OUTPUT, "-c", CONFIG, "-o", REPORT], env)
 
 
 if __name__ == "__main__":
