@@ -359,9 +359,13 @@ def report(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="TOML config (labels, columns).")
     ] = None,
-    judge: Annotated[list[str] | None, typer.Option(help="Only this judge (repeatable).")] = None,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Only this judge (repeatable; default: all)."),
+    ] = None,
     human: Annotated[
-        list[str] | None, typer.Option(help="Human label column, one per --judge.")
+        list[str] | None,
+        typer.Option(metavar="COLUMN", help="Column of human labels, one per --judge."),
     ] = None,
 ) -> None:
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""

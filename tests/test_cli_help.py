@@ -22,7 +22,6 @@ from judgekit.cli import app
 from judgekit.testing import fake_server
 
 HELP = Path(__file__).resolve().parent / "help"
-COMMANDS = ["", "score", "validate", "templates", "agreement", "init"]
 WIDTH = "120"  # wide enough that no usage line wraps; fixed so the text is stable
 
 
@@ -38,6 +37,15 @@ def _compare(name: str, text: str) -> None:
     if os.environ.get("JUDGEKIT_WRITE_HELP"):
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def _command_names() -> list[str]:
+    """ "" (the app itself) and every registered command: a new command is pinned too."""
+    group = typer.main.get_command(app)
+    return ["", *getattr(group, "commands", {})]
+
+
+COMMANDS = _command_names()
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=[c or "judgekit" for c in COMMANDS])
