@@ -304,5 +304,5 @@ def test_badly_filled_criteria_become_null_and_keep_the_score() -> None:
 
 def test_weighted_criteria_stay_required_and_valid() -> None:
     text = '{"criteria": {"accuracy": "high", "completeness": 1, "relevance": 1}}'
-    with pytest.raises(MalformedVerdict, match="^criterion 'accuracy' \"high\" is not a number$"):
+    with pytest.raises(MalformedVerdict, match=r"^criterion 'accuracy' \"high\" is not a number$"):
         parse_verdict(text, UNIT, tuple(WEIGHTS), WEIGHTS)
