@@ -52,15 +52,8 @@ from typing import Any
 
 from aiohttp import web
 
+from judgekit.testing import fake_replies as shapes
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
-from judgekit.testing.fake_replies import (
-    decoy,
-    defective_text,
-    error_in_200,
-    output_cap,
-    shape,
-    with_defect,
-)
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
 from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
 from judgekit.testing.fake_wire import (
@@ -329,31 +322,32 @@ class FakeProvider:
         if s.latency_ms > 0:
             await self._pause(s.latency_ms / 1000)
         refusal = gate.check_server(protocol, s) or gate.check_params(call, body, s)
-        return refusal or self._reply(call, s, output_cap(protocol, body))
+        return refusal or self._reply(call, s, shapes.output_cap(protocol, body))
 
     def _reply(self, call: WireCall, s: FakeSettings, cap: int | None) -> web.Response:
         if s.error_in_200 is not None:
-            return web.json_response(error_in_200(call.protocol, s.error_in_200))
+            return web.json_response(shapes.error_in_200(call.protocol, s.error_in_200))
         facts = read_prompt(call.text, call.schema)
         verdict = verdict_for(facts, out_of_scale=s.out_of_scale)
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):
             answer = BAD_VERDICT_TEXT
         elif call.structured:
-            answer = with_defect(verdict, s.verdict_defect)
+            answer = shapes.with_defect(verdict, s.verdict_defect)
         else:
             # Prose + a code fence for some prompts, chosen by content so a
             # repeated request gets the same reply.
             fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
-            answer = verdict_text(with_defect(verdict, s.verdict_defect), fenced=fenced)
+            answer = verdict_text(shapes.with_defect(verdict, s.verdict_defect), fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
         if answer is not BAD_VERDICT_TEXT:
-            out_text = defective_text(out_text, s.verdict_defect)
+            out_text = shapes.defective_text(out_text, s.verdict_defect)
         reasoning = max(s.reasoning_tokens, 0)
         usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
         body = success_body(call, wire_answer, usage, s.reply_model or call.model)
-        shaped = shape(call, body, usage, s, cap=cap, reasoning=decoy(verdict, facts.scale))
+        decoy = shapes.decoy(verdict, facts.scale)
+        shaped = shapes.shape(call, body, usage, s, cap=cap, reasoning=decoy)
         payload = json.dumps(shaped.body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
