@@ -84,7 +84,8 @@ class Verdict:
     score: float
     reasoning: str
     confidence: float | None = None
-    criteria: Mapping[str, float] | None = None
+    criteria: Mapping[str, float | None] | None = None
+    """Per-criterion scores, 0..1; None for a criterion the judge filled badly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class JudgeResult:
     passed: bool | None = None
     reasoning: str | None = None
     confidence: float | None = None
-    criteria: Mapping[str, float] | None = None
+    criteria: Mapping[str, float | None] | None = None
     error: ErrorKind | None = None
     input_tokens: int = 0
     output_tokens: int = 0

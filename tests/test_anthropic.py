@@ -129,35 +129,54 @@ def test_text(body: dict[str, Any], text: str) -> None:
 
 
 MALFORMED_CASES = [
-    ("not json", b'{"type": "message", "content": [', "body is not JSON"),
-    ("no content", with_fields(TEXT_BODY, content=...), "no content in the reply"),
-    ("refusal", with_fields(TEXT_BODY, stop_reason="refusal", content=[]), "the model refused"),
+    ("not json", b'{"type": "message", "content": [', "body is not JSON", "malformed"),
+    ("no content", with_fields(TEXT_BODY, content=...), "no content in the reply", "malformed"),
+    (
+        "refusal",
+        with_fields(TEXT_BODY, stop_reason="refusal", content=[]),
+        "^the model refused$",
+        "refused",
+    ),
+    (
+        "refusal with text",
+        with_fields(TEXT_BODY, stop_reason="refusal", content=[{"type": "text", "text": "No."}]),
+        "^the model refused: No.$",
+        "refused",
+    ),
     (
         "empty at max_tokens",
         with_fields(TEXT_BODY, stop_reason="max_tokens", content=[]),
-        r"empty reply \(stop_reason=max_tokens\)",
+        r"cut off at the output cap \(stop_reason=max_tokens\)",
+        "cut_off",
     ),
+    ("cut off text", with_fields(TEXT_BODY, stop_reason="max_tokens"), "cut off", "cut_off"),
+    ("empty", with_fields(TEXT_BODY, content=[]), r"empty reply \(stop_reason=end_turn\)", "empty"),
     (
         "tool input not an object",
         with_fields(
             TOOL_BODY, content=[{"type": "tool_use", "id": "t", "name": "verdict", "input": "{}"}]
         ),
         "the verdict tool input is not an object",
+        "malformed",
     ),
     (
         "bad usage",
         with_fields(TEXT_BODY, usage={"input_tokens": "812", "output_tokens": 31}),
         r"usage\.input_tokens is not a token count",
+        "malformed",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"), [c[1:] for c in MALFORMED_CASES], ids=[c[0] for c in MALFORMED_CASES]
+    ("body", "reason", "problem"),
+    [c[1:] for c in MALFORMED_CASES],
+    ids=[c[0] for c in MALFORMED_CASES],
 )
-def test_malformed_replies(body: Any, reason: str) -> None:
-    with pytest.raises(MalformedReply, match=reason):
+def test_malformed_replies(body: Any, reason: str, problem: str) -> None:
+    with pytest.raises(MalformedReply, match=reason) as caught:
         parse_response(reply_to(body))
+    assert caught.value.problem == problem
 
 
 def test_missing_model_falls_back_to_the_request() -> None:

@@ -126,12 +126,17 @@ def test_missing_model_and_id_fall_back_to_the_request() -> None:
 
 
 MALFORMED_CASES = [
-    ("not json", b"<html>502 Bad Gateway</html>", "body is not JSON"),
-    ("truncated json", json.dumps(BODY).encode()[:-20], "body is not JSON"),
-    ("a list", b"[]", "body is not a JSON object"),
-    ("no choices", changed(("choices",), []), "no choices in the reply"),
-    ("choices not a list", changed(("choices",), {}), "no choices in the reply"),
-    ("no message", changed(("choices", 0, "message"), ...), r"choices\[0\] has no message"),
+    ("not json", b"<html>502 Bad Gateway</html>", "body is not JSON", "malformed"),
+    ("truncated json", json.dumps(BODY).encode()[:-20], "body is not JSON", "malformed"),
+    ("a list", b"[]", "body is not a JSON object", "malformed"),
+    ("no choices", changed(("choices",), []), "no choices in the reply", "malformed"),
+    ("choices not a list", changed(("choices",), {}), "no choices in the reply", "malformed"),
+    (
+        "no message",
+        changed(("choices", 0, "message"), ...),
+        r"choices\[0\] has no message",
+        "malformed",
+    ),
     (
         "refusal",
         changed(
@@ -139,11 +144,19 @@ MALFORMED_CASES = [
             {"role": "assistant", "content": None, "refusal": "I can't help with that."},
         ),
         "the model refused: I can't help with that.",
+        "refused",
+    ),
+    (
+        "content filter",
+        changed(("choices", 0, "finish_reason"), "content_filter"),
+        "the provider's content filter stopped the reply",
+        "refused",
     ),
     (
         "null content",
         changed(("choices", 0, "message", "content"), None),
-        r"empty content \(finish_reason=stop\)",
+        r"empty reply \(finish_reason=stop\)",
+        "empty",
     ),
     (
         "length, nothing left after reasoning",
@@ -155,22 +168,60 @@ MALFORMED_CASES = [
                 "finish_reason": "length",
             },
         ),
-        r"empty content \(finish_reason=length\)",
+        r"cut off at the output cap \(finish_reason=length\)",
+        "cut_off",
+    ),
+    (
+        "length, a verdict cut short",
+        changed(("choices", 0, "finish_reason"), "length"),
+        r"cut off at the output cap \(finish_reason=length\)",
+        "cut_off",
+    ),
+    (
+        "two tool calls",
+        changed(
+            ("choices", 0, "message"),
+            {"role": "assistant", "content": None, "tool_calls": [{}, {}]},
+        ),
+        r"empty reply \(finish_reason=stop\)",
+        "empty",
     ),
     (
         "usage is a string",
         changed(("usage", "prompt_tokens"), "1117"),
         r"usage\.prompt_tokens is not a token count",
+        "malformed",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"), [c[1:] for c in MALFORMED_CASES], ids=[c[0] for c in MALFORMED_CASES]
+    ("body", "reason", "problem"),
+    [c[1:] for c in MALFORMED_CASES],
+    ids=[c[0] for c in MALFORMED_CASES],
 )
-def test_malformed_replies(body: Any, reason: str) -> None:
-    with pytest.raises(MalformedReply, match=reason):
+def test_malformed_replies(body: Any, reason: str, problem: str) -> None:
+    with pytest.raises(MalformedReply, match=reason) as caught:
         parse_response(reply_to(body))
+    assert caught.value.problem == problem
+
+
+TOOL_CALL_MESSAGE = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "json", "arguments": VERDICT},
+        }
+    ],
+}
+
+
+def test_a_single_tool_calls_arguments_are_the_reply() -> None:
+    body = changed(("choices", 0, "message"), TOOL_CALL_MESSAGE)
+    assert parse_response(reply_to(body)).text == VERDICT
 
 
 def test_a_refusal_keeps_the_billed_usage() -> None:

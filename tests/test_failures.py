@@ -382,6 +382,14 @@ EXCEPTION_CASES = [
         MalformedReply("body is not JSON", Usage(1, 2)),
         Failure("malformed_response", "transient", None, "malformed reply: body is not JSON"),
     ),
+    *[
+        (
+            f"billed but unusable: {problem}",
+            MalformedReply(f"{problem} reply", Usage(1, 2), problem),
+            Failure("malformed_response", "no", None, f"{problem} reply"),
+        )
+        for problem in ("refused", "cut_off", "empty")
+    ],
     ("fail_after", TimeoutError(), Failure("timeout", "transient", None, "request timed out")),
     (
         "httpx read timeout",

@@ -105,15 +105,6 @@ TEXT_CASES = [
         VERDICT,
     ),
     (
-        "incomplete keeps what is there",
-        with_fields(
-            status="incomplete",
-            incomplete_details={"reason": "max_output_tokens"},
-            output=[message(output_text('{"reasoning": "cut'))],
-        ),
-        '{"reasoning": "cut',
-    ),
-    (
         "tool call items are skipped",
         with_fields(
             output=[
@@ -134,8 +125,8 @@ def test_text(body: dict[str, Any], text: str) -> None:
 
 
 MALFORMED_CASES = [
-    ("not json", b"upstream connect error", "body is not JSON"),
-    ("no output at all", with_fields(output=...), "no output in the reply"),
+    ("not json", b"upstream connect error", "body is not JSON", "malformed"),
+    ("no output at all", with_fields(output=...), "no output in the reply", "malformed"),
     (
         "incomplete, all tokens spent reasoning",
         with_fields(
@@ -143,33 +134,56 @@ MALFORMED_CASES = [
             incomplete_details={"reason": "max_output_tokens"},
             output=[{"type": "reasoning", "id": "rs_1", "summary": []}],
         ),
-        r"empty reply \(incomplete: max_output_tokens\)",
+        r"cut off at the output cap \(max_output_tokens\)",
+        "cut_off",
     ),
-    ("empty output list", with_fields(output=[]), r"empty reply \(no output_text\)"),
+    (
+        "incomplete, a verdict cut short",
+        with_fields(
+            status="incomplete",
+            incomplete_details={"reason": "max_output_tokens"},
+            output=[message(output_text('{"reasoning": "cut'))],
+        ),
+        r"cut off at the output cap \(max_output_tokens\)",
+        "cut_off",
+    ),
+    (
+        "incomplete, content filter",
+        with_fields(status="incomplete", incomplete_details={"reason": "content_filter"}),
+        "the provider's content filter stopped the reply",
+        "refused",
+    ),
+    ("empty output list", with_fields(output=[]), r"empty reply \(no output_text\)", "empty"),
     (
         "refusal",
         with_fields(output=[message({"type": "refusal", "refusal": "I can't assist with that."})]),
         "the model refused: I can't assist with that.",
+        "refused",
     ),
     (
         "failed",
         with_fields(status="failed", error={"code": "server_error", "message": "Something broke."}),
-        "the response failed: Something broke.",
+        "^HTTP 200 with an error body \\(server_error\\): Something broke.$",
+        "malformed",
     ),
     (
         "bad usage",
         with_fields(usage={"input_tokens": -1, "output_tokens": 2}),
         r"usage\.input_tokens is not a token count",
+        "malformed",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"), [c[1:] for c in MALFORMED_CASES], ids=[c[0] for c in MALFORMED_CASES]
+    ("body", "reason", "problem"),
+    [c[1:] for c in MALFORMED_CASES],
+    ids=[c[0] for c in MALFORMED_CASES],
 )
-def test_malformed_replies(body: Any, reason: str) -> None:
-    with pytest.raises(MalformedReply, match=reason):
+def test_malformed_replies(body: Any, reason: str, problem: str) -> None:
+    with pytest.raises(MalformedReply, match=reason) as caught:
         parse_response(reply_to(body))
+    assert caught.value.problem == problem
 
 
 def test_an_empty_incomplete_reply_keeps_the_billed_usage() -> None:

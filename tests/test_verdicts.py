@@ -5,7 +5,7 @@ import re
 import pytest
 
 from judgekit.records import Scale, Verdict
-from judgekit.verdicts import MalformedVerdict, find_object, parse_verdict
+from judgekit.verdicts import MalformedVerdict, find_object, parse_verdict, without_reasoning
 
 UNIT = Scale(0.0, 1.0)
 FIVE = Scale(1.0, 5.0, integer=True)
@@ -74,6 +74,34 @@ ACCEPTED = [
         "meh",
         None,
     ),
+    ("single quotes are mended", "{'score': 4}", FIVE, 0.75, "", None),
+    (
+        "raw line breaks inside strings",
+        '{"reasoning": "first line\nsecond line", "score": 1}',
+        UNIT,
+        1.0,
+        "first line\nsecond line",
+        None,
+    ),
+    ("trailing comma", '{"score": 0.5, "reasoning": "ok",}', UNIT, 0.5, "ok", None),
+    (
+        "trailing comma in a fence",
+        '```json\n{\n  "reasoning": "ok",\n  "score": 2,\n}\n```',
+        FIVE,
+        0.25,
+        "ok",
+        None,
+    ),
+    ("confidence word becomes null", '{"score": 1, "confidence": "high"}', UNIT, 1.0, "", None),
+    ("confidence above 1 becomes null", '{"score": 1, "confidence": 1.5}', UNIT, 1.0, "", None),
+    (
+        "reasoning not a string becomes empty",
+        '{"score": 1, "reasoning": ["a"]}',
+        UNIT,
+        1.0,
+        "",
+        None,
+    ),
     (
         "fractional scale",
         '{"score": 0.5}',
@@ -100,8 +128,28 @@ def test_parse_accepts(
 MALFORMED = [
     ("empty reply", "  \n", UNIT, (), "empty reply"),
     ("prose only", "I think it is good. Score: 4/5", FIVE, (), "no JSON object in reply"),
-    ("unbalanced", '{"score": 4, "reasoning": "cut off', FIVE, (), "no JSON object in reply"),
-    ("single quotes", "{'score': 4}", FIVE, (), "no JSON object in reply"),
+    (
+        "unbalanced",
+        '{"score": 4, "reasoning": "cut off',
+        FIVE,
+        (),
+        "invalid JSON: the object at line 1 column 1 is never closed (cut off?)",
+    ),
+    (
+        "cut off after prose, on line 2",
+        'Verdict:\n  {"score": 4,',
+        FIVE,
+        (),
+        "invalid JSON: the object at line 2 column 3 is never closed (cut off?)",
+    ),
+    ("braces in prose are not JSON", "the {output} was odd", UNIT, (), "no JSON object in reply"),
+    (
+        "an object without score is named as such",
+        'I judge {"reasoning": "good", "confidence": 0.9,} overall',
+        UNIT,
+        (),
+        "missing score",
+    ),
     ("an array only", "[4, 5]", FIVE, (), "no JSON object in reply"),
     ("missing score", '{"reasoning": "forgot"}', UNIT, (), "missing score"),
     ("null score", '{"score": null}', UNIT, (), "missing score"),
@@ -114,44 +162,6 @@ MALFORMED = [
     ("list", '{"score": [1]}', UNIT, (), "score [1] is not a number"),
     ("nan", '{"score": NaN}', UNIT, (), "score is not a finite number"),
     ("nan string", '{"score": "nan"}', UNIT, (), "score is not a finite number"),
-    ("reasoning list", '{"score": 1, "reasoning": ["a"]}', UNIT, (), "reasoning is not a string"),
-    ("confidence high", '{"score": 1, "confidence": 1.5}', UNIT, (), "confidence 1.5 outside 0..1"),
-    (
-        "confidence word",
-        '{"score": 1, "confidence": "sure"}',
-        UNIT,
-        (),
-        'confidence "sure" is not a number',
-    ),
-    ("criteria absent", '{"score": 1}', UNIT, ("accuracy",), "missing criterion 'accuracy'"),
-    (
-        "criteria not object",
-        '{"score": 1, "criteria": [1]}',
-        UNIT,
-        ("a",),
-        "criteria is not an object",
-    ),
-    (
-        "criterion missing",
-        '{"score": 1, "criteria": {"accuracy": 1}}',
-        UNIT,
-        ("accuracy", "relevance"),
-        "missing criterion 'relevance'",
-    ),
-    (
-        "criterion off the scale",
-        '{"score": 3, "criteria": {"accuracy": 6}}',
-        FIVE,
-        ("accuracy",),
-        "criterion 'accuracy' 6 outside scale 1..5",
-    ),
-    (
-        "criterion not an integer",
-        '{"score": 3, "criteria": {"accuracy": 2.5}}',
-        FIVE,
-        ("accuracy",),
-        "criterion 'accuracy' 2.5 is not an integer (scale 1..5)",
-    ),
     (
         "long value is cut",
         '{"score": "' + "x" * 500 + '"}',
@@ -236,3 +246,63 @@ def test_weighted_needs_every_weighted_criterion() -> None:
 def test_find_object_prefers_a_verdict_and_skips_nested_objects() -> None:
     text = 'x {"meta": {"score": "inner"}, "other": {"a": 1}} {"score": 2}'
     assert find_object(text) == {"score": 2}
+
+
+THINKING = [
+    (
+        "the issue's example",
+        '<think>the answer looks fine {"score": 1.0}</think>'
+        '{"reasoning": "six legs is wrong", "score": 0.0}',
+        0.0,
+    ),
+    ("thinking block", '<thinking>\n{"score": 1}\n</thinking>\n{"score": 0}', 0.0),
+    ("reasoning block", '<reasoning>{"score": 1}</reasoning>{"score": 0}', 0.0),
+    ("any case, attributes", '<THINK mode="deep">{"score": 1}</Think> {"score": 0}', 0.0),
+    ("a lone closing tag", 'Draft: {"score": 1}\n</think>\n{"score": 0}', 0.0),
+    ("verdict before an unclosed block", '{"score": 0} <think>{"score": 1}', 0.0),
+    ("two blocks", '<think>{"score": 1}</think>{"score": 0}<think>{"score": 1}</think>', 0.0),
+    ("draft then correction: the last wins", '{"score": 1} No, wait: {"score": 0}', 0.0),
+    (
+        "the last complete one wins",
+        '{"score": 1, "reasoning": "a"} then {"score": 0, "reasoning": "cut',
+        1.0,
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "score"), [c[1:] for c in THINKING], ids=[c[0] for c in THINKING])
+def test_reasoning_text_is_never_the_verdict(text: str, score: float) -> None:
+    assert parse_verdict(text, UNIT).score == score
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['<think>{"score": 1}</think>', '<think>I would say {"score": 1}', '{"score": 1}</think>'],
+    ids=["closed", "never closed", "lone closing tag"],
+)
+def test_a_reply_of_reasoning_alone_has_no_verdict(text: str) -> None:
+    with pytest.raises(MalformedVerdict, match=r"^the reply holds only reasoning \(<think>"):
+        parse_verdict(text, UNIT)
+
+
+def test_without_reasoning_keeps_lines_and_columns() -> None:
+    text = '<think>\n{"score": 1}\n</think>\n{"score": 0,'
+    kept = without_reasoning(text)
+    assert kept == "       \n" + " " * 12 + "\n" + " " * 8 + '\n{"score": 0,'
+    with pytest.raises(MalformedVerdict, match=r"^invalid JSON: the object at line 4 column 1 "):
+        parse_verdict(text, UNIT)
+
+
+def test_badly_filled_criteria_become_null_and_keep_the_score() -> None:
+    text = '{"score": 4, "criteria": {"a": "high", "b": 9, "c": 2.5, "d": 5}}'
+    verdict = parse_verdict(text, FIVE, ("a", "b", "c", "d", "e"), None)
+    assert verdict.score == 0.75
+    assert verdict.criteria == {"a": None, "b": None, "c": None, "d": 1.0, "e": None}
+    assert parse_verdict('{"score": 4, "criteria": [1]}', FIVE, ("a",), None).criteria is None
+    assert parse_verdict('{"score": 4}', FIVE, ("a",), None).criteria is None
+
+
+def test_weighted_criteria_stay_required_and_valid() -> None:
+    text = '{"criteria": {"accuracy": "high", "completeness": 1, "relevance": 1}}'
+    with pytest.raises(MalformedVerdict, match=r"^criterion 'accuracy' \"high\" is not a number$"):
+        parse_verdict(text, UNIT, tuple(WEIGHTS), WEIGHTS)

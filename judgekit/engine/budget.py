@@ -60,3 +60,12 @@ class Budget:
     def remaining_usd(self) -> float | None:
         """What is left to spend, or None without a budget."""
         return None if self.limit_usd is None else max(0.0, self.limit_usd - self.spent_usd)
+
+    def covers(self, worst_case_usd: float) -> bool:
+        """Whether a call of this worst case would be admitted now, next to what is spent
+        and reserved; never waits and never marks the budget exhausted (an optional call,
+        such as a re-ask with a larger output cap, asks this first)."""
+        if self.limit_usd is None:
+            return True
+        fits = self.spent_usd + self.reserved_usd + worst_case_usd <= self.limit_usd
+        return fits and not self.exhausted

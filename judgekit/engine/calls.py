@@ -25,13 +25,14 @@ from judgekit.engine.stats import Counters
 from judgekit.errors import AuthError, ErrorKind
 from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
 from judgekit.providers.failures import (
+    ErrorReply,
     Failure,
     MalformedReply,
     classify_exception,
     classify_response,
 )
 from judgekit.providers.wire import OUTPUT_MODES
-from judgekit.records import ModelCall, Reply
+from judgekit.records import ModelCall, Reply, Usage
 
 MAX_ADAPTATIONS = 4
 MAX_WAIT_S = 60.0
@@ -45,8 +46,43 @@ class CallOutcome:
     error: ErrorKind | None
     message: str
     cost_usd: float
+    """Every attempt of the call, billed unusable replies included (from the cache: what
+    the answer cost when it was paid for)."""
     latency_ms: float | None
     cached: bool = False
+    input_tokens: int = 0
+    """Billed input tokens of every attempt, like ``cost_usd``."""
+    output_tokens: int = 0
+    cut_off: bool = False
+    """The call ended on a reply cut off at ``max_output_tokens``."""
+
+
+@dataclass(slots=True)
+class Attempts:
+    """What the attempts of one logical call came to: billed tokens and cost, so that
+    every billed token lands on its row."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cut_off: bool = False
+    """The last unusable reply was cut off at the output cap."""
+
+    def add(self, usage: Usage, cost_usd: float) -> None:
+        """Count one billed reply (or a cached answer's original bill)."""
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cost_usd += cost_usd
+
+    def settle(self, outcome: CallOutcome) -> CallOutcome:
+        """``outcome`` carrying the totals of every attempt."""
+        return replace(
+            outcome,
+            cost_usd=self.cost_usd,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cut_off=outcome.reply is None and self.cut_off,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +120,7 @@ class Caller:
         self._sending = 0
         self._rng = rng or random.Random()
         self._quirks: dict[str, Quirks | None] = {}
+        self._noticed: set[str] = set()
 
     def prepare(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
         """Apply what this connection's server is known to reject (this run or earlier)."""
@@ -102,6 +139,19 @@ class Caller:
         """Requests on the wire right now."""
         return self._sending
 
+    def affords(self, call: ModelCall, price: Price | None) -> bool:
+        """Whether the budget covers ``call``'s worst case right now (never waits)."""
+        if price is None:
+            return True
+        worst = worst_case_usd(estimate_input_tokens(call), call.max_output_tokens, price)
+        return self._budget.covers(worst)
+
+    def notice_once(self, key: str, message: str) -> None:
+        """Say ``message`` once per run for ``key``."""
+        if key not in self._noticed:
+            self._noticed.add(key)
+            self._notice(message)
+
     async def call(
         self, connection: ConnectionPlan, call: ModelCall, price: Price | None
     ) -> CallOutcome:
@@ -109,6 +159,7 @@ class Caller:
         call = self.prepare(connection, call)
         settings = connection.config
         attempt = adaptations = 0
+        attempts = Attempts()
         while True:
             request = connection.adapter.build_request(connection.endpoint, call)
             key = request_key(request)
@@ -116,12 +167,15 @@ class Caller:
             if cached is not None:
                 self._counters.cache_hits += 1
                 self._counters.saved_usd += cached.cost_usd
-                return CallOutcome(
-                    cached.reply, None, "", cached.cost_usd, cached.latency_ms, cached=True
+                attempts.add(cached.reply.usage, cached.cost_usd)
+                return attempts.settle(
+                    CallOutcome(cached.reply, None, "", 0.0, cached.latency_ms, cached=True)
                 )
-            outcome, failure, body = await self._send(connection, call, request, key, price)
+            outcome, failure, body = await self._send(
+                connection, call, request, key, price, attempts
+            )
             if outcome is not None:
-                return outcome
+                return attempts.settle(outcome)
             assert failure is not None
             if failure.kind == "auth":
                 fix = (
@@ -136,7 +190,9 @@ class Caller:
             if failure.kind == "bad_request":
                 adapted = connection.adapter.adapt(call, body)
                 if adapted is None or adapted == call or adaptations >= MAX_ADAPTATIONS:
-                    return CallOutcome(None, "bad_request", failure.message, 0.0, None)
+                    return attempts.settle(
+                        CallOutcome(None, "bad_request", failure.message, 0.0, None)
+                    )
                 adaptations += 1
                 self._learn(connection, call, adapted)
                 # A call sent before others learnt more jumps straight to what works.
@@ -147,7 +203,7 @@ class Caller:
                 if failure.retry != "no":  # "no": out of quota, waiting will not help
                     self._limiters[connection.name].on_rate_limited(_capped(failure))
             if failure.retry == "no" or attempt >= settings.max_retries:
-                return CallOutcome(None, failure.kind, failure.message, 0.0, None)
+                return attempts.settle(CallOutcome(None, failure.kind, failure.message, 0.0, None))
             attempt += 1
             self._counters.retries += 1
             if self._on_retry is not None:
@@ -165,8 +221,10 @@ class Caller:
         request: httpx.Request,
         key: str,
         price: Price | None,
+        attempts: Attempts,
     ) -> tuple[CallOutcome | None, Failure | None, str]:
-        """One attempt under budget and pacing: (outcome, None, "") or (None, failure, body)."""
+        """One attempt under budget and pacing: (outcome, None, "") or (None, failure, body);
+        what it was billed is added to ``attempts``."""
         estimated = estimate_input_tokens(call)
         worst = worst_case_usd(estimated, call.max_output_tokens, price) if price else 0.0
         if not await self._budget.reserve(worst):
@@ -203,10 +261,10 @@ class Caller:
             reply = connection.adapter.parse_response(response)
         except MalformedReply as exc:
             # An unusable reply (refusal, cut off) is still billed when it reports usage.
-            if exc.usage is not None and price is not None:
-                spent = cost_usd(exc.usage, price)
-                self._counters.spent_usd += spent
-            return None, classify_exception(exc), ""
+            spent = self._bill_unusable(exc, price, attempts)
+            # An error in a 2xx body keeps its text: a 400 in disguise may name a parameter.
+            body = response.text if isinstance(exc, ErrorReply) else ""
+            return None, classify_exception(exc), body
         except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             return None, classify_exception(exc), ""
         else:
@@ -217,12 +275,26 @@ class Caller:
             )
             limiter.on_success()
             self._cache.put(key, CachedAnswer(reply, spent, latency_ms))
-            self._counters.input_tokens += usage.input_tokens
-            self._counters.output_tokens += usage.output_tokens
-            self._counters.spent_usd += spent
+            self._bill(usage, spent, attempts)
             return CallOutcome(reply, None, "", spent, latency_ms), None, ""
         finally:
             self._budget.settle(worst, spent)
+
+    def _bill(self, usage: Usage, spent_usd: float, attempts: Attempts) -> None:
+        """Count a billed reply in the run's totals and in its row's."""
+        self._counters.input_tokens += usage.input_tokens
+        self._counters.output_tokens += usage.output_tokens
+        self._counters.spent_usd += spent_usd
+        attempts.add(usage, spent_usd)
+
+    def _bill_unusable(self, exc: MalformedReply, price: Price | None, attempts: Attempts) -> float:
+        """Bill an unusable 2xx reply that reports usage; returns its cost."""
+        attempts.cut_off = exc.problem == "cut_off"
+        if exc.usage is None:
+            return 0.0
+        spent = cost_usd(exc.usage, price) if price is not None else 0.0
+        self._bill(exc.usage, spent, attempts)
+        return spent
 
     def _known_quirks(self, endpoint: str) -> Quirks | None:
         """This run's quirks for ``endpoint``, loaded once from the cache."""

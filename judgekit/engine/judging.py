@@ -1,4 +1,13 @@
-"""From a row to a ``JudgeResult``: prompt, guards, call, verdict, one stricter re-ask."""
+"""From a row to a ``JudgeResult``: prompt, guards, call, verdict, and at most two re-asks.
+
+- A reply cut off at ``max_output_tokens`` gets one re-ask with the cap doubled, when
+  the budget (and ``max_cost_usd_per_call``) covers it; a refusal or an empty reply
+  gets none (the same request gets the same answer at temperature 0, paid again).
+- A reply that holds no usable verdict gets one re-ask with a stricter instruction.
+
+Every attempt's billed tokens and cost land on the row (``J_input_tokens``,
+``J_output_tokens``, ``J_cost_usd``), whatever became of it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,9 @@ from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict
 from judgekit.rules import apply_rule
 from judgekit.verdicts import MalformedVerdict, parse_verdict
+
+MAX_OUTPUT_TOKENS = 200_000
+"""A re-ask never asks for more output than this (the config's own ceiling)."""
 
 
 def row_values(judge: JudgePlan, row: Mapping[str, object]) -> dict[str, object]:
@@ -104,15 +116,57 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
     if prepared.refusal is not None or prepared.call is None or prepared.prompt is None:
         return JudgeResult(error="bad_request", reasoning=prepared.refusal, model=judge.model)
     assert judge.connection is not None
-    outcomes = [await caller.call(judge.connection, prepared.call, judge.price)]
+    call = prepared.call
+    outcomes = [await caller.call(judge.connection, call, judge.price)]
+    why_not = ""
+    if outcomes[-1].cut_off:
+        larger, why_not = _larger_cap(caller, judge, call)
+        if larger is not None:
+            call = larger
+            outcomes.append(await caller.call(judge.connection, call, judge.price))
     verdict, problem = _read(judge, outcomes[-1])
     if verdict is None and outcomes[-1].reply is not None:
         # Not a usable verdict: exactly one re-ask, with a stricter instruction.
         strict = stricter(prepared.prompt, outcomes[-1].reply.text)
-        retry = replace(prepared.call, system=strict.system, user=strict.user)
+        retry = replace(call, system=strict.system, user=strict.user)
         outcomes.append(await caller.call(judge.connection, retry, judge.price))
         verdict, problem = _read(judge, outcomes[-1])
+    if outcomes[-1].cut_off:
+        problem = _cut_off_reason(prepared.call.max_output_tokens, call.max_output_tokens, why_not)
+    elif len(outcomes) > 1 and outcomes[0].cut_off:
+        caller.notice_once(
+            f"cut off {judge.connection.name}",
+            f"connection '{judge.connection.name}': replies are cut off at max_output_tokens = "
+            f"{prepared.call.max_output_tokens} and asked again with "
+            f"{call.max_output_tokens}; raise max_output_tokens to pay for one call, not two",
+        )
     return _result(judge, outcomes, verdict, problem)
+
+
+def _larger_cap(caller: Caller, judge: JudgePlan, call: ModelCall) -> tuple[ModelCall | None, str]:
+    """The re-ask of a cut-off call with its output cap doubled, or (None, why not)."""
+    cap = min(2 * call.max_output_tokens, MAX_OUTPUT_TOKENS)
+    if cap <= call.max_output_tokens:
+        return None, ""
+    larger = replace(call, max_output_tokens=cap)
+    if judge.max_cost_usd_per_call is not None and judge.price is not None:
+        worst = worst_case_usd(estimate_input_tokens(larger), cap, judge.price)
+        if worst > judge.max_cost_usd_per_call:
+            return None, f"no re-ask at {cap}: its worst case exceeds max_cost_usd_per_call"
+    if not caller.affords(larger, judge.price):
+        return None, f"no re-ask at {cap}: the budget cannot cover it"
+    return larger, ""
+
+
+def _cut_off_reason(configured: int, last_cap: int, why_not: str) -> str:
+    """What the row says when its reply stayed cut off: the cause and the fix."""
+    if last_cap > configured:
+        return (
+            f"cut off at max_output_tokens = {last_cap} (asked again with twice the "
+            f"configured {configured}); raise max_output_tokens"
+        )
+    detail = f" ({why_not})" if why_not else ""
+    return f"cut off at max_output_tokens = {configured}{detail}; raise max_output_tokens"
 
 
 def _read(judge: JudgePlan, outcome: CallOutcome) -> tuple[Verdict | None, str]:
@@ -130,10 +184,10 @@ def _result(
 ) -> JudgeResult:
     """One row's columns from its calls (a re-ask's tokens and cost included)."""
     last = outcomes[-1]
-    replies = [o.reply for o in outcomes if o.reply is not None]
-    # Built in one go, not by replace(): this runs once per judge call.
-    input_tokens = sum(r.usage.input_tokens for r in replies)
-    output_tokens = sum(r.usage.output_tokens for r in replies)
+    # Built in one go, not by replace(): this runs once per judge call.  Every attempt
+    # counts, the unusable but billed ones included.
+    input_tokens = sum(o.input_tokens for o in outcomes)
+    output_tokens = sum(o.output_tokens for o in outcomes)
     cost = sum(o.cost_usd for o in outcomes) if judge.price is not None else None
     model = last.reply.model if last.reply else judge.model
     response_id = last.reply.response_id if last.reply else None

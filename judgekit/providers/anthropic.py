@@ -5,9 +5,12 @@ with ``anthropic-version: 2023-06-01``.
 
 JSON answers: ``json_schema`` mode forces a tool named ``verdict`` whose
 ``input_schema`` is the verdict schema; the reply's ``tool_use`` input becomes
-the reply text.  Anthropic has no plain JSON mode, so ``json_object`` mode asks
-by prompt only, exactly like ``prompt`` mode; the ladder is therefore
-json_schema -> prompt.
+the reply text; otherwise the ``text`` blocks are (``thinking`` blocks never are).
+``stop_reason`` ``refusal`` and ``max_tokens`` (cut off at the output cap), and an
+empty reply, are billed but unusable: MalformedReply with that problem.
+
+Anthropic has no plain JSON mode, so ``json_object`` mode asks by prompt only,
+exactly like ``prompt`` mode; the ladder is therefore json_schema -> prompt.
 
 Usage: Anthropic's ``input_tokens`` counts only the input that was neither read
 from nor written to its prompt cache.  ``Usage.input_tokens`` here is the total
@@ -24,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     JSON_HEADERS,
@@ -87,16 +91,27 @@ def parse_response(response: httpx.Response) -> Reply:
     usage = _usage(body.get("usage"))
     content = body.get("content")
     if not isinstance(content, list):
+        raise_error_reply(body, response, usage)
         raise MalformedReply("no content in the reply", usage)
-    if body.get("stop_reason") == "refusal":
-        raise MalformedReply("the model refused", usage)
+    stop_reason = body.get("stop_reason")
+    if stop_reason == "refusal":
+        said = _text(content)[:120]
+        reason = f"the model refused: {said}" if said else "the model refused"
+        raise MalformedReply(reason, usage, "refused")
+    if stop_reason == "max_tokens":
+        raise MalformedReply("cut off at the output cap (stop_reason=max_tokens)", usage, "cut_off")
     text = _verdict_tool_text(content, usage)
     if text is None:
-        texts = [b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"]
-        text = "".join(t for t in texts if isinstance(t, str))
+        text = _text(content)
     if not text:
-        raise MalformedReply(f"empty reply (stop_reason={body.get('stop_reason')})", usage)
+        raise MalformedReply(f"empty reply (stop_reason={stop_reason})", usage, "empty")
     return make_reply(body, text, usage, response)
+
+
+def _text(content: list[Any]) -> str:
+    """The text blocks, joined (``thinking`` blocks are never the answer)."""
+    texts = [b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    return "".join(t for t in texts if isinstance(t, str))
 
 
 def _verdict_tool_text(content: list[Any], usage: Usage) -> str | None:

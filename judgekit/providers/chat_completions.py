@@ -6,14 +6,22 @@ Translate only: a ModelCall becomes an ``httpx.Request`` for
 The body is compact JSON in a fixed key order, because the engine hashes
 URL + body as the cache key; the API key travels only in the Authorization
 header.  The structured-output ladder is json_schema -> json_object -> prompt.
+
+A reply is read from ``choices[0].message``: its ``content`` (a string or a list of
+text parts), else the ``function.arguments`` of its single tool call.  A refusal
+(``message.refusal``, ``finish_reason: "content_filter"``), a reply cut off at the
+output cap (``finish_reason: "length"``, even when it holds text: its last words are
+missing) and an empty one are billed but unusable: MalformedReply with that problem.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
+from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     bearer_headers,
@@ -64,23 +72,43 @@ def _response_format(call: ModelCall) -> dict[str, Any] | None:
 
 
 def parse_response(response: httpx.Response) -> Reply:
-    """The Reply in a 2xx Chat Completions body; MalformedReply when it holds no answer."""
+    """The Reply in a 2xx Chat Completions body; MalformedReply when it holds no answer
+    (``problem`` refused, cut_off or empty for an answer that is billed but unusable),
+    ErrorReply when the body is an error object."""
     body = read_json(response)
     usage = _usage(body.get("usage"))
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise_error_reply(body, response, usage)
         raise MalformedReply("no choices in the reply", usage)
     message = choices[0].get("message")
     if not isinstance(message, dict):
         raise MalformedReply("choices[0] has no message", usage)
+    finish = choices[0].get("finish_reason")
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
-        raise MalformedReply(f"the model refused: {refusal[:120]}", usage)
-    text = _content_text(message.get("content"))
+        raise MalformedReply(f"the model refused: {refusal[:120]}", usage, "refused")
+    if finish == "content_filter":
+        raise MalformedReply("the provider's content filter stopped the reply", usage, "refused")
+    if finish == "length":
+        raise MalformedReply("cut off at the output cap (finish_reason=length)", usage, "cut_off")
+    text = _content_text(message.get("content")) or _tool_call_text(message.get("tool_calls"))
     if not text:
-        finish = choices[0].get("finish_reason")
-        raise MalformedReply(f"empty content (finish_reason={finish})", usage)
+        raise MalformedReply(f"empty reply (finish_reason={finish})", usage, "empty")
     return make_reply(body, text, usage, response)
+
+
+def _tool_call_text(tool_calls: Any) -> str:
+    """The ``function.arguments`` of a reply's single tool call: some OpenAI-compatible
+    proxies answer JSON mode with a tool call and null content.  "" otherwise."""
+    if not isinstance(tool_calls, list) or len(tool_calls) != 1:
+        return ""
+    call = tool_calls[0]
+    function = call.get("function") if isinstance(call, dict) else None
+    arguments = function.get("arguments") if isinstance(function, dict) else None
+    if isinstance(arguments, dict):  # a few servers send the object itself
+        return json.dumps(arguments, ensure_ascii=False)
+    return arguments if isinstance(arguments, str) else ""
 
 
 def _content_text(content: Any) -> str:

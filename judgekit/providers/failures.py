@@ -18,7 +18,11 @@ while sending or reading (or a 2xx body judgekit cannot use)::
     refused / reset / dropped connection           connection          transient
     httpx.NetworkError, RemoteProtocolError, ...   connection          transient
     unsupported URL scheme                         connection          no
-    MalformedReply (2xx body unusable)             malformed_response  transient
+    MalformedReply: 2xx body not JSON, no answer   malformed_response  transient
+    MalformedReply: refused, cut off, empty        malformed_response  no (billed;
+                                                   the same again at temperature 0)
+    ErrorReply: a 2xx body holding an ``error``    as its type/code says (see
+                                                   ``error_replies``)
     anything else                                  TypeError: a bug keeps its traceback
 
 ``retry_after_s`` is the server's ``retry-after-ms`` / ``Retry-After`` when it
@@ -73,14 +77,32 @@ class Failure:
     message: str
 
 
+ReplyProblem = Literal["malformed", "refused", "cut_off", "empty"]
+"""Why a 2xx reply is unusable.  ``malformed``: the body is broken (worth a retry);
+the others are answers the model really gave, billed, and the same again if asked
+again unchanged: ``refused``, ``cut_off`` at the output cap, ``empty``."""
+
+
 class MalformedReply(Exception):
     """A 2xx reply whose body judgekit cannot use: not JSON, no text, a refusal."""
 
-    def __init__(self, reason: str, usage: Usage | None = None) -> None:
+    def __init__(
+        self, reason: str, usage: Usage | None = None, problem: ReplyProblem = "malformed"
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.usage = usage
         """Tokens the provider billed for the unusable reply, when its body said."""
+        self.problem = problem
+
+
+class ErrorReply(MalformedReply):
+    """A 2xx reply whose body is an error (some gateways answer errors with 200)."""
+
+    def __init__(self, failure: Failure, usage: Usage | None = None) -> None:
+        super().__init__(failure.message, usage)
+        self.failure = failure
+        """The error, classified as if it had come with its own status."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +273,11 @@ def _is_quota(response: httpx.Response) -> bool:
 
 def classify_exception(exc: BaseException) -> Failure:
     """The Failure of an exception raised while sending or reading; TypeError for a bug."""
+    if isinstance(exc, ErrorReply):
+        return exc.failure
     if isinstance(exc, MalformedReply):
+        if exc.problem != "malformed":  # billed, and the same again: never retried unchanged
+            return Failure("malformed_response", "no", None, exc.reason)
         return Failure("malformed_response", "transient", None, f"malformed reply: {exc.reason}")
     if isinstance(exc, httpx.HTTPStatusError):
         failure = classify_response(exc.response)

@@ -5,11 +5,12 @@ the string ``input``, and ``store`` is false (judgekit never reads a response
 back, so nothing is kept on the provider's side).  The structured-output
 ladder is json_schema -> json_object -> prompt, through ``text.format``.
 
-A reply with ``status: "incomplete"`` (``max_output_tokens`` reached, or a
-content filter) is still parsed: whatever text it holds goes to the verdict
-parser, which decides whether it is a usable verdict.  An incomplete reply with
-no text at all (a reasoning model that spent every token thinking) is a
-MalformedReply naming the reason.
+A reply with ``status: "incomplete"`` is billed but unusable: cut off at
+``max_output_tokens`` (problem ``cut_off``, even when it holds text: its last
+words are missing), or stopped by a content filter (``refused``); so are a
+refusal part and an empty reply.  Reasoning items never hold the answer.  A
+``status: "failed"`` body, or one without ``output`` that holds an ``error``, is
+that error (``error_replies``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     bearer_headers,
@@ -83,14 +85,25 @@ def parse_response(response: httpx.Response) -> Reply:
     body = read_json(response)
     usage = _usage(body.get("usage"))
     status = body.get("status")
+    if status == "failed" or body.get("output") is None:
+        raise_error_reply(body, response, usage)
     if status == "failed":
         raise MalformedReply(f"the response failed: {_error_message(body)}", usage)
     text, refusal = _output_text(body)
+    if refusal and not text:
+        raise MalformedReply(f"the model refused: {refusal[:120]}", usage, "refused")
+    if status == "incomplete":
+        why = _incomplete_reason(body)
+        if why == "incomplete: max_output_tokens":
+            raise MalformedReply("cut off at the output cap (max_output_tokens)", usage, "cut_off")
+        if why == "incomplete: content_filter":
+            raise MalformedReply(
+                "the provider's content filter stopped the reply", usage, "refused"
+            )
+        if not text:
+            raise MalformedReply(f"empty reply ({why})", usage, "empty")
     if not text:
-        if refusal:
-            raise MalformedReply(f"the model refused: {refusal[:120]}", usage)
-        why = _incomplete_reason(body) if status == "incomplete" else "no output_text"
-        raise MalformedReply(f"empty reply ({why})", usage)
+        raise MalformedReply("empty reply (no output_text)", usage, "empty")
     return make_reply(body, text, usage, response)
 
 

@@ -13,8 +13,10 @@ model). Faults are switched on with ``FakeSettings``, changeable while the
 server runs. A request passes these stages in order; the first that refuses
 answers: hang -> auth (401) -> anthropic-version (400) -> body (400) ->
 429 (``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
-rejected parameters (400) -> ``status_400_rate`` -> reply (``malformed_*``,
-``bad_verdict_*``, ``out_of_scale``). Each ``*_first_n`` switch counts only the
+rejected parameters (400) -> ``status_400_rate`` -> reply (``error_in_200``,
+``bad_verdict_*``, ``out_of_scale``, ``verdict_defect``, then its shape in
+``fake_replies``: ``think_prefix``, the output cap, ``refuse``, ``empty_reply``,
+``tool_call_reply``; last ``malformed_*``). Each ``*_first_n`` switch counts only the
 requests that reach its stage; each ``*_rate`` F fails exactly floor(n*F) of
 the first n requests that reach it.
 
@@ -50,6 +52,7 @@ from typing import Any
 
 from aiohttp import web
 
+from judgekit.testing import fake_replies as shapes
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
 from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
@@ -319,30 +322,38 @@ class FakeProvider:
         if s.latency_ms > 0:
             await self._pause(s.latency_ms / 1000)
         refusal = gate.check_server(protocol, s) or gate.check_params(call, body, s)
-        return refusal or self._reply(call, s)
+        return refusal or self._reply(call, s, shapes.output_cap(protocol, body))
 
-    def _reply(self, call: WireCall, s: FakeSettings) -> web.Response:
+    def _reply(self, call: WireCall, s: FakeSettings, cap: int | None) -> web.Response:
+        if s.error_in_200 is not None:
+            return web.json_response(shapes.error_in_200(call.protocol, s.error_in_200))
         facts = read_prompt(call.text, call.schema)
+        verdict = verdict_for(facts, out_of_scale=s.out_of_scale)
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):
             answer = BAD_VERDICT_TEXT
         elif call.structured:
-            answer = verdict_for(facts, out_of_scale=s.out_of_scale)
+            answer = shapes.with_defect(verdict, s.verdict_defect)
         else:
             # Prose + a code fence for some prompts, chosen by content so a
             # repeated request gets the same reply.
             fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
-            answer = verdict_text(verdict_for(facts, out_of_scale=s.out_of_scale), fenced=fenced)
+            answer = verdict_text(shapes.with_defect(verdict, s.verdict_defect), fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
+        if answer is not BAD_VERDICT_TEXT:
+            out_text = shapes.defective_text(out_text, s.verdict_defect)
         reasoning = max(s.reasoning_tokens, 0)
         usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
-        payload = json.dumps(success_body(call, wire_answer, usage, s.reply_model or call.model))
+        body = success_body(call, wire_answer, usage, s.reply_model or call.model)
+        decoy = shapes.decoy(verdict, facts.scale)
+        shaped = shapes.shape(call, body, usage, s, cap=cap, reasoning=decoy)
+        payload = json.dumps(shaped.body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
         with self._lock:
-            self._counters.input_tokens += usage.input_tokens
-            self._counters.output_tokens += usage.output_tokens
+            self._counters.input_tokens += shaped.usage.input_tokens
+            self._counters.output_tokens += shaped.usage.output_tokens
         return web.Response(text=payload, content_type="application/json")
 
 

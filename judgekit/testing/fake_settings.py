@@ -56,9 +56,29 @@ class FakeSettings:
     fence_every: int = 3
     """Prompt-only replies: prose + a json fence when crc32(prompt) % N == 0 (0: never)."""
     reasoning_tokens: int = 0
-    """Reported reasoning tokens (added to output tokens; Responses gets a reasoning item)."""
+    """Reported reasoning tokens (added to output tokens; Responses gets a reasoning item).
+    Every reply honours the request's output cap: one whose reasoning plus visible tokens
+    exceed it is cut off at the cap and billed the cap (``fake_replies``)."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
+    think_prefix: str | None = None
+    """Reasoning text with a decoy verdict (the score mirrored) before the answer, in a
+    ``<TAG>`` block: "think", "Thinking", "reasoning"...; "lone": only a closing
+    ``</think>`` after it.  Anthropic forced-tool replies get a ``thinking`` block, and
+    Responses replies a reasoning item with the decoy as well (``fake_replies``)."""
+    verdict_defect: str | None = None
+    """The verdict written with a defect, re-asks too: raw_newlines, trailing_comma,
+    confidence_word, criteria_words, no_score, unclosed (``fake_replies.DEFECTS``)."""
+    refuse: bool = False
+    """Every reply is a billed refusal (chat ``message.refusal``, a Responses refusal
+    part, Anthropic ``stop_reason: "refusal"``)."""
+    empty_reply: bool = False
+    """Every reply is empty (input billed, no output)."""
+    tool_call_reply: bool = False
+    """Chat Completions: ``content`` null, the answer in one tool call's arguments."""
+    error_in_200: str | None = None
+    """Every reply is a 200 whose body is an error of this class: rate_limit, auth,
+    server, overloaded, invalid_request (as some gateways answer)."""
     record: bool = True
     """Record every request in ``FakeProvider.requests`` (off from the CLI: memory)."""
 
@@ -89,7 +109,7 @@ class FakeStats:
     in_flight: int
     max_in_flight: int
     input_tokens: int
-    """Usage reported in successful replies."""
+    """Usage reported in 200 replies (what the fake billed)."""
     output_tokens: int
 
     def to_json(self) -> dict[str, Any]:
