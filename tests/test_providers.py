@@ -180,8 +180,8 @@ BODY_CASES: list[tuple[str, str, ModelCall, dict[str, Any]]] = [
 ]
 
 
-def test_registry_holds_the_three_protocols() -> None:
-    assert sorted(PROTOCOLS) == ["anthropic", "chat_completions", "responses"]
+def test_registry_holds_the_four_protocols() -> None:
+    assert sorted(PROTOCOLS) == ["anthropic", "bedrock_converse", "chat_completions", "responses"]
     assert all(adapter.name == name for name, adapter in PROTOCOLS.items())
 
 
@@ -265,7 +265,10 @@ def test_read_only_schema_mapping_is_encoded(protocol: str) -> None:
         CALL, json_schema=MappingProxyType({"type": "object", "properties": MappingProxyType({})})
     )
     request = PROTOCOLS[protocol].build_request(ENDPOINT, frozen)
-    assert b'{"type":"object","properties":{}}' in request.content
+    encoded = '{"type":"object","properties":{}}'
+    if protocol == "bedrock_converse":  # the schema travels as JSON text
+        encoded = json.dumps(encoded)
+    assert encoded.encode() in request.content
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
@@ -437,7 +440,7 @@ def test_the_ladder_ends(protocol: str) -> None:
 
 
 def _base_url(fake: FakeProvider, protocol: str) -> str:
-    return fake.anthropic_base_url if protocol == "anthropic" else fake.openai_base_url
+    return fake.openai_base_url if protocol in ("chat_completions", "responses") else fake.url
 
 
 ROUND_TRIP_CASES = [

@@ -5,6 +5,9 @@ Endpoints::
     POST /v1/chat/completions   OpenAI Chat Completions  (client base_url: URL/v1)
     POST /v1/responses          OpenAI Responses         (client base_url: URL/v1)
     POST /v1/messages           Anthropic Messages       (client base_url: URL)
+    POST /model/{id}/converse   Amazon Bedrock Converse  (client base_url: URL)
+    POST ...                    the other paths of ``fake_wire.ROUTES`` (Azure
+                                deployments, Gemini, Groq, OpenRouter)
     GET  /_stats                counters as JSON (see ``FakeStats``)
     POST /_reset                clear counters, recordings, switch state; restore settings
 
@@ -53,8 +56,9 @@ from aiohttp import web
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
 from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
+from judgekit.testing import fake_bedrock
 from judgekit.testing.fake_wire import (
-    PATH_PROTOCOLS,
+    ROUTES,
     WireCall,
     WireProtocol,
     WireUsage,
@@ -195,7 +199,7 @@ class FakeProvider:
         self._loop = asyncio.get_running_loop()
         self._port = sock.getsockname()[1]
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        for path in PATH_PROTOCOLS:
+        for path in ROUTES:
             app.router.add_post(path, self._handle)
         app.router.add_get("/_stats", self._handle_stats)
         app.router.add_post("/_reset", self._handle_reset)
@@ -272,7 +276,10 @@ class FakeProvider:
         generation = self._arrive(request, body)
         response: web.Response | None = None
         try:
-            response = await self._answer(request, PATH_PROTOCOLS[request.path], body)
+            resource = request.match_info.route.resource
+            assert resource is not None  # every route of the app is a resource of ROUTES
+            protocol = ROUTES[resource.canonical]
+            response = await self._answer(request, protocol, body)
             return response
         finally:
             self._leave(generation, None if response is None else response.status)
@@ -286,7 +293,10 @@ class FakeProvider:
             c.max_in_flight = max(c.max_in_flight, c.in_flight)
             if self.settings.record:
                 headers = {k.lower(): v for k, v in request.headers.items()}
-                self._records.append(FakeRequest(request.path, headers, body, time.monotonic()))
+                record = FakeRequest(
+                    request.path, headers, body, time.monotonic(), request.query_string
+                )
+                self._records.append(record)
             return self._generation
 
     def _leave(self, generation: int, status: int | None) -> None:
@@ -310,7 +320,7 @@ class FakeProvider:
         if body is None:
             message = "We could not parse the JSON body of your request."
             return error_response(protocol, 400, "invalid_request", message)
-        call = read_call(protocol, body)
+        call = read_call(protocol, body, request.match_info.get("model_id", ""))
         if isinstance(call, str):
             return error_response(protocol, 400, "invalid_request", call)
         refusal = gate.check_rate(protocol, s)
@@ -343,7 +353,8 @@ class FakeProvider:
         with self._lock:
             self._counters.input_tokens += usage.input_tokens
             self._counters.output_tokens += usage.output_tokens
-        return web.Response(text=payload, content_type="application/json")
+        headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
+        return web.Response(text=payload, content_type="application/json", headers=headers)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -74,6 +74,8 @@ class FakeRequest:
     """Parsed JSON body; None when it was not valid JSON."""
     time_s: float
     """``time.monotonic()`` on arrival."""
+    query: str = ""
+    """The raw query string (``api-version=2024-10-21``), without the ``?``."""
 
 
 @dataclass(frozen=True, slots=True)
