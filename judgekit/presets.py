@@ -159,7 +159,9 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "openrouter",
-            _openai_like("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+            _openai_like(
+                "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"
+            ),
             "openai/gpt-4o-mini",
             "OPENROUTER_BASE_URL",
             "models are vendor/model; list prices apply to first-party models",

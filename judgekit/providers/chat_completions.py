@@ -96,10 +96,14 @@ def _content_text(content: Any) -> str:
 
 
 def _usage(usage: Any) -> Usage:
-    """Chat usage; ``prompt_tokens`` already includes the cached ones."""
+    """Chat usage; ``prompt_tokens`` already includes the cached ones.  Output is at least
+    ``total_tokens - prompt_tokens``: Gemini's OpenAI-compatible endpoint (and proxies in
+    front of it) can leave billed thinking tokens out of ``completion_tokens``."""
+    input_tokens = token_count(usage, "prompt_tokens")
+    total = token_count(usage, "total_tokens")
     return Usage(
-        input_tokens=token_count(usage, "prompt_tokens"),
-        output_tokens=token_count(usage, "completion_tokens"),
+        input_tokens=input_tokens,
+        output_tokens=max(token_count(usage, "completion_tokens"), total - input_tokens),
         cached_input_tokens=token_count(usage, "prompt_tokens_details", "cached_tokens"),
         cache_write_tokens=token_count(usage, "prompt_tokens_details", "cache_write_tokens"),
         reasoning_tokens=token_count(usage, "completion_tokens_details", "reasoning_tokens"),

@@ -79,7 +79,9 @@ def request_headers(
     headers = {**JSON_HEADERS, **(fixed or {})}
     if endpoint.api_key:
         name = (endpoint.key_header or key_header).lower()
-        headers[name] = f"Bearer {endpoint.api_key}" if name == "authorization" else endpoint.api_key
+        headers[name] = (
+            f"Bearer {endpoint.api_key}" if name == "authorization" else endpoint.api_key
+        )
     for name, value in endpoint.headers.items():
         for existing in [k for k in headers if k.lower() == name.lower()]:
             del headers[existing]

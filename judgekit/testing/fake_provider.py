@@ -345,7 +345,12 @@ class FakeProvider:
             answer = verdict_text(verdict_for(facts, out_of_scale=s.out_of_scale), fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
         reasoning = max(s.reasoning_tokens, 0)
-        usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
+        usage = WireUsage(
+            count_tokens(call.text),
+            count_tokens(out_text) + reasoning,
+            reasoning,
+            s.hidden_reasoning_usage,
+        )
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
         payload = json.dumps(success_body(call, wire_answer, usage, s.reply_model or call.model))
         if self._gate.malformed(s):

@@ -57,6 +57,9 @@ class FakeSettings:
     """Prompt-only replies: prose + a json fence when crc32(prompt) % N == 0 (0: never)."""
     reasoning_tokens: int = 0
     """Reported reasoning tokens (added to output tokens; Responses gets a reasoning item)."""
+    hidden_reasoning_usage: bool = False
+    """Chat Completions: ``completion_tokens`` leaves the reasoning tokens out while
+    ``total_tokens`` counts them (Gemini's OpenAI-compatible endpoint, some proxies)."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     record: bool = True

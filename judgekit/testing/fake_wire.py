@@ -80,6 +80,8 @@ class WireUsage:
     input_tokens: int
     output_tokens: int
     reasoning_tokens: int = 0
+    hidden_reasoning: bool = False
+    """Chat: ``completion_tokens`` without the reasoning tokens (``total_tokens`` has them)."""
 
 
 def count_tokens(text: str) -> int:
@@ -226,7 +228,8 @@ def _chat_body(text: str, usage: WireUsage, model: str) -> dict[str, Any]:
         ],
         "usage": {
             "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
+            "completion_tokens": usage.output_tokens
+            - (usage.reasoning_tokens if usage.hidden_reasoning else 0),
             "total_tokens": usage.input_tokens + usage.output_tokens,
             "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
