@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, expand_env, resolve_connection
 from judgekit.datasets import DatasetInfo
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
-from judgekit.presets import PRESETS
 from judgekit.output import output_schema
+from judgekit.presets import PRESETS
 from judgekit.pricing import Price, lookup_price
 from judgekit.prompts import verdict_schema
 from judgekit.providers import PROTOCOLS, ProtocolAdapter

@@ -1,7 +1,8 @@
 """OpenAI Chat Completions (and the many servers that copy it: vLLM, Ollama, LiteLLM ...).
 
 Translate only: a ModelCall becomes an ``httpx.Request`` for
-``POST {base_url}/chat/completions`` (joined as a URL: a query in the base is kept), and a response body becomes a Reply.
+``POST {base_url}/chat/completions`` (joined as a URL: a query in the base is
+kept), and a response body becomes a Reply.
 
 The body is compact JSON in a fixed key order, because the engine hashes
 URL + body as the cache key; the API key travels only in the Authorization

@@ -53,10 +53,10 @@ from typing import Any
 
 from aiohttp import web
 
+from judgekit.testing import fake_bedrock
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
 from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
-from judgekit.testing import fake_bedrock
 from judgekit.testing.fake_wire import (
     ROUTES,
     WireCall,
