@@ -281,3 +281,10 @@ def provider_for_model(model: str) -> str:
 def prefixes() -> str:
     """Every provider prefix, as shown in error messages: ``openai/, anthropic/, ...``."""
     return ", ".join(f"{name}/" for name in PRESETS)
+
+
+ENVIRONMENT_VARIABLES: frozenset[str] = frozenset(
+    {name for p in PRESETS.values() for name in re.findall(r"\$\{(\w+)", p.defaults["base_url"])}
+    | {p.defaults["api_key_env"] for p in PRESETS.values() if "api_key_env" in p.defaults}
+)
+"""Every environment variable a preset reads (tests clear them)."""

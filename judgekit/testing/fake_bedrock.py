@@ -99,6 +99,28 @@ def success_body(
     }
 
 
+GUARDRAIL_TEXT = "Sorry, the model cannot answer this question."
+"""What a Bedrock guardrail puts in place of the model's answer (its blocked message)."""
+
+
+def with_stop_reason(body: dict[str, Any], stop_reason: str) -> dict[str, Any]:
+    """``body`` as Bedrock sends it when generation ends with ``stop_reason``."""
+    message = body["output"]["message"]
+    content: list[dict[str, Any]] = message["content"]
+    if stop_reason in ("guardrail_intervened", "content_filtered"):
+        content = [{"text": GUARDRAIL_TEXT}]
+    elif stop_reason == "max_tokens" and "text" in content[0]:
+        text = content[0]["text"]
+        content = [{"text": text[: len(text) // 2]}]
+    elif stop_reason in ("malformed_model_output", "model_context_window_exceeded"):
+        content = []
+    return {
+        **body,
+        "output": {"message": {**message, "content": content}},
+        "stopReason": stop_reason,
+    }
+
+
 def reply_headers() -> dict[str, str]:
     """Headers of a Converse reply: the request id."""
     return {"x-amzn-RequestId": str(uuid.uuid4())}

@@ -352,7 +352,10 @@ class FakeProvider:
             s.hidden_reasoning_usage,
         )
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
-        payload = json.dumps(success_body(call, wire_answer, usage, s.reply_model or call.model))
+        body = success_body(call, wire_answer, usage, s.reply_model or call.model)
+        if call.protocol == "bedrock_converse" and s.bedrock_stop_reason:
+            body = fake_bedrock.with_stop_reason(body, s.bedrock_stop_reason)
+        payload = json.dumps(body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
         with self._lock:

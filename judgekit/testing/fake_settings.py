@@ -60,6 +60,10 @@ class FakeSettings:
     hidden_reasoning_usage: bool = False
     """Chat Completions: ``completion_tokens`` leaves the reasoning tokens out while
     ``total_tokens`` counts them (Gemini's OpenAI-compatible endpoint, some proxies)."""
+    bedrock_stop_reason: str | None = None
+    """Bedrock: answer with this ``stopReason``; ``guardrail_intervened`` and
+    ``content_filtered`` carry the guardrail's canned text, ``max_tokens`` half the text,
+    ``malformed_model_output`` no content."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     record: bool = True
