@@ -14,7 +14,7 @@ ways:
 
 Base URLs are ``${VAR:-default}`` templates, expanded like any base URL, so that
 ``OPENAI_BASE_URL`` (and kin) can aim a preset at a proxy or a test server.
-Sources, checked 2026-11: each provider's API reference (OpenAI, Anthropic, Gemini's
+Sources: each provider's API reference (OpenAI, Anthropic, Gemini's
 OpenAI compatibility page, Azure OpenAI REST reference, Bedrock Converse API and API
 keys pages, Together, Mistral, Groq, DeepSeek, OpenRouter, xAI, vLLM, Ollama).
 """

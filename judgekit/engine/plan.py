@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from judgekit.config import Config, ConnectionConfig, JudgeConfig, expand_env, resolve_connection
+from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
+from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
 from judgekit.presets import PRESETS
