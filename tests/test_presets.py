@@ -201,3 +201,39 @@ def test_a_judge_without_connection_or_model_is_refused() -> None:
         "x.toml: judges[0]: an llm judge needs 'connection' or 'model' "
         '(e.g. model = "gpt-4o-mini" or "anthropic/claude-haiku-4-5")'
     )
+
+
+@pytest.mark.parametrize(("region", "host"), [(None, "us-east-1"), ("eu-west-1", "eu-west-1")])
+def test_bedrock_puts_the_region_in_the_url(
+    monkeypatch: pytest.MonkeyPatch, region: str | None, host: str
+) -> None:
+    if region is not None:
+        monkeypatch.setenv("AWS_REGION", region)
+    cfg = parse_config(
+        {"judges": [{"name": "j", "model": "amazon.nova-lite-v1:0", "template": "correctness"}]},
+        "x.toml",
+    )
+    name, conn, model = resolve_connection(cfg, cfg.judges[0])
+    assert (name, conn.protocol, conn.api_key_env, model) == (
+        "bedrock",
+        "bedrock_converse",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "amazon.nova-lite-v1:0",
+    )
+    assert conn.base_url == f"https://bedrock-runtime.{host}.amazonaws.com"
+
+
+def test_an_azure_table_needs_the_endpoint_variable_when_loaded() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "connections": {"az": {"provider": "azure"}},
+                "judges": [
+                    {"name": "j", "connection": "az", "model": "d", "template": "correctness"}
+                ],
+            },
+            "x.toml",
+        )
+    assert str(info.value) == (
+        "x.toml: connections.az.base_url: environment variable AZURE_OPENAI_ENDPOINT is not set"
+    )
