@@ -112,6 +112,10 @@ def score(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="One line per retry, and every notice.")
     ] = False,
+    local_only: Annotated[
+        bool,
+        typer.Option("--local-only", help="Run only judges that cost nothing; skip the rest."),
+    ] = False,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
     from judgekit.engine.estimate import estimate
@@ -132,6 +136,7 @@ def score(
                 concurrency=concurrency,
                 budget_usd=budget_usd,
                 max_error_rate=max_error_rate,
+                local_only=local_only or None,
             ),
             limit=limit,
             cache_path=cache,
@@ -149,10 +154,13 @@ def score(
             )
             report = score_dataset(job, hooks)
         snapshot = report.outcome.snapshot
+        skipped = {s.name: s.reason for s in report.plan.skipped}
         if not quiet:
-            stderr.print(summary_table(snapshot, str(output), report.problem))
+            stderr.print(summary_table(snapshot, str(output), report.problem, skipped))
         if summary_json is not None:
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
+            if skipped:
+                figures["skipped"] = skipped
             summary_json.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
             summary_json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         check_clean(report)
@@ -168,6 +176,8 @@ def _print_estimate(e: Estimate) -> None:
     table.add_row("calls already cached", str(e.calls_cached))
     table.add_row("calls refused by guards", str(e.calls_refused))
     table.add_row("rule judgements (free)", str(e.rule_judgements))
+    for name, reason in e.skipped.items():
+        table.add_row("skipped (local only)", f"{name}: {reason}")
     table.add_row("estimated input tokens", f"{e.input_tokens:,}")
     table.add_row("worst-case cost", f"${e.worst_case_usd:.4f}")
     if e.budget_usd is not None:

@@ -7,8 +7,8 @@ itself is read from the environment when a run starts (``engine.plan``).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -17,9 +17,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from judgekit.envvars import expand_env as expand_env
 from judgekit.errors import ConfigError
+from judgekit.presets import preset_defaults, provider_for_model, split_prefix
 
-Protocol = Literal["chat_completions", "responses", "anthropic"]
+Protocol = Literal["chat_completions", "responses", "anthropic", "bedrock_converse"]
 JudgeType = Literal["llm", "exact", "contains", "regex", "json_valid", "token_f1"]
 RULE_TYPES: frozenset[str] = frozenset({"exact", "contains", "regex", "json_valid", "token_f1"})
 TEMPLATE_FIELDS: tuple[str, ...] = (
@@ -53,13 +55,49 @@ class RunConfig(_Frozen):
     """Share of judge calls that may fail before the run exits 1."""
     id_column: str = "id"
     """Column holding row ids; the 0-based row index when absent."""
+    local_only: bool = False
+    """Run only judges that cost nothing (rules, local servers, price 0); skip the rest."""
+
+
+HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
+RESERVED_PARAMS: dict[str, str] = {
+    "model": "set 'model'",
+    "messages": "judgekit writes the prompt",
+    "input": "judgekit writes the prompt",
+    "instructions": "judgekit writes the prompt",
+    "system": "judgekit writes the prompt",
+    "stream": "judgekit reads whole replies",
+    "temperature": "set the connection's 'temperature'",
+    "max_tokens": "set the connection's 'max_output_tokens'",
+    "max_completion_tokens": "set the connection's 'max_output_tokens'",
+    "max_output_tokens": "set the connection's 'max_output_tokens'",
+    "response_format": "set the connection's 'output_mode'",
+    "tools": "judgekit asks for the verdict itself",
+    "tool_choice": "judgekit asks for the verdict itself",
+}
+"""Body members ``params`` may not set, and why."""
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` when every member may go in a request body; ValueError otherwise."""
+    for key in params:
+        if key in RESERVED_PARAMS:
+            raise ValueError(f"'{key}' cannot be a param ({RESERVED_PARAMS[key]})")
+    try:
+        json.dumps(params)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "params hold only strings, numbers, booleans, arrays and tables (no dates)"
+        ) from None
+    return params
 
 
 class ConnectionConfig(_Frozen):
     """``[connections.NAME]``: an endpoint and how to pace and pay for it."""
 
     protocol: Protocol = "chat_completions"
-    """Wire format: chat_completions | responses | anthropic."""
+    """Wire format: chat_completions | responses | anthropic | bedrock_converse."""
     base_url: str
     """API root, e.g. https://api.openai.com/v1; ``${VAR}`` is expanded."""
     model: str | None = None
@@ -92,6 +130,40 @@ class ConnectionConfig(_Frozen):
     """Refuse a row whose worst-case cost exceeds this."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
+    provider: str | None = None
+    """A provider preset (``judgekit/presets.py``) filling every key this table omits."""
+    api_key_header: str | None = Field(None, pattern=HEADER_NAME)
+    """Header carrying the bare key (Azure: ``api-key``); default: the protocol's own."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers (gateways, routers); ``${VAR}`` is expanded at run time and
+    the values never reach the cache, an output, a log or a message."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Members merged into every request body (``reasoning_effort``, ``seed``, ...);
+    part of the cache key."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("provider"), str):
+            return {**preset_defaults(data["provider"]), **data}
+        return data
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not re.fullmatch(HEADER_NAME, name):
+                raise ValueError(f"'{name}' is not a valid header name")
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"header '{name}' is set by judgekit itself")
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"header '{name}': the value holds a line break or NUL")
+        return headers
+
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return check_params(params)
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:
@@ -115,7 +187,8 @@ class JudgeConfig(_Frozen):
     connection: str | None = None
     """Name of a ``[connections.X]`` table."""
     model: str | None = None
-    """Model override, or shorthand ``provider:/model`` (openai, anthropic, ollama)."""
+    """Model override; without ``connection``: ``gpt-4o-mini`` (provider told from the
+    name) or ``PROVIDER/MODEL`` (``groq/llama-3.3-70b-versatile``; see presets)."""
     template: str | None = None
     """Built-in template name (``judgekit templates`` lists them)."""
     prompt: str | None = None
@@ -140,6 +213,13 @@ class JudgeConfig(_Frozen):
     """Refuse a row whose worst-case cost exceeds this."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Members merged into this judge's request bodies, over the connection's params."""
+
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return check_params(params)
 
     @field_validator("columns")
     @classmethod
@@ -173,17 +253,17 @@ class JudgeConfig(_Frozen):
         if self.type == "llm":
             if (self.template is None) == (self.prompt is None):
                 raise ValueError("an llm judge needs exactly one of 'template' or 'prompt'")
-            if self.connection is None and (self.model is None or ":/" not in self.model):
+            if self.connection is None and self.model is None:
                 raise ValueError(
-                    "an llm judge needs 'connection', or 'model' as provider:/model "
-                    "(openai:/, anthropic:/, ollama:/)"
+                    "an llm judge needs 'connection' or 'model' "
+                    '(e.g. model = "gpt-4o-mini" or "anthropic/claude-haiku-4-5")'
                 )
             if self.system is not None and self.prompt is None:
                 raise ValueError("'system' goes with 'prompt'")
         else:
             extra = [
                 k
-                for k in ("connection", "model", "template", "prompt", "system")
+                for k in ("connection", "model", "template", "prompt", "system", "params")
                 if getattr(self, k)
             ]
             if extra:
@@ -244,71 +324,48 @@ class Config(_Frozen):
         raise KeyError(name)
 
 
-# Built-in connections behind the ``provider:/model`` shorthand.  An explicit
-# ``[connections.openai]`` table of the same name wins.
-SHORTHAND_CONNECTIONS: Mapping[str, ConnectionConfig] = {
-    "openai": ConnectionConfig(
-        protocol="chat_completions",
-        base_url="https://api.openai.com/v1",
-        api_key_env="OPENAI_API_KEY",
-    ),
-    "anthropic": ConnectionConfig(
-        protocol="anthropic",
-        base_url="https://api.anthropic.com",
-        api_key_env="ANTHROPIC_API_KEY",
-    ),
-    "ollama": ConnectionConfig(
-        protocol="chat_completions",
-        base_url="http://localhost:11434/v1",
-        api_key_required=False,
-        input_usd_per_mtok=0.0,
-        output_usd_per_mtok=0.0,
-    ),
-}
+def resolve_connection(
+    config: Config, judge: JudgeConfig, where: str | None = None
+) -> tuple[str, ConnectionConfig, str]:
+    """(connection name, connection, model) serving an llm judge; ConfigError when the
+    model names no provider judgekit knows.
 
-
-def resolve_connection(config: Config, judge: JudgeConfig) -> tuple[str, ConnectionConfig, str]:
-    """(connection name, connection, model) serving an llm judge.
-
-    ``model = "openai:/gpt-4o-mini"`` picks the connection named ``openai``:
-    the config's own table if it has one, else the built-in default.
-    """
-    if judge.model is not None and ":/" in judge.model:
-        provider, model = judge.model.split(":/", 1)
-        name = judge.connection or provider
-        if name in config.connections:
-            return name, config.connections[name], model
-        if provider not in SHORTHAND_CONNECTIONS:
-            known = ", ".join(SHORTHAND_CONNECTIONS)
+    With ``connection`` the model is taken as written (a ``PROVIDER:/`` prefix dropped).
+    Without one, ``PROVIDER/MODEL`` or ``PROVIDER:/MODEL`` names a preset and a bare
+    name picks one (``presets.provider_for_model``); a ``[connections.PROVIDER]`` table
+    of the config wins over the preset.  ``where`` prefixes error messages."""
+    where = where or f"judge '{judge.name}'"
+    model = judge.model
+    if judge.connection is not None:
+        connection = config.connections[judge.connection]
+        if model is not None and ":/" in model:
+            model = model.split(":/", 1)[1]
+        model = model or connection.model
+        if model is None:
             raise ConfigError(
-                f"judge '{judge.name}': unknown provider '{provider}' in model "
-                f"'{judge.model}' (known: {known})"
+                f"judge '{judge.name}': no model; set 'model' on the judge or on "
+                f"connections.{judge.connection}"
             )
-        return provider, SHORTHAND_CONNECTIONS[provider], model
-    assert judge.connection is not None  # JudgeConfig._consistent guarantees it
-    connection = config.connections[judge.connection]
-    default_model = judge.model or connection.model
-    if default_model is None:
-        raise ConfigError(
-            f"judge '{judge.name}': no model; set 'model' on the judge or on "
-            f"connections.{judge.connection}"
-        )
-    return judge.connection, connection, default_model
+        return judge.connection, connection, model
+    assert model is not None  # JudgeConfig._consistent guarantees it
+    split = split_prefix(model)
+    if split is not None:
+        provider, model = split
+    else:
+        try:
+            provider = provider_for_model(model)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if provider in config.connections:
+        return provider, config.connections[provider], model
+    return provider, preset_connection(provider, f"{where}: provider '{provider}'"), model
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_env(value: str, where: str) -> str:
-    """Replace ``${VAR}`` with the environment's value; a missing one is an error."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise ConfigError(f"{where}: environment variable {name} is not set")
-        return os.environ[name]
-
-    return _VAR.sub(replace, value)
+def preset_connection(provider: str, where: str) -> ConnectionConfig:
+    """The implicit connection of a provider preset, its base URL expanded."""
+    connection = ConnectionConfig(provider=provider)  # type: ignore[call-arg]
+    base_url = expand_env(connection.base_url, f"{where} base_url")
+    return connection.model_copy(update={"base_url": base_url})
 
 
 def load_config(path: str | Path, *, expand: bool = True) -> Config:

@@ -11,6 +11,14 @@ discount, no regional or data-residency uplift) as of ``PRICES_AS_OF``:
   cut to $0.10 (2026-10-07) is from third-party changelogs of that page.
   Claude Haiku 5.5 is left out on purpose: its price depends on each prompt's
   length, which one flat row cannot express (set a price in the config).
+- Google Gemini: ai.google.dev/gemini-api/docs/pricing (Standard tier, text input,
+  paid tier), cross-checked with dated third-party copies (2026-01 to 2026-06).
+  Gemini 2.5 Pro bills a prompt above 200K tokens at its long-context rates, every
+  token of that call: ``Price.above`` holds them and both the cost and the worst
+  case use them.  Thinking tokens are output tokens.
+- Not in the table: Azure (deployment names are yours), Bedrock, Together, Mistral,
+  Groq, DeepSeek (time-of-day prices) and xAI: their prices change often or depend on
+  the region or hour; set ``input_usd_per_mtok`` / ``output_usd_per_mtok``.
 
 Prices change: a connection's ``input_usd_per_mtok`` / ``output_usd_per_mtok`` /
 ``cached_input_usd_per_mtok`` override the table.  An unknown model has no price
@@ -37,6 +45,7 @@ system prompt alone is about 350), on top of the schema itself."""
 
 _OPENAI = f"OpenAI list price, {PRICES_AS_OF}"
 _ANTHROPIC = f"Anthropic list price, {PRICES_AS_OF}"
+_GOOGLE = f"Google Gemini API list price, {PRICES_AS_OF}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,8 @@ class Price:
     """Input written to Anthropic's prompt cache; None: billed as plain input."""
     source: str = "config"
     """Where the figures come from: the built-in table (dated) or ``config``."""
+    above: tuple[int, Price] | None = None
+    """(N, price): a call whose input exceeds N tokens is billed wholly at ``price``."""
 
 
 def _openai(input_usd: float, cached_usd: float | None, output_usd: float) -> Price:
@@ -59,6 +70,19 @@ def _openai(input_usd: float, cached_usd: float | None, output_usd: float) -> Pr
 
 def _anthropic(input_usd: float, write_usd: float, read_usd: float, output_usd: float) -> Price:
     return Price(input_usd, output_usd, read_usd, write_usd, _ANTHROPIC)
+
+
+def _google(
+    input_usd: float,
+    cached_usd: float | None,
+    output_usd: float,
+    above: tuple[int, float, float | None, float] | None = None,
+) -> Price:
+    long = None
+    if above is not None:
+        tokens, long_input, long_cached, long_output = above
+        long = (tokens, Price(long_input, long_output, long_cached, None, _GOOGLE))
+    return Price(input_usd, output_usd, cached_usd, None, _GOOGLE, long)
 
 
 PRICES: dict[str, Price] = {
@@ -109,6 +133,12 @@ PRICES: dict[str, Price] = {
     "claude-haiku-4-5": _anthropic(1.00, 1.25, 0.10, 5.00),
     "claude-3-5-haiku": _anthropic(0.80, 1.00, 0.08, 4.00),
     "claude-3-haiku": _anthropic(0.25, 0.30, 0.03, 1.25),
+    # Google: input, cached input, output (, above N input tokens: the same three)
+    "gemini-2.5-pro": _google(1.25, 0.125, 10.00, above=(200_000, 2.50, 0.25, 15.00)),
+    "gemini-2.5-flash": _google(0.30, 0.03, 2.50),
+    "gemini-2.5-flash-lite": _google(0.10, 0.01, 0.40),
+    "gemini-2.0-flash": _google(0.10, 0.025, 0.40),
+    "gemini-2.0-flash-lite": _google(0.075, None, 0.30),
 }
 
 _SNAPSHOT_SUFFIX = re.compile(r"(?:-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}))?(?:-latest)?")
@@ -123,25 +153,30 @@ def lookup_price(
     input_usd_per_mtok: float | None = None,
     output_usd_per_mtok: float | None = None,
     cached_input_usd_per_mtok: float | None = None,
+    table: bool = True,
 ) -> Price | None:
-    """The price of ``model``: config overrides win over the table; None when unknown."""
-    built_in = _table_price(model)
+    """The price of ``model``: config overrides win over the table; None when unknown.
+    ``table=False`` (a provider whose prices the table does not hold: Azure deployments,
+    Bedrock, ...): only the config's prices."""
+    built_in = _table_price(model) if table else None
     if input_usd_per_mtok is not None and output_usd_per_mtok is not None:
         return Price(input_usd_per_mtok, output_usd_per_mtok, cached_input_usd_per_mtok)
     if built_in is None:
         return None
-    overrides = {
-        name: value
-        for name, value in (
-            ("input_usd_per_mtok", input_usd_per_mtok),
-            ("output_usd_per_mtok", output_usd_per_mtok),
-            ("cached_input_usd_per_mtok", cached_input_usd_per_mtok),
-        )
-        if value is not None
-    }
-    if not overrides:
+    overridden = (input_usd_per_mtok, output_usd_per_mtok, cached_input_usd_per_mtok)
+    if all(value is None for value in overridden):
         return built_in
-    return replace(built_in, **overrides, source=f"{built_in.source}, overridden by config")
+    return replace(
+        built_in,
+        input_usd_per_mtok=_or(input_usd_per_mtok, built_in.input_usd_per_mtok),
+        output_usd_per_mtok=_or(output_usd_per_mtok, built_in.output_usd_per_mtok),
+        cached_input_usd_per_mtok=(
+            built_in.cached_input_usd_per_mtok
+            if cached_input_usd_per_mtok is None
+            else cached_input_usd_per_mtok
+        ),
+        source=f"{built_in.source}, overridden by config",
+    )
 
 
 def _table_price(model: str) -> Price | None:
@@ -162,7 +197,9 @@ def cost_usd(usage: Usage, price: Price) -> float:
 
     ``usage.input_tokens`` is the total input; its cached and cache-write parts are
     priced at their own rates (the input rate when the price has none) and the rest
-    at the input rate.  Reasoning tokens are part of ``output_tokens``."""
+    at the input rate.  Reasoning tokens are part of ``output_tokens``.  A price with
+    an ``above`` tier bills the whole call at it when the input exceeds its size."""
+    price = _tier(price, usage.input_tokens)
     cached = min(usage.cached_input_tokens, usage.input_tokens)
     written = min(usage.cache_write_tokens, usage.input_tokens - cached)
     uncached = usage.input_tokens - cached - written
@@ -173,6 +210,13 @@ def cost_usd(usage: Usage, price: Price) -> float:
         + usage.output_tokens * price.output_usd_per_mtok
     )
     return total / 1_000_000
+
+
+def _tier(price: Price, input_tokens: int) -> Price:
+    """The price that applies to a call of ``input_tokens`` (the long-context tier)."""
+    if price.above is not None and input_tokens > price.above[0]:
+        return price.above[1]
+    return price
 
 
 def _or(value: float | None, default: float) -> float:
@@ -219,6 +263,8 @@ def _text_tokens(text: str) -> int:
 
 def worst_case_usd(input_tokens: int, max_output_tokens: int, price: Price) -> float:
     """The most a call can cost: every input token at the dearest input rate (a cache
-    write can cost more than plain input) and ``max_output_tokens`` of output."""
+    write can cost more than plain input) and ``max_output_tokens`` of output, at the
+    long-context tier when the input estimate passes it."""
+    price = _tier(price, input_tokens)
     input_rate = max(price.input_usd_per_mtok, price.cache_write_usd_per_mtok or 0.0)
     return (input_tokens * input_rate + max_output_tokens * price.output_usd_per_mtok) / 1_000_000

@@ -8,6 +8,7 @@ every few seconds, so a cron log shows progress without control characters.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from types import TracebackType
 
 from rich.console import Console
@@ -104,8 +105,14 @@ class ProgressDisplay:
         self.console.print(f"judgekit: {message}", markup=False, highlight=False)
 
 
-def summary_table(s: Snapshot, output: str | None, exit_reason: str | None) -> Table:
-    """The end-of-run summary: rows, calls, errors by kind, tokens, cost, wall time."""
+def summary_table(
+    s: Snapshot,
+    output: str | None,
+    exit_reason: str | None,
+    skipped: Mapping[str, str] | None = None,
+) -> Table:
+    """The end-of-run summary: rows, calls, errors by kind, tokens, cost, wall time, and
+    the judges ``--local-only`` skipped (name -> why it could cost money)."""
     table = Table(title="judgekit summary", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -119,6 +126,8 @@ def summary_table(s: Snapshot, output: str | None, exit_reason: str | None) -> T
     budget = f" of ${s.budget_usd:g} budget" if s.budget_usd is not None else ""
     table.add_row("spent", f"${s.spent_usd:.4f}{budget}")
     table.add_row("wall time", f"{s.elapsed_s:.2f} s")
+    for name, reason in (skipped or {}).items():
+        table.add_row("skipped (local only)", f"{name}: {reason}")
     if output:
         table.add_row("output", output)
     if exit_reason:

@@ -24,7 +24,12 @@ class Endpoint:
     """Where and as whom to send: the base URL and the API key (never stored)."""
 
     base_url: str
+    """API root; may hold ``{model}`` (replaced per request) and a query string."""
     api_key: str | None = field(default=None, repr=False)
+    key_header: str | None = None
+    """Header carrying the key as is (Azure: ``api-key``); None: the protocol's own."""
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The connection's extra headers, ``${VAR}`` expanded: sent, never stored or shown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class ModelCall:
     """JSON schema of the verdict, sent when ``output_mode == "json_schema"``."""
     token_param: TokenParam = "max_tokens"
     """Chat Completions only: reasoning models want ``max_completion_tokens``."""
+    params: Mapping[str, Any] | None = None
+    """Extra body members (the connection's and judge's ``params``), merged in last."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 os.environ.pop("COLUMNS", None)
 
 from judgekit.cli import app
+from judgekit.presets import ENVIRONMENT_VARIABLES
 from judgekit.testing.fake_provider import FakeProvider
 
 _PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
@@ -29,9 +30,14 @@ _PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROX
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real API key or proxy leaks into a test; caches go under tmp_path, not $HOME."""
+    """No real API key, proxy or provider setting leaks into a test; caches go under
+    tmp_path, not $HOME."""
     for name in list(os.environ):
-        if name.endswith("_API_KEY") or name.upper() in _PROXY_VARIABLES:
+        if (
+            name.endswith("_API_KEY")
+            or name.upper() in _PROXY_VARIABLES
+            or name in ENVIRONMENT_VARIABLES
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 

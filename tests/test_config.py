@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from judgekit.config import (
-    SHORTHAND_CONNECTIONS,
     config_hash,
     load_config,
     parse_config,
@@ -50,7 +49,7 @@ def doc(**over: Any) -> dict[str, Any]:
         (
             doc(connections={"c": {**CONN, "protocol": "grpc"}}),
             "x.toml: connections.c.protocol: invalid value 'grpc' (allowed: 'chat_completions', "
-            "'responses' or 'anthropic')",
+            "'responses', 'anthropic' or 'bedrock_converse')",
         ),
         (
             doc(judges=[{"name": "j", "connection": "nope", "template": "correctness"}]),
@@ -149,7 +148,11 @@ def test_shorthand_resolves_to_builtin_connection() -> None:
     )
     name, conn, model = resolve_connection(cfg, cfg.judges[0])
     assert (name, model) == ("openai", "gpt-4o-mini")
-    assert conn == SHORTHAND_CONNECTIONS["openai"]
+    assert (conn.protocol, conn.base_url, conn.api_key_env) == (
+        "chat_completions",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+    )
 
 
 def test_explicit_connection_wins_over_shorthand() -> None:
@@ -166,9 +169,9 @@ def test_explicit_connection_wins_over_shorthand() -> None:
 
 def test_unknown_shorthand_provider() -> None:
     cfg = parse_config(
-        {"judges": [{"name": "j", "model": "mistral:/large", "template": "correctness"}]}, "x.toml"
+        {"judges": [{"name": "j", "model": "acme:/large", "template": "correctness"}]}, "x.toml"
     )
-    with pytest.raises(ConfigError, match="unknown provider 'mistral'"):
+    with pytest.raises(ConfigError, match="unknown provider prefix 'acme'"):
         resolve_connection(cfg, cfg.judges[0])
 
 

@@ -256,3 +256,22 @@ def test_worst_case_usd(
 def test_worst_case_bounds_the_real_cost(usage: Usage) -> None:
     for price in (OPENAI, ANTHROPIC, NO_CACHE_RATES):
         assert cost_usd(usage, price) <= worst_case_usd(1_000, 500, price)
+
+
+def test_a_long_prompt_is_billed_wholly_at_the_long_context_tier() -> None:
+    price = lookup_price("gemini-2.5-pro")
+    assert price is not None
+    short = cost_usd(Usage(input_tokens=200_000, output_tokens=1_000), price)
+    long = cost_usd(Usage(input_tokens=200_001, output_tokens=1_000), price)
+    assert short == pytest.approx((200_000 * 1.25 + 1_000 * 10.00) / 1e6)
+    assert long == pytest.approx((200_001 * 2.50 + 1_000 * 15.00) / 1e6)
+    assert worst_case_usd(200_001, 1_000, price) == pytest.approx(long)
+    assert worst_case_usd(1_000, 1_000, price) == pytest.approx((1_000 * 1.25 + 10_000) / 1e6)
+
+
+@pytest.mark.parametrize("model", ["anthropic.claude-haiku-4-5-20251001-v1:0", "judge-gpt4o"])
+def test_providers_without_table_prices_need_config_prices(model: str) -> None:
+    assert lookup_price("gpt-4o-mini", table=False) is None
+    assert lookup_price(model, table=False) is None
+    configured = lookup_price(model, input_usd_per_mtok=1.0, output_usd_per_mtok=5.0, table=False)
+    assert configured is not None and configured.source == "config"

@@ -13,7 +13,7 @@ import pytest
 
 from judgekit.providers import PROTOCOLS, anthropic
 from judgekit.providers.failures import classify_response
-from judgekit.records import Endpoint, ModelCall, OutputMode
+from judgekit.records import Endpoint, ModelCall, OutputMode, Usage
 from judgekit.testing.fake_provider import FakeProvider
 
 KEY = "sk-test-0123456789abcdef"
@@ -180,8 +180,8 @@ BODY_CASES: list[tuple[str, str, ModelCall, dict[str, Any]]] = [
 ]
 
 
-def test_registry_holds_the_three_protocols() -> None:
-    assert sorted(PROTOCOLS) == ["anthropic", "chat_completions", "responses"]
+def test_registry_holds_the_four_protocols() -> None:
+    assert sorted(PROTOCOLS) == ["anthropic", "bedrock_converse", "chat_completions", "responses"]
     assert all(adapter.name == name for name, adapter in PROTOCOLS.items())
 
 
@@ -203,6 +203,28 @@ URL_CASES = [
     ("anthropic", "https://api.test", "https://api.test/v1/messages"),
     ("anthropic", "https://api.test/", "https://api.test/v1/messages"),
     ("anthropic", "https://proxy.test/anthropic/v1", "https://proxy.test/anthropic/v1/messages"),
+    (
+        "chat_completions",
+        "https://x.example/openai/deployments/judge?api-version=2024-10-21",
+        "https://x.example/openai/deployments/judge/chat/completions?api-version=2024-10-21",
+    ),
+    (
+        "responses",
+        "https://x.example/openai/deployments/judge/?api-version=2024-10-21#frag",
+        "https://x.example/openai/deployments/judge/responses?api-version=2024-10-21",
+    ),
+    (
+        "chat_completions",
+        "https://x.example/openai/deployments/{model}?api-version=1",
+        "https://x.example/openai/deployments/judge-model/chat/completions?api-version=1",
+    ),
+    ("anthropic", "https://x.example/v1/?beta=true", "https://x.example/v1/messages?beta=true"),
+    ("anthropic", "https://x.example?beta=true", "https://x.example/v1/messages?beta=true"),
+    (
+        "bedrock_converse",
+        "https://bedrock-runtime.eu-west-1.amazonaws.com",
+        "https://bedrock-runtime.eu-west-1.amazonaws.com/model/judge-model/converse",
+    ),
 ]
 
 
@@ -265,7 +287,10 @@ def test_read_only_schema_mapping_is_encoded(protocol: str) -> None:
         CALL, json_schema=MappingProxyType({"type": "object", "properties": MappingProxyType({})})
     )
     request = PROTOCOLS[protocol].build_request(ENDPOINT, frozen)
-    assert b'{"type":"object","properties":{}}' in request.content
+    encoded = '{"type":"object","properties":{}}'
+    if protocol == "bedrock_converse":  # the schema travels as JSON text
+        encoded = json.dumps(encoded)
+    assert encoded.encode() in request.content
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
@@ -437,7 +462,7 @@ def test_the_ladder_ends(protocol: str) -> None:
 
 
 def _base_url(fake: FakeProvider, protocol: str) -> str:
-    return fake.anthropic_base_url if protocol == "anthropic" else fake.openai_base_url
+    return fake.openai_base_url if protocol in ("chat_completions", "responses") else fake.url
 
 
 ROUND_TRIP_CASES = [
@@ -489,3 +514,67 @@ def test_round_trip_falls_back_when_the_server_rejects_structured_output(
     assert call.output_mode == "prompt"
     assert statuses.count(400) == (2 if protocol == "anthropic" else 3)
     assert adapter.parse_response(response).text
+
+
+def test_bedrock_model_ids_are_percent_encoded_in_the_path() -> None:
+    call = replace(CALL, model="arn:aws:bedrock:us-east-1:1:inference-profile/us.x-v1:0")
+    request = PROTOCOLS["bedrock_converse"].build_request(ENDPOINT, call)
+    assert request.url.raw_path == (
+        b"/v1/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.x-v1%3A0/converse"
+    )
+
+
+def test_bedrock_usage_counts_cache_reads_and_writes_as_input() -> None:
+    call = replace(CALL, model="anthropic.claude-haiku-4-5-20251001-v1:0")
+    request = PROTOCOLS["bedrock_converse"].build_request(ENDPOINT, call)
+    body = {
+        "output": {"message": {"role": "assistant", "content": [{"text": '{"score": 1}'}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": 100,
+            "outputTokens": 20,
+            "totalTokens": 420,
+            "cacheReadInputTokens": 200,
+            "cacheWriteInputTokens": 100,
+        },
+    }
+    response = httpx.Response(
+        200, json=body, headers={"x-amzn-RequestId": "req-1"}, request=request
+    )
+    reply = PROTOCOLS["bedrock_converse"].parse_response(response)
+    assert (reply.text, reply.model, reply.response_id) == (
+        '{"score": 1}',
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "req-1",
+    )
+    assert reply.usage == Usage(
+        input_tokens=400, output_tokens=20, cached_input_tokens=200, cache_write_tokens=100
+    )
+
+
+HEADER_CASES = [
+    (Endpoint("https://h/v1", "k-123456", key_header="api-key"), {"api-key": "k-123456"}),
+    (
+        Endpoint("https://h/v1", "k-123456", key_header="Authorization"),
+        {"authorization": "Bearer k-123456"},
+    ),
+    (
+        Endpoint("https://h/v1", "k-123456", headers={"Authorization": "Bearer other"}),
+        {"authorization": "Bearer other"},
+    ),
+    (
+        Endpoint("https://h/v1", None, headers={"X-Title": "judgekit"}),
+        {"x-title": "judgekit"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "expected"), HEADER_CASES)
+def test_key_header_and_connection_headers(endpoint: Endpoint, expected: dict[str, str]) -> None:
+    request = PROTOCOLS["chat_completions"].build_request(endpoint, CALL)
+    sent = {
+        k: v
+        for k, v in request.headers.items()
+        if k not in ("content-type", "accept", "host", "content-length")
+    }
+    assert sent == expected

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from judgekit.cache import request_key
 from judgekit.datasets import iter_windows
@@ -25,6 +26,8 @@ class Estimate:
     input_tokens: int
     worst_case_usd: float
     budget_usd: float | None
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Judges ``--local-only`` skipped: name -> why they could cost money."""
 
     @property
     def budget_covers(self) -> bool | None:
@@ -76,4 +79,5 @@ def estimate(job: ScoreJob) -> Estimate:
         input_tokens=tokens,
         worst_case_usd=worst,
         budget_usd=plan.budget_usd,
+        skipped={s.name: s.reason for s in plan.skipped},
     )

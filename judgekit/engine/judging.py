@@ -89,6 +89,7 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
         temperature=settings.temperature,
         output_mode=judge.output_mode,
         json_schema=judge.schema,
+        params=judge.params,
     )
     estimated = estimate_input_tokens(call)
     if judge.max_input_tokens is not None and estimated > judge.max_input_tokens:

@@ -7,18 +7,23 @@ columns, missing API keys, unknown prices under a budget.  ``validate`` and
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
+from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
+from judgekit.presets import PRESETS
 from judgekit.pricing import Price, lookup_price
 from judgekit.prompts import verdict_schema
 from judgekit.providers import PROTOCOLS, ProtocolAdapter
+from judgekit.providers.wire import with_params
 from judgekit.records import Endpoint, OutputMode, Scale
 from judgekit.templates import TEMPLATES, UNIT_SCALE, Template, custom_template
 
@@ -56,11 +61,21 @@ class JudgePlan:
     max_input_tokens: int | None = None
     pattern: str | None = None
     ignore_case: bool = True
+    params: Mapping[str, Any] | None = None
+    """Body members of every call: the connection's ``params``, then the judge's."""
 
     @property
     def is_llm(self) -> bool:
         """Whether this judge calls a model."""
         return self.type == "llm"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedJudge:
+    """A judge left out of a ``--local-only`` run, and why it could cost money."""
+
+    name: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,8 @@ class RunPlan:
     concurrency: int
     budget_usd: float | None
     max_error_rate: float
+    skipped: tuple[SkippedJudge, ...] = ()
+    """Judges ``--local-only`` left out: no call, no columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,7 @@ class Overrides:
     concurrency: int | None = None
     budget_usd: float | None = None
     max_error_rate: float | None = None
+    local_only: bool | None = None
 
 
 def make_plan(
@@ -97,10 +115,17 @@ def make_plan(
     overrides = overrides or Overrides()
     budget = overrides.budget_usd if overrides.budget_usd is not None else config.run.budget_usd
     selected = _select_judges(config, overrides.judges)
+    local_only = config.run.local_only if overrides.local_only is None else overrides.local_only
     connections: dict[str, ConnectionPlan] = {}
     judges = []
+    skipped: list[SkippedJudge] = []
     for index, judge in selected:
         where = f"{source}: judges[{index}]"
+        if local_only and judge.type == "llm":
+            reason = paid_reason(config, judge, where)
+            if reason is not None:
+                skipped.append(SkippedJudge(judge.name, reason))
+                continue
         if judge.type == "llm":
             plan = _llm_judge(config, judge, where, connections, require_keys, environ)
             if budget is not None and plan.price is None:
@@ -114,6 +139,9 @@ def make_plan(
         if dataset is not None:
             plan = _bind_columns(plan, judge, where, dataset)
         judges.append(plan)
+    if not judges:
+        names = ", ".join(f"{s.name} ({s.reason})" for s in skipped)
+        raise ConfigError(f"{source}: local only: every judge can cost money: {names}")
     if dataset is not None:  # a J_* column the dataset already has: refused before any call
         output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
     return RunPlan(
@@ -126,6 +154,46 @@ def make_plan(
             if overrides.max_error_rate is not None
             else config.run.max_error_rate
         ),
+        skipped=tuple(skipped),
+    )
+
+
+def paid_reason(config: Config, judge: JudgeConfig, where: str) -> str | None:
+    """Why an llm judge can cost money, or None when it cannot: its price is 0, or it
+    has no price and its server is on this machine (loopback).  A local server with a
+    non-zero price (a gateway to a paid API, say) counts as paid."""
+    name, conn, model = resolve_connection(config, judge, f"{where}.model")
+    price = connection_price(conn, model)
+    host = urlsplit(conn.base_url).hostname or ""
+    if price is not None:
+        rates = (price.input_usd_per_mtok, price.output_usd_per_mtok)
+        if not any(rates) and not price.cached_input_usd_per_mtok:
+            return None
+        return f"connection '{name}': {model} costs ${rates[0]:g}/${rates[1]:g} per Mtok"
+    if _is_loopback(host):
+        return None
+    return f"connection '{name}' at {host} is not on this machine and has no price of 0"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def connection_price(conn: ConnectionConfig, model: str) -> Price | None:
+    """The price of ``model`` on ``conn``: the config's, else the built-in table's when
+    the connection's provider is priced there (Azure deployments, Bedrock ... are not)."""
+    preset = PRESETS.get(conn.provider) if conn.provider else None
+    return lookup_price(
+        model,
+        input_usd_per_mtok=conn.input_usd_per_mtok,
+        output_usd_per_mtok=conn.output_usd_per_mtok,
+        cached_input_usd_per_mtok=conn.cached_input_usd_per_mtok,
+        table=preset is None or preset.priced_by is not None,
     )
 
 
@@ -151,17 +219,13 @@ def _llm_judge(
     environ: Mapping[str, str],
 ) -> JudgePlan:
     template = _template(judge, where)
-    name, conn, model = resolve_connection(config, judge)
+    name, conn, model = resolve_connection(config, judge, f"{where}.model")
     if name not in connections:
         connections[name] = _connection(name, conn, require_keys, environ)
     weights = judge.criteria or template.default_criteria
     criteria = tuple(weights) if weights else template.dimensions
-    price = lookup_price(
-        model,
-        input_usd_per_mtok=conn.input_usd_per_mtok,
-        output_usd_per_mtok=conn.output_usd_per_mtok,
-        cached_input_usd_per_mtok=conn.cached_input_usd_per_mtok,
-    )
+    price = connection_price(conn, model)
+    params = with_params(dict(conn.params), judge.params) or None
     mode: OutputMode = "json_schema" if conn.output_mode == "auto" else conn.output_mode
     return JudgePlan(
         name=judge.name,
@@ -180,6 +244,7 @@ def _llm_judge(
         output_mode=mode,
         max_cost_usd_per_call=judge.max_cost_usd_per_call or conn.max_cost_usd_per_call,
         max_input_tokens=judge.max_input_tokens or conn.max_input_tokens,
+        params=params,
     )
 
 
@@ -209,10 +274,19 @@ def _connection(
                 f"connection '{name}': environment variable {conn.api_key_env} is not set "
                 f"(export {conn.api_key_env}=... before running)"
             )
+    headers: dict[str, str] = {}
+    for header, value in conn.headers.items():
+        try:
+            headers[header] = expand_env(value, f"connection '{name}': headers.{header}")
+        except ConfigError:
+            if require_keys:
+                raise
     return ConnectionPlan(
         name=name,
         config=conn,
-        endpoint=Endpoint(base_url=conn.base_url, api_key=key),
+        endpoint=Endpoint(
+            base_url=conn.base_url, api_key=key, key_header=conn.api_key_header, headers=headers
+        ),
         adapter=PROTOCOLS[conn.protocol],
     )
 

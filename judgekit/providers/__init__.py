@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from judgekit.providers import anthropic, chat_completions, responses
+from judgekit.providers import anthropic, bedrock_converse, chat_completions, responses
 from judgekit.records import Endpoint, ModelCall, Reply
 
 
@@ -44,5 +44,5 @@ PROTOCOLS: dict[str, ProtocolAdapter] = {
         parse_response=module.parse_response,
         adapt=module.adapt,
     )
-    for module in (chat_completions, responses, anthropic)
+    for module in (chat_completions, responses, anthropic, bedrock_converse)
 }

@@ -30,12 +30,15 @@ import httpx
 from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
-    JSON_HEADERS,
+    base_path,
+    endpoint_url,
     fallback_call,
     make_reply,
     post_json,
     read_json,
+    request_headers,
     token_count,
+    with_params,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
 
@@ -49,17 +52,17 @@ STRUCTURED_MARKERS = ("tool", "json_schema", "input_schema", "structured output"
 
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
-    """The POST that asks ``call`` of the Messages API."""
-    headers = {**JSON_HEADERS, "anthropic-version": ANTHROPIC_VERSION}
-    if endpoint.api_key:
-        headers["x-api-key"] = endpoint.api_key
-    return post_json(messages_url(endpoint.base_url), headers, request_body(call))
+    """The POST that asks ``call`` of the Messages API (``params`` merged last)."""
+    headers = request_headers(endpoint, "x-api-key", {"anthropic-version": ANTHROPIC_VERSION})
+    body = with_params(request_body(call), call.params)
+    return post_json(messages_url(endpoint.base_url, call.model), headers, body)
 
 
-def messages_url(base_url: str) -> str:
-    """``{base}/v1/messages``; a base that already ends in ``/v1`` is not doubled."""
-    base = base_url.rstrip("/")
-    return base + "/messages" if base.endswith("/v1") else base + "/v1/messages"
+def messages_url(base_url: str, model: str = "") -> str:
+    """``{base}/v1/messages``, joined as a URL (a query in the base is kept); a base
+    whose path already ends in ``/v1`` is not doubled."""
+    path = "messages" if base_path(base_url).endswith("/v1") else "v1/messages"
+    return endpoint_url(base_url, path, model)
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:

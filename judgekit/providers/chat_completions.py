@@ -1,7 +1,8 @@
 """OpenAI Chat Completions (and the many servers that copy it: vLLM, Ollama, LiteLLM ...).
 
 Translate only: a ModelCall becomes an ``httpx.Request`` for
-``POST {base_url}/chat/completions``, and a response body becomes a Reply.
+``POST {base_url}/chat/completions`` (joined as a URL: a query in the base is
+kept), and a response body becomes a Reply.
 
 The body is compact JSON in a fixed key order, because the engine hashes
 URL + body as the cache key; the API key travels only in the Authorization
@@ -24,12 +25,14 @@ import httpx
 from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
-    bearer_headers,
+    endpoint_url,
     fallback_call,
     make_reply,
     post_json,
     read_json,
+    request_headers,
     token_count,
+    with_params,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
 
@@ -40,9 +43,9 @@ STRUCTURED_MARKERS = ("response_format", "json_schema", "json_object", "structur
 
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
-    """The POST that asks ``call`` of a Chat Completions server."""
-    url = endpoint.base_url.rstrip("/") + "/chat/completions"
-    return post_json(url, bearer_headers(endpoint.api_key), request_body(call))
+    """The POST that asks ``call`` of a Chat Completions server (``params`` merged last)."""
+    url = endpoint_url(endpoint.base_url, "chat/completions", call.model)
+    return post_json(url, request_headers(endpoint), with_params(request_body(call), call.params))
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:
@@ -122,10 +125,14 @@ def _content_text(content: Any) -> str:
 
 
 def _usage(usage: Any) -> Usage:
-    """Chat usage; ``prompt_tokens`` already includes the cached ones."""
+    """Chat usage; ``prompt_tokens`` already includes the cached ones.  Output is at least
+    ``total_tokens - prompt_tokens``: Gemini's OpenAI-compatible endpoint (and proxies in
+    front of it) can leave billed thinking tokens out of ``completion_tokens``."""
+    input_tokens = token_count(usage, "prompt_tokens")
+    total = token_count(usage, "total_tokens")
     return Usage(
-        input_tokens=token_count(usage, "prompt_tokens"),
-        output_tokens=token_count(usage, "completion_tokens"),
+        input_tokens=input_tokens,
+        output_tokens=max(token_count(usage, "completion_tokens"), total - input_tokens),
         cached_input_tokens=token_count(usage, "prompt_tokens_details", "cached_tokens"),
         cache_write_tokens=token_count(usage, "prompt_tokens_details", "cache_write_tokens"),
         reasoning_tokens=token_count(usage, "completion_tokens_details", "reasoning_tokens"),

@@ -65,6 +65,10 @@ _KEY_LIKE = re.compile(
     r"|\b(?=[\w-]*\d)[\w-]{32,}"  # any long token with a digit: hex or base64 secrets
 )
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit", "spend_limit")
+_PLAIN_HEADERS = frozenset(
+    {"host", "accept", "accept-encoding", "content-type", "content-length", "anthropic-version"}
+)
+"""Request headers whose values are no secret (every other value is redacted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +253,11 @@ def _redact(text: str, response: httpx.Response) -> str:
         request_headers = response.request.headers
     except RuntimeError:  # a response built without a request
         request_headers = httpx.Headers()
-    for name in ("authorization", "x-api-key", "api-key"):
-        value = request_headers.get(name, "")
+    # Every header value judgekit did not set itself: the key, and a connection's own
+    # headers (a gateway's auth header) that a gateway may echo in its error.
+    for name, value in request_headers.items():
+        if name.lower() in _PLAIN_HEADERS:
+            continue
         secret = value[7:] if value.lower().startswith("bearer ") else value
         if len(secret) >= 6:
             text = text.replace(secret, "[redacted]")

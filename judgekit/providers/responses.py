@@ -22,12 +22,14 @@ import httpx
 from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
-    bearer_headers,
+    endpoint_url,
     fallback_call,
     make_reply,
     post_json,
     read_json,
+    request_headers,
     token_count,
+    with_params,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
 
@@ -44,9 +46,9 @@ STRUCTURED_MARKERS = (
 
 
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
-    """The POST that asks ``call`` of a Responses server."""
-    url = endpoint.base_url.rstrip("/") + "/responses"
-    return post_json(url, bearer_headers(endpoint.api_key), request_body(call))
+    """The POST that asks ``call`` of a Responses server (``params`` merged last)."""
+    url = endpoint_url(endpoint.base_url, "responses", call.model)
+    return post_json(url, request_headers(endpoint), with_params(request_body(call), call.params))
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from judgekit.providers.failures import MalformedReply, provider_error
-from judgekit.records import ModelCall, OutputMode, Reply, Usage
+from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
 
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
@@ -45,12 +47,62 @@ def _fixed_headers(url: str, items: tuple[tuple[str, str], ...]) -> httpx.Header
     return httpx.Headers(host + headers.raw)
 
 
-def bearer_headers(api_key: str | None) -> dict[str, str]:
-    """JSON headers, with ``Authorization: Bearer`` when there is a key."""
-    headers = dict(JSON_HEADERS)
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
+@functools.lru_cache(maxsize=256)
+def endpoint_url(base_url: str, path: str, model: str = "") -> str:
+    """``path`` joined to ``base_url`` as a URL, not a string: it goes after the base's
+    path (trailing slashes dropped) and before its query, which is kept; a fragment is
+    dropped.  ``{model}`` in the base is replaced by the percent-encoded model (Azure
+    deployment URLs).  ``https://x/openai/deployments/j?api-version=1`` +
+    ``chat/completions`` -> ``https://x/openai/deployments/j/chat/completions?api-version=1``.
+    """
+    if "{model}" in base_url:
+        base_url = base_url.replace("{model}", quote(model, safe=""))
+    parts = urlsplit(base_url)
+    joined = parts.path.rstrip("/") + "/" + path.lstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, joined, parts.query, ""))
+
+
+def base_path(base_url: str) -> str:
+    """The path of ``base_url`` without its query or trailing slashes (``/v1``)."""
+    return urlsplit(base_url).path.rstrip("/")
+
+
+def request_headers(
+    endpoint: Endpoint, key_header: str = "authorization", fixed: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """JSON headers, the protocol's ``fixed`` ones, the key, then the connection's own.
+
+    The key goes in ``endpoint.key_header`` when the connection names one, else in the
+    protocol's ``key_header``; ``authorization`` carries it as ``Bearer KEY``, any other
+    header as the bare key.  The connection's ``headers`` come last and replace a
+    same-named header (names compared case-insensitively)."""
+    headers = {**JSON_HEADERS, **(fixed or {})}
+    if endpoint.api_key:
+        name = (endpoint.key_header or key_header).lower()
+        headers[name] = (
+            f"Bearer {endpoint.api_key}" if name == "authorization" else endpoint.api_key
+        )
+    for name, value in endpoint.headers.items():
+        for existing in [k for k in headers if k.lower() == name.lower()]:
+            del headers[existing]
+        headers[name] = value
     return headers
+
+
+def with_params(body: dict[str, Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``body`` with ``params`` merged in last: a table merges into the body's table of
+    the same name (``text = {verbosity = "low"}`` keeps ``text.format``), any other
+    value adds or replaces the member.  ``body`` itself is not changed."""
+    if not params:
+        return body
+    merged = dict(body)
+    for key, value in params.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            merged[key] = with_params(current, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def make_reply(body: dict[str, Any], text: str, usage: Usage, response: httpx.Response) -> Reply:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from judgekit.testing import fake_bedrock
 from judgekit.testing.fake_settings import FakeSettings
 from judgekit.testing.fake_wire import (
     STRUCTURED_PARAM,
@@ -109,11 +110,14 @@ class FaultGate:
         protocol = call.protocol
         if s.reject_structured_output and names_structured(protocol, body):
             param = STRUCTURED_PARAM[protocol]
+            if protocol == "bedrock_converse" and "toolConfig" in body:
+                param = "toolConfig.toolChoice"
             message = f"Unsupported parameter: '{param}' is not supported with this model."
             return _bad_request(protocol, message, param, "unsupported_parameter")
-        if s.reject_temperature and "temperature" in body:
+        temperature = _temperature(protocol, body)
+        if s.reject_temperature and temperature is not None:
             message = (
-                f"Unsupported value: 'temperature' does not support {body['temperature']} with "
+                f"Unsupported value: 'temperature' does not support {temperature} with "
                 "this model. Only the default (1) value is supported."
             )
             return _bad_request(protocol, message, "temperature", "unsupported_value")
@@ -150,7 +154,17 @@ def error_response(
 ) -> web.Response:
     """A JSON error response shaped like the protocol's real one."""
     body = error_body(protocol, kind, message, param=param, code=code)
+    if protocol == "bedrock_converse":
+        headers = {**(headers or {}), **fake_bedrock.error_headers(kind)}
     return web.json_response(body, status=status, headers=headers)
+
+
+def _temperature(protocol: WireProtocol, body: Mapping[str, Any]) -> Any:
+    """The temperature a body sends, or None (Bedrock: ``inferenceConfig.temperature``)."""
+    if protocol == "bedrock_converse":
+        inference = body.get("inferenceConfig")
+        return inference.get("temperature") if isinstance(inference, dict) else None
+    return body.get("temperature")
 
 
 def _bad_request(
@@ -162,16 +176,23 @@ def _bad_request(
 def check_auth(
     headers: Mapping[str, str], protocol: WireProtocol, s: FakeSettings
 ) -> web.Response | None:
-    """401 for ``status_401`` or a key other than ``api_key``; 400 without anthropic-version."""
+    """401 for ``status_401`` or a key other than ``api_key`` (Bedrock: 403); 400 without
+    anthropic-version.  OpenAI-shaped protocols take ``Authorization: Bearer`` or Azure's
+    ``api-key`` header."""
     if protocol == "anthropic":
         key = headers.get("x-api-key")
     else:
         authorization = headers.get("Authorization", "")
         key = authorization[7:] if authorization.startswith("Bearer ") else None
+        if key is None and protocol != "bedrock_converse":
+            key = headers.get("api-key")
     if s.status_401 or (s.api_key is not None and key != s.api_key):
         # Never echo the key, not even masked.
         if protocol == "anthropic":
             return error_response(protocol, 401, "auth", "invalid x-api-key")
+        if protocol == "bedrock_converse":
+            message = "Authentication failed: Please make sure your API Key is valid."
+            return error_response(protocol, fake_bedrock.AUTH_STATUS, "auth", message)
         message = "Incorrect API key provided."
         return error_response(protocol, 401, "auth", message, code="invalid_api_key")
     if protocol == "anthropic" and "anthropic-version" not in headers:
@@ -197,5 +218,7 @@ def names_structured(protocol: WireProtocol, body: Mapping[str, Any]) -> bool:
         return "response_format" in body
     if protocol == "anthropic":
         return "tool_choice" in body
+    if protocol == "bedrock_converse":
+        return "outputConfig" in body or "toolConfig" in body
     text = body.get("text")
     return isinstance(text, dict) and "format" in text

@@ -5,6 +5,9 @@ Endpoints::
     POST /v1/chat/completions   OpenAI Chat Completions  (client base_url: URL/v1)
     POST /v1/responses          OpenAI Responses         (client base_url: URL/v1)
     POST /v1/messages           Anthropic Messages       (client base_url: URL)
+    POST /model/{id}/converse   Amazon Bedrock Converse  (client base_url: URL)
+    POST ...                    the other paths of ``fake_wire.ROUTES`` (Azure
+                                deployments, Gemini, Groq, OpenRouter)
     GET  /_stats                counters as JSON (see ``FakeStats``)
     POST /_reset                clear counters, recordings, switch state; restore settings
 
@@ -52,12 +55,13 @@ from typing import Any
 
 from aiohttp import web
 
+from judgekit.testing import fake_bedrock
 from judgekit.testing import fake_replies as shapes
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
 from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
 from judgekit.testing.fake_wire import (
-    PATH_PROTOCOLS,
+    ROUTES,
     WireCall,
     WireProtocol,
     WireUsage,
@@ -198,7 +202,7 @@ class FakeProvider:
         self._loop = asyncio.get_running_loop()
         self._port = sock.getsockname()[1]
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        for path in PATH_PROTOCOLS:
+        for path in ROUTES:
             app.router.add_post(path, self._handle)
         app.router.add_get("/_stats", self._handle_stats)
         app.router.add_post("/_reset", self._handle_reset)
@@ -275,7 +279,10 @@ class FakeProvider:
         generation = self._arrive(request, body)
         response: web.Response | None = None
         try:
-            response = await self._answer(request, PATH_PROTOCOLS[request.path], body)
+            resource = request.match_info.route.resource
+            assert resource is not None  # every route of the app is a resource of ROUTES
+            protocol = ROUTES[resource.canonical]
+            response = await self._answer(request, protocol, body)
             return response
         finally:
             self._leave(generation, None if response is None else response.status)
@@ -289,7 +296,10 @@ class FakeProvider:
             c.max_in_flight = max(c.max_in_flight, c.in_flight)
             if self.settings.record:
                 headers = {k.lower(): v for k, v in request.headers.items()}
-                self._records.append(FakeRequest(request.path, headers, body, time.monotonic()))
+                record = FakeRequest(
+                    request.path, headers, body, time.monotonic(), request.query_string
+                )
+                self._records.append(record)
             return self._generation
 
     def _leave(self, generation: int, status: int | None) -> None:
@@ -313,7 +323,7 @@ class FakeProvider:
         if body is None:
             message = "We could not parse the JSON body of your request."
             return error_response(protocol, 400, "invalid_request", message)
-        call = read_call(protocol, body)
+        call = read_call(protocol, body, request.match_info.get("model_id", ""))
         if isinstance(call, str):
             return error_response(protocol, 400, "invalid_request", call)
         refusal = gate.check_rate(protocol, s)
@@ -343,18 +353,27 @@ class FakeProvider:
         if answer is not BAD_VERDICT_TEXT:
             out_text = shapes.defective_text(out_text, s.verdict_defect)
         reasoning = max(s.reasoning_tokens, 0)
-        usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
+        usage = WireUsage(
+            count_tokens(call.text),
+            count_tokens(out_text) + reasoning,
+            reasoning,
+            s.hidden_reasoning_usage,
+        )
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
         body = success_body(call, wire_answer, usage, s.reply_model or call.model)
         decoy = shapes.decoy(verdict, facts.scale)
         shaped = shapes.shape(call, body, usage, s, cap=cap, reasoning=decoy)
-        payload = json.dumps(shaped.body)
+        reply_body = shaped.body
+        if call.protocol == "bedrock_converse" and s.bedrock_stop_reason:
+            reply_body = fake_bedrock.with_stop_reason(reply_body, s.bedrock_stop_reason)
+        payload = json.dumps(reply_body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
         with self._lock:
             self._counters.input_tokens += shaped.usage.input_tokens
             self._counters.output_tokens += shaped.usage.output_tokens
-        return web.Response(text=payload, content_type="application/json")
+        headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
+        return web.Response(text=payload, content_type="application/json", headers=headers)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

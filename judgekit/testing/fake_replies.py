@@ -157,6 +157,8 @@ def shape(
         return _chat(body, usage, s, cap, reasoning)
     if call.protocol == "responses":
         return _responses(body, usage, s, cap, reasoning)
+    if call.protocol == "bedrock_converse":
+        return ShapedReply(body, usage)  # its stop reasons: fake_bedrock.with_stop_reason
     return _anthropic(body, usage, s, cap, reasoning)
 
 

@@ -59,6 +59,13 @@ class FakeSettings:
     """Reported reasoning tokens (added to output tokens; Responses gets a reasoning item).
     Every reply honours the request's output cap: one whose reasoning plus visible tokens
     exceed it is cut off at the cap and billed the cap (``fake_replies``)."""
+    hidden_reasoning_usage: bool = False
+    """Chat Completions: ``completion_tokens`` leaves the reasoning tokens out while
+    ``total_tokens`` counts them (Gemini's OpenAI-compatible endpoint, some proxies)."""
+    bedrock_stop_reason: str | None = None
+    """Bedrock: answer with this ``stopReason``; ``guardrail_intervened`` and
+    ``content_filtered`` carry the guardrail's canned text, ``max_tokens`` half the text,
+    ``malformed_model_output`` no content."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     think_prefix: str | None = None
@@ -94,6 +101,8 @@ class FakeRequest:
     """Parsed JSON body; None when it was not valid JSON."""
     time_s: float
     """``time.monotonic()`` on arrival."""
+    query: str = ""
+    """The raw query string (``api-version=2024-10-21``), without the ``?``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Wire formats of the fake provider: read a request body, build reply and error bodies.
 
-Three protocols, shaped like the real APIs (ids, model echo, usage objects):
+Four protocols, shaped like the real APIs (ids, model echo, usage objects):
 ``chat_completions`` (OpenAI Chat Completions), ``responses`` (OpenAI
-Responses) and ``anthropic`` (Anthropic Messages).
+Responses), ``anthropic`` (Anthropic Messages) and ``bedrock_converse`` (Amazon
+Bedrock Converse, in ``fake_bedrock``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-WireProtocol = Literal["chat_completions", "responses", "anthropic"]
+from judgekit.testing import fake_bedrock
+
+WireProtocol = Literal["chat_completions", "responses", "anthropic", "bedrock_converse"]
 ErrorClass = Literal["invalid_request", "auth", "rate_limit", "server", "overloaded"]
 
 PATH_PROTOCOLS: dict[str, WireProtocol] = {
@@ -24,10 +27,23 @@ PATH_PROTOCOLS: dict[str, WireProtocol] = {
     "/v1/messages": "anthropic",
 }
 
+ROUTES: dict[str, WireProtocol] = {
+    **PATH_PROTOCOLS,
+    "/openai/deployments/{deployment}/chat/completions": "chat_completions",  # Azure
+    "/openai/deployments/{deployment}/responses": "responses",
+    "/v1beta/openai/chat/completions": "chat_completions",  # Gemini
+    "/openai/v1/chat/completions": "chat_completions",  # Groq, Azure v1
+    "/api/v1/chat/completions": "chat_completions",  # OpenRouter
+    "/model/{model_id}/converse": "bedrock_converse",  # Bedrock
+}
+"""aiohttp route patterns the fake answers, and their protocol: the ``/v1`` paths plus
+the paths other providers' base URLs lead to."""
+
 STRUCTURED_PARAM: dict[WireProtocol, str] = {
     "chat_completions": "response_format",
     "responses": "text.format",
     "anthropic": "tool_choice",
+    "bedrock_converse": "outputConfig",
 }
 """The parameter each protocol uses to ask for structured output."""
 
@@ -35,6 +51,7 @@ _REQUIRED: dict[WireProtocol, tuple[str, ...]] = {
     "chat_completions": ("model", "messages"),
     "responses": ("model", "input"),
     "anthropic": ("model", "messages", "max_tokens"),
+    "bedrock_converse": ("messages",),
 }
 _JSON_MODES = ("json_schema", "json_object")
 
@@ -63,6 +80,8 @@ class WireUsage:
     input_tokens: int
     output_tokens: int
     reasoning_tokens: int = 0
+    hidden_reasoning: bool = False
+    """Chat: ``completion_tokens`` without the reasoning tokens (``total_tokens`` has them)."""
 
 
 def count_tokens(text: str) -> int:
@@ -70,13 +89,18 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text.encode()) / 4)
 
 
-def read_call(protocol: WireProtocol, body: Any) -> WireCall | str:
-    """Parse a request body; a string return is the reason it is invalid (400)."""
+def read_call(protocol: WireProtocol, body: Any, path_model: str = "") -> WireCall | str:
+    """Parse a request body (Bedrock: the model is ``path_model``, from the URL); a string
+    return is the reason it is invalid (400)."""
     if not isinstance(body, dict):
         return "The request body must be a JSON object."
     for key in _REQUIRED[protocol]:
         if key not in body:
             return f"{key}: Field required"
+    if protocol == "bedrock_converse":
+        structured, schema, tool = fake_bedrock.read_structure(body)
+        text = "\n".join(fake_bedrock.read_texts(body))
+        return WireCall(protocol, path_model, text, structured, schema, tool, "")
     if not isinstance(body["model"], str):
         return "model: Input should be a valid string"
     if protocol == "chat_completions":
@@ -178,6 +202,10 @@ def success_body(
     when the request forced a tool, and JSON text everywhere else."""
     if call.protocol == "anthropic":
         return _anthropic_body(call, answer, usage, model)
+    if call.protocol == "bedrock_converse":
+        return fake_bedrock.success_body(
+            answer, call.tool_name, usage.input_tokens, usage.output_tokens
+        )
     text = answer if isinstance(answer, str) else json.dumps(answer)
     if call.protocol == "chat_completions":
         return _chat_body(text, usage, model)
@@ -200,7 +228,8 @@ def _chat_body(text: str, usage: WireUsage, model: str) -> dict[str, Any]:
         ],
         "usage": {
             "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
+            "completion_tokens": usage.output_tokens
+            - (usage.reasoning_tokens if usage.hidden_reasoning else 0),
             "total_tokens": usage.input_tokens + usage.output_tokens,
             "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
@@ -294,7 +323,9 @@ def error_body(
     param: str | None = None,
     code: str | None = None,
 ) -> dict[str, Any]:
-    """An error body shaped like the protocol's real one (OpenAI or Anthropic)."""
+    """An error body shaped like the protocol's real one (OpenAI, Anthropic, Bedrock)."""
+    if protocol == "bedrock_converse":
+        return {"message": message}
     if protocol == "anthropic":
         return {"type": "error", "error": {"type": _ANTHROPIC_TYPES[kind], "message": message}}
     return {
