@@ -55,6 +55,11 @@ FAULTS: list[Fault] = [
     ("error_in_200-server", {"error_in_200": "server"}, ""),
     ("error_in_200-rate_limit", {"error_in_200": "rate_limit"}, "max_retries = 0"),
     ("error_in_200-auth", {"error_in_200": "auth"}, ""),
+    ("hidden_reasoning_usage", {"hidden_reasoning_usage": True, "reasoning_tokens": 100}, ""),
+    *[
+        (f"bedrock_stop_reason-{r}", {"bedrock_stop_reason": r}, "")
+        for r in ("guardrail_intervened", "max_tokens", "malformed_model_output")
+    ],
 ]
 """Every switch of ``FakeSettings``, turned on (``test_every_fake_switch_is_covered``)."""
 
@@ -76,7 +81,13 @@ STOPS_THE_RUN = {"status_401", "api_key", "error_in_200-auth"}
 USAGE_UNREADABLE = {"malformed_rate", "malformed_first_n"}
 """The fake billed a reply whose body the client cannot read (a body cut in half)."""
 
-CASES = [("chat_completions", *fault) for fault in FAULTS] + [
+BEDROCK_ONLY = {name for name, _, _ in FAULTS if name.startswith("bedrock_")}
+"""Faults of Bedrock's wire shape: run on ``bedrock_converse`` only."""
+
+CASES = [
+    ("bedrock_converse" if fault[0] in BEDROCK_ONLY else "chat_completions", *fault)
+    for fault in FAULTS
+] + [
     (protocol, *fault)
     for protocol in ("responses", "anthropic")
     for fault in FAULTS

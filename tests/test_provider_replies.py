@@ -79,7 +79,8 @@ class Run:
     ) -> Result:
         """Score ``rows(n)`` on one ``fake`` connection of ``protocol`` (priced), with a
         cache of its own."""
-        base_url = self.fake.url if protocol == "anthropic" else self.fake.openai_base_url
+        native = protocol in ("anthropic", "bedrock_converse")  # paths of their own
+        base_url = self.fake.url if native else self.fake.openai_base_url
         config = self.root / "judges.toml"
         config.write_text(
             f"[run]\n{run}\n[connections.fake]\n"

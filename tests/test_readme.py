@@ -91,8 +91,13 @@ def code_blocks(readme: str = README) -> list[tuple[str, list[str]]]:
     return blocks
 
 
+_RUNNABLE = re.compile(r"(?:export |echo \$\?$|(?:[A-Z_]+=\S+ )*judgekit )")
+"""`judgekit ...` (maybe after VAR=value words), `export VAR=value ...` and `echo $?`."""
+
+
 def shown_commands(readme: str = README) -> list[Shown]:
-    """Every `$ judgekit ...` and `$ echo $?` of the README's plain code blocks, in order."""
+    """Every `$ judgekit ...`, `$ export ...` and `$ echo $?` of the README's plain code
+    blocks, in order."""
     commands: list[Shown] = []
     for language, lines in code_blocks(readme):
         if language:
@@ -101,7 +106,7 @@ def shown_commands(readme: str = README) -> list[Shown]:
         for line in lines:
             if line.startswith("$ "):
                 current = None
-                if line.startswith(("$ judgekit ", "$ echo $?")):
+                if _RUNNABLE.match(line[2:]):
                     current = Shown(line[2:], [], len(commands))
                     commands.append(current)
             elif current is not None:
@@ -165,11 +170,29 @@ def session(
             if shown.command == "echo $?":
                 session.results[shown.index] = (0, f"{last}\n")
                 continue
-            result = CliRunner().invoke(app, shlex.split(shown.command)[1:], env=env)
+            words = shlex.split(shown.command, comments=True)
+            assignments = _assignments(words, env)
+            if words[0] == "export":
+                env |= assignments
+                session.results[shown.index] = (0, "")
+                continue
+            command = words[len(assignments) :]
+            result = CliRunner().invoke(app, command[1:], env=env | assignments)
             last = result.exit_code
             session.results[shown.index] = (result.exit_code, result.output)
     _fake_server.reset()
     yield session
+
+
+def _assignments(words: list[str], env: dict[str, str | None]) -> dict[str, str | None]:
+    """The VAR=value words (after ``export``, or before the command), ``$VAR`` expanded."""
+    found: dict[str, str | None] = {}
+    for word in words[1:] if words[0] == "export" else words:
+        name, equals, value = word.partition("=")
+        if not equals or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+            break
+        found[name] = re.sub(r"\$(\w+)", lambda m: env.get(m.group(1)) or "", value)
+    return found
 
 
 def _expects_failure(shown: Shown) -> bool:

@@ -130,6 +130,10 @@ def think_text(tag: str, reasoning: str) -> str:
 
 def output_cap(protocol: WireProtocol, body: Mapping[str, Any]) -> int | None:
     """The output token cap a request body asks for, if any."""
+    if protocol == "bedrock_converse":
+        config = body.get("inferenceConfig")
+        cap = config.get("maxTokens") if isinstance(config, Mapping) else None
+        return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
     keys = {
         "chat_completions": ("max_completion_tokens", "max_tokens"),
         "responses": ("max_output_tokens",),
