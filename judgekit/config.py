@@ -92,6 +92,18 @@ class ConnectionConfig(_Frozen):
     """Refuse a row whose worst-case cost exceeds this."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
+    proxy: str | None = None
+    """HTTP(S) proxy of this connection (``http://[user:pass@]host:port``), overriding
+    HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY; ``""``: never a proxy."""
+
+    @field_validator("proxy")
+    @classmethod
+    def _http_proxy(cls, proxy: str | None) -> str | None:
+        if proxy and not re.fullmatch(r"https?://[^\s/]+/?", proxy):
+            raise ValueError(
+                'give an HTTP proxy as "http://host:port" (or "https://..."), or "" for none'
+            )
+        return proxy
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:

@@ -101,7 +101,7 @@ class ProgressDisplay:
 
     def notice(self, message: str) -> None:
         """A warning worth a line even under --quiet."""
-        self.console.print(f"judgekit: {message}", markup=False, highlight=False)
+        self.console.print(f"judgekit: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def summary_table(s: Snapshot, output: str | None, exit_reason: str | None) -> Table:

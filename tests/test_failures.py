@@ -85,7 +85,11 @@ CLASSIFY_CASES = [
         "429 quota",
         response(429, openai_error("You exceeded your current quota.", "insufficient_quota")),
         Failure(
-            "rate_limit", "no", None, "HTTP 429 Too Many Requests: You exceeded your current quota."
+            "rate_limit",
+            "no",
+            None,
+            "HTTP 429 Too Many Requests: You exceeded your current quota.",
+            lasting=True,
         ),
     ),
     (
@@ -102,7 +106,13 @@ CLASSIFY_CASES = [
             },
             {"retry-after": "60"},
         ),
-        Failure("rate_limit", "no", None, "HTTP 429 Too Many Requests: Spend limit reached."),
+        Failure(
+            "rate_limit",
+            "no",
+            None,
+            "HTTP 429 Too Many Requests: Spend limit reached.",
+            lasting=True,
+        ),
     ),
     (
         "401 openai",

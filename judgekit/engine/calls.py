@@ -2,6 +2,15 @@
 
 The provider modules only translate (``build_request`` / ``parse_response``);
 sending, waiting and deciding what to do about a failure all happen here.
+
+A 429 the connection may wait out does not spend the row's ``max_retries``: the
+limiter pauses the connection as the server asked, and the row tries again when
+the pause is over (at most ``MAX_RATE_LIMIT_WAITS`` times).  A connection whose
+429s never clear (``ConnectionLimiter.stalled``) or that is out of quota is closed:
+its remaining rows fail at once (``engine.connections``).
+
+A reply without usage has no known cost: its worst case stays charged against the
+budget, and its row's cost and token columns are null.
 """
 
 from __future__ import annotations
@@ -18,12 +27,20 @@ import httpx
 
 from judgekit.cache import AnswerCache, CachedAnswer, NoCache, request_key
 from judgekit.engine.budget import Budget
+from judgekit.engine.connections import ConnectionHealth
 from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.network import Transports
 from judgekit.engine.plan import ConnectionPlan
 from judgekit.engine.retry import backoff_s
 from judgekit.engine.stats import Counters
 from judgekit.errors import AuthError, ErrorKind
-from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
+from judgekit.pricing import (
+    Price,
+    cost_usd,
+    estimate_input_tokens,
+    input_token_bound,
+    worst_case_usd,
+)
 from judgekit.providers.failures import (
     Failure,
     MalformedReply,
@@ -31,10 +48,12 @@ from judgekit.providers.failures import (
     classify_response,
 )
 from judgekit.providers.wire import OUTPUT_MODES
-from judgekit.records import ModelCall, Reply
+from judgekit.records import ModelCall, Reply, Usage
 
 MAX_ADAPTATIONS = 4
 MAX_WAIT_S = 60.0
+MAX_RATE_LIMIT_WAITS = 100
+"""Rate-limit pauses one row may wait out (they spend no retry) before it gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +63,21 @@ class CallOutcome:
     reply: Reply | None
     error: ErrorKind | None
     message: str
-    cost_usd: float
+    cost_usd: float | None
+    """None when unknown: the model has no price, or the reply reported no usage."""
     latency_ms: float | None
     cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One request's end: an outcome, or a failure (with the error body and send time)."""
+
+    outcome: CallOutcome | None
+    failure: Failure | None = None
+    body: str = ""
+    sent_at: float | None = None
+    """``anyio.current_time()`` when the request went out (the limiter's rounds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +94,7 @@ class Caller:
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport,
+        transports: Transports,
         cache: AnswerCache | NoCache,
         budget: Budget,
         limiters: dict[str, ConnectionLimiter],
@@ -73,7 +104,8 @@ class Caller:
         on_retry: Callable[[str], None] | None = None,
         halted: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._transport = transport
+        self._transports = transports
+        self._health = ConnectionHealth(notice)
         self._cache = cache
         self._budget = budget
         self._limiters = limiters
@@ -108,20 +140,25 @@ class Caller:
         """Answer ``call`` from the cache or the provider, retrying what is transient."""
         call = self.prepare(connection, call)
         settings = connection.config
-        attempt = adaptations = 0
+        attempt = adaptations = waits = 0
         while True:
             request = connection.adapter.build_request(connection.endpoint, call)
             key = request_key(request)
             cached = self._cache.get(key)
             if cached is not None:
                 self._counters.cache_hits += 1
-                self._counters.saved_usd += cached.cost_usd
-                return CallOutcome(
-                    cached.reply, None, "", cached.cost_usd, cached.latency_ms, cached=True
-                )
-            outcome, failure, body = await self._send(connection, call, request, key, price)
-            if outcome is not None:
-                return outcome
+                cost = cached.cost_usd
+                if cost is None and cached.reply.usage is not None and price is not None:
+                    cost = cost_usd(cached.reply.usage, price)  # priced since it was paid
+                self._counters.saved_usd += cost or 0.0
+                return CallOutcome(cached.reply, None, "", cost, cached.latency_ms, cached=True)
+            closed = self._health.closed(connection.name)
+            if closed is not None:
+                return CallOutcome(None, "rate_limit", closed, 0.0, None)
+            sent = await self._send(connection, call, request, key, price)
+            if sent.outcome is not None:
+                return sent.outcome
+            failure, body = sent.failure, sent.body
             assert failure is not None
             if failure.kind == "auth":
                 fix = (
@@ -144,8 +181,11 @@ class Caller:
                 continue
             if failure.kind == "rate_limit":
                 self._counters.rate_limited += 1
-                if failure.retry != "no":  # "no": out of quota, waiting will not help
-                    self._limiters[connection.name].on_rate_limited(_capped(failure))
+                waits += 1
+                waited = self._wait_out(connection, failure, sent.sent_at, waits)
+                if waited is None:
+                    continue  # the limiter holds the connection back; no retry spent
+                return waited
             if failure.retry == "no" or attempt >= settings.max_retries:
                 return CallOutcome(None, failure.kind, failure.message, 0.0, None)
             attempt += 1
@@ -155,8 +195,43 @@ class Caller:
                     f"connection '{connection.name}': {failure.kind} ({failure.message}); "
                     f"retry {attempt}/{settings.max_retries}"
                 )
-            if failure.kind != "rate_limit":  # the limiter already holds the connection back
-                await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
+            await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
+
+    def _wait_out(
+        self, connection: ConnectionPlan, failure: Failure, sent_at: float | None, waits: int
+    ) -> CallOutcome | None:
+        """A 429: None to try again once the connection's pause is over, else the row's
+        outcome (out of quota, a limit that never clears, too many waits)."""
+        if failure.lasting:
+            self._health.close(
+                connection,
+                f"connection '{connection.name}': out of quota or credit ({failure.message}); "
+                "add credit, then rerun: answered rows come from the cache",
+            )
+        if failure.retry == "no":  # waiting will not help (quota, one request over the limit)
+            return CallOutcome(None, "rate_limit", failure.message, 0.0, None)
+        limiter = self._limiters[connection.name]
+        limiter.on_rate_limited(_capped(failure), sent_at)
+        if limiter.stalled:
+            self._health.close(
+                connection,
+                f"connection '{connection.name}': rate-limited in {limiter.stats.rounds} rounds "
+                f"of waiting as asked, and no request passed ({failure.message}); the limit is "
+                "smaller than one request (shorten the prompt or lower max_output_tokens) or "
+                "the key is throttled: rerun later, answered rows come from the cache",
+            )
+        closed = self._health.closed(connection.name)
+        if closed is not None:  # closed now, or by another row's 429 while this one was out
+            return CallOutcome(None, "rate_limit", closed, 0.0, None)
+        if waits > MAX_RATE_LIMIT_WAITS:
+            message = f"{failure.message}; still rate-limited after {MAX_RATE_LIMIT_WAITS} waits"
+            return CallOutcome(None, "rate_limit", message, 0.0, None)
+        if self._on_retry is not None:
+            self._on_retry(
+                f"connection '{connection.name}': rate_limit ({failure.message}); "
+                f"waiting {limiter.paused_for_s():.1f} s (wait {waits})"
+            )
+        return None
 
     async def _send(
         self,
@@ -165,21 +240,25 @@ class Caller:
         request: httpx.Request,
         key: str,
         price: Price | None,
-    ) -> tuple[CallOutcome | None, Failure | None, str]:
-        """One attempt under budget and pacing: (outcome, None, "") or (None, failure, body)."""
+    ) -> _Attempt:
+        """One attempt under budget and pacing: an outcome, or a failure to act on."""
         estimated = estimate_input_tokens(call)
-        worst = worst_case_usd(estimated, call.max_output_tokens, price) if price else 0.0
+        worst = (
+            worst_case_usd(input_token_bound(call), call.max_output_tokens, price) if price else 0.0
+        )
         if not await self._budget.reserve(worst):
-            return CallOutcome(None, "budget_exhausted", "budget exhausted", 0.0, None), None, ""
+            return _Attempt(CallOutcome(None, "budget_exhausted", "budget exhausted", 0.0, None))
         limiter = self._limiters[connection.name]
-        spent = 0.0
+        charged = 0.0  # what the budget keeps of the reservation
+        sent_at: float | None = None
         try:
             await limiter.acquire(estimated + call.max_output_tokens)
             try:
                 if self._halted():  # stopped while this call waited for its slot
-                    return CallOutcome(None, "connection", "interrupted", 0.0, None), None, ""
+                    return _Attempt(CallOutcome(None, "connection", "interrupted", 0.0, None))
                 self._counters.requests += 1
                 self._sending += 1
+                sent_at = anyio.current_time()
                 started = time.perf_counter()
                 # The transport enforces the timeout (connect, and each read): cheaper
                 # per call than a cancel scope, and surfaces as httpx.TimeoutException.
@@ -190,39 +269,63 @@ class Caller:
                     "pool": timeout_s,
                 }
                 try:
-                    response = await self._transport.handle_async_request(request)
+                    response = await self._transports[connection.name].handle_async_request(request)
                     await response.aread()
                 finally:
                     self._sending -= 1
                 latency_ms = (time.perf_counter() - started) * 1000
             finally:
                 limiter.release()
+            self._health.on_response(connection, response)
             failure = classify_response(response)
             if failure is not None:
-                return None, failure, response.text
+                return _Attempt(None, failure, response.text, sent_at)
             reply = connection.adapter.parse_response(response)
         except MalformedReply as exc:
-            # An unusable reply (refusal, cut off) is still billed when it reports usage.
-            if exc.usage is not None and price is not None:
-                spent = cost_usd(exc.usage, price)
-                self._counters.spent_usd += spent
-            return None, classify_exception(exc), ""
+            # An unusable 2xx reply (refusal, cut off) is billed: what it reports, else
+            # its worst case stays charged.
+            _, charged = self._charge(connection, exc.usage, price, worst)
+            return _Attempt(None, classify_exception(exc), "", sent_at)
         except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return None, classify_exception(exc), ""
+            self._health.on_exception(connection, exc)
+            return _Attempt(None, classify_exception(exc), "", sent_at)
         else:
-            spent = cost_usd(reply.usage, price) if price else 0.0
+            spent, charged = self._charge(connection, reply.usage, price, worst)
             usage = reply.usage
-            limiter.settle_tokens(
-                estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens
-            )
+            if usage is not None:
+                limiter.settle_tokens(
+                    estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens
+                )
             limiter.on_success()
             self._cache.put(key, CachedAnswer(reply, spent, latency_ms))
-            self._counters.input_tokens += usage.input_tokens
-            self._counters.output_tokens += usage.output_tokens
-            self._counters.spent_usd += spent
-            return CallOutcome(reply, None, "", spent, latency_ms), None, ""
+            return _Attempt(CallOutcome(reply, None, "", spent, latency_ms))
         finally:
-            self._budget.settle(worst, spent)
+            self._budget.settle(worst, charged)
+
+    def _charge(
+        self, connection: ConnectionPlan, usage: Usage | None, price: Price | None, worst: float
+    ) -> tuple[float | None, float]:
+        """(the reply's cost, None when unknown; what the budget keeps) for a billed reply,
+        counted in the run's totals."""
+        if usage is None:
+            self._counters.calls_without_usage += 1
+            self._counters.charged_without_usage_usd += worst
+            self._health.tell_once(
+                connection,
+                "usage",
+                "a reply reported no token usage: its cost is unknown, so its worst case "
+                "stays charged against the budget, and its row's cost and token columns are "
+                "null (said once)",
+            )
+            return None, worst
+        self._counters.input_tokens += usage.input_tokens
+        self._counters.output_tokens += usage.output_tokens
+        if price is None:
+            self._counters.calls_without_price += 1
+            return None, 0.0
+        spent = cost_usd(usage, price)
+        self._counters.spent_usd += spent
+        return spent, spent
 
     def _known_quirks(self, endpoint: str) -> Quirks | None:
         """This run's quirks for ``endpoint``, loaded once from the cache."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
-from judgekit.pricing import estimate_input_tokens, worst_case_usd
+from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict
 from judgekit.rules import apply_rule
@@ -87,7 +87,8 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
             f"max_input_tokens {judge.max_input_tokens}",
         )
     if judge.max_cost_usd_per_call is not None and judge.price is not None:
-        worst = worst_case_usd(estimated, settings.max_output_tokens, judge.price)
+        bound = input_token_bound(call)
+        worst = worst_case_usd(bound, settings.max_output_tokens, judge.price)
         if worst > judge.max_cost_usd_per_call:
             return PreparedCall(
                 prompt,
@@ -125,16 +126,39 @@ def _read(judge: JudgePlan, outcome: CallOutcome) -> tuple[Verdict | None, str]:
         return None, str(exc)
 
 
+def _tokens(outcomes: list[CallOutcome]) -> tuple[int | None, int | None]:
+    """The row's (input, output) tokens over its replies; (None, None) when one reported no
+    usage (unknown is not zero)."""
+    input_tokens = output_tokens = 0
+    for outcome in outcomes:
+        if outcome.reply is None:
+            continue
+        usage = outcome.reply.usage
+        if usage is None:
+            return None, None
+        input_tokens += usage.input_tokens
+        output_tokens += usage.output_tokens
+    return input_tokens, output_tokens
+
+
+def _cost(outcomes: list[CallOutcome]) -> float | None:
+    """The row's cost over its calls; None when one call's cost is unknown."""
+    total = 0.0
+    for outcome in outcomes:
+        if outcome.cost_usd is None:
+            return None
+        total += outcome.cost_usd
+    return total
+
+
 def _result(
     judge: JudgePlan, outcomes: list[CallOutcome], verdict: Verdict | None, problem: str
 ) -> JudgeResult:
     """One row's columns from its calls (a re-ask's tokens and cost included)."""
     last = outcomes[-1]
-    replies = [o.reply for o in outcomes if o.reply is not None]
     # Built in one go, not by replace(): this runs once per judge call.
-    input_tokens = sum(r.usage.input_tokens for r in replies)
-    output_tokens = sum(r.usage.output_tokens for r in replies)
-    cost = sum(o.cost_usd for o in outcomes) if judge.price is not None else None
+    input_tokens, output_tokens = _tokens(outcomes)
+    cost = _cost(outcomes) if judge.price is not None else None
     model = last.reply.model if last.reply else judge.model
     response_id = last.reply.response_id if last.reply else None
     if verdict is None:

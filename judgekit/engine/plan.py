@@ -14,6 +14,7 @@ from typing import Any
 
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
+from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
 from judgekit.pricing import Price, lookup_price
@@ -31,6 +32,8 @@ class ConnectionPlan:
     config: ConnectionConfig
     endpoint: Endpoint
     adapter: ProtocolAdapter
+    proxy: ProxyChoice | None = None
+    """The proxy its requests go through (None: direct)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,8 @@ def make_plan(
         judges.append(plan)
     if dataset is not None:  # a J_* column the dataset already has: refused before any call
         output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
+    if connections:
+        tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
     return RunPlan(
         judges=tuple(judges),
         connections=connections,
@@ -214,6 +219,7 @@ def _connection(
         config=conn,
         endpoint=Endpoint(base_url=conn.base_url, api_key=key),
         adapter=PROTOCOLS[conn.protocol],
+        proxy=choose_proxy(name, conn.base_url, conn.proxy, environ),
     )
 
 

@@ -21,6 +21,7 @@ from judgekit.providers.wire import (
     make_reply,
     post_json,
     read_json,
+    reports_usage,
     token_count,
 )
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
@@ -93,8 +94,10 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _usage(usage: Any) -> Usage:
-    """Chat usage; ``prompt_tokens`` already includes the cached ones."""
+def _usage(usage: Any) -> Usage | None:
+    """Chat usage; ``prompt_tokens`` already includes the cached ones; None when absent."""
+    if not reports_usage(usage, "prompt_tokens", "completion_tokens"):
+        return None
     return Usage(
         input_tokens=token_count(usage, "prompt_tokens"),
         output_tokens=token_count(usage, "completion_tokens"),

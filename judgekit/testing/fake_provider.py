@@ -11,10 +11,11 @@ Endpoints::
 Answers come from a stand-in judge (``fake_verdicts``: token overlap, not a
 model). Faults are switched on with ``FakeSettings``, changeable while the
 server runs. A request passes these stages in order; the first that refuses
-answers: hang -> auth (401) -> anthropic-version (400) -> body (400) ->
-429 (``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
+answers: hang -> drop (``drop_first_n``) -> no API there (``redirect_to``,
+``no_api_status``) -> auth (401) -> anthropic-version (400) -> body (400) ->
+429 (``quota_exceeded``, ``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
 rejected parameters (400) -> ``status_400_rate`` -> reply (``malformed_*``,
-``bad_verdict_*``, ``out_of_scale``). Each ``*_first_n`` switch counts only the
+``bad_verdict_*``, ``out_of_scale``, ``omit_usage``). Each ``*_first_n`` switch counts only the
 requests that reach its stage; each ``*_rate`` F fails exactly floor(n*F) of
 the first n requests that reach it.
 
@@ -38,8 +39,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import signal
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -86,11 +89,18 @@ class FakeProvider:
     """The fake server: ``start()`` runs it in a background thread with its own loop."""
 
     def __init__(
-        self, settings: FakeSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        settings: FakeSettings | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._initial = dataclasses.replace(settings or FakeSettings())
         self.settings = dataclasses.replace(self._initial)
         self._host, self._port = host, port
+        self._ssl_context = ssl_context
+        """Serve HTTPS with this server-side context (None: plain HTTP)."""
         # Guards the counters, records and generation: handlers mutate them on
         # the server loop while test code reads or resets them from another thread.
         self._lock = threading.Lock()
@@ -108,8 +118,9 @@ class FakeProvider:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT``; the Anthropic base URL."""
-        return f"http://{self._host}:{self._port}"
+        """``http://HOST:PORT`` (``https`` with an ``ssl_context``); the Anthropic base URL."""
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
 
     @property
     def openai_base_url(self) -> str:
@@ -201,7 +212,7 @@ class FakeProvider:
         app.router.add_post("/_reset", self._handle_reset)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, ssl_context=self._ssl_context).start()
         self._runner = runner
 
     async def close(self) -> None:
@@ -304,7 +315,11 @@ class FakeProvider:
         if gate.hangs(s):
             await self._release.wait()
             return error_response(protocol, 503, "overloaded", "The server is shutting down.")
-        refusal = check_auth(request.headers, protocol, s)
+        if gate.drops(s):
+            assert request.transport is not None
+            request.transport.abort()  # a dropped connection: no status line at all
+            return web.Response(status=500)  # never reaches the client
+        refusal = gate.check_route(request.path, s) or check_auth(request.headers, protocol, s)
         if refusal is not None:
             return refusal
         if body is None:
@@ -335,9 +350,15 @@ class FakeProvider:
             answer = verdict_text(verdict_for(facts, out_of_scale=s.out_of_scale), fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
         reasoning = max(s.reasoning_tokens, 0)
-        usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)
+        input_tokens = count_tokens(call.text)
+        if s.input_tokens_per_byte > 0:
+            input_tokens = math.ceil(len(call.text.encode()) * s.input_tokens_per_byte)
+        usage = WireUsage(input_tokens, count_tokens(out_text) + reasoning, reasoning)
         wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
-        payload = json.dumps(success_body(call, wire_answer, usage, s.reply_model or call.model))
+        body = success_body(call, wire_answer, usage, s.reply_model or call.model)
+        if s.omit_usage:
+            del body["usage"]
+        payload = json.dumps(body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
         with self._lock:
@@ -355,7 +376,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 # -- command line --------------------------------------------------------------
 
-_ARG_TYPES: dict[str, type] = {"float": float, "int": int, "str | None": str, "float | None": float}
+_ARG_TYPES: dict[str, type] = {
+    "float": float,
+    "int": int,
+    "str": str,
+    "str | None": str,
+    "float | None": float,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
