@@ -121,9 +121,7 @@ def _path_fix(connection: ConnectionPlan) -> str:
     """The likely fix of a base_url whose path holds no API."""
     base = bare_url(connection.endpoint.base_url).rstrip("/")
     if connection.config.protocol == "anthropic":
-        if base.endswith("/v1"):
-            return f'did you mean base_url = "{base.removesuffix("/v1")}"? (judgekit adds /v1)'
-        return "check base_url (the API root, without /v1/messages)"
+        return "check base_url (the API root, e.g. https://api.anthropic.com)"
     if not base.endswith("/v1"):
         return f'did you mean base_url = "{base}/v1"?'
     return f'check base_url and protocol = "{connection.config.protocol}"'

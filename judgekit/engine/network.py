@@ -27,6 +27,7 @@ Requests still go straight to ``transport.handle_async_request``: one
 
 from __future__ import annotations
 
+import base64
 import functools
 import ipaddress
 import os
@@ -34,6 +35,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -157,12 +159,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def bare_url(url: str) -> str:
     """``url`` without credentials, query or fragment: safe to print (a query may hold a key)."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return "(an invalid URL)"
-    port = f":{parsed.port}" if parsed.port is not None else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.raw_path.split(b'?')[0].decode()}"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def tls_context(environ: Mapping[str, str] = os.environ) -> ssl.SSLContext:
@@ -194,6 +192,40 @@ def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
         ) from None
 
 
+def _proxy(url: str) -> httpx.Proxy:
+    """An ``httpx.Proxy`` whose credentials travel as a ``Proxy-Authorization`` header (the
+    transport would hand them to aiohttp as ``proxy_auth``, which aiohttp deprecates)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return httpx.Proxy(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    bare = urlunsplit(parts._replace(netloc=host))
+    return httpx.Proxy(bare, headers={"Proxy-Authorization": f"Basic {token}"})
+
+
+class _PlainProxyAuth(httpx.AsyncBaseTransport):
+    """Adds ``Proxy-Authorization`` to ``http://`` requests: aiohttp sends a proxy's headers
+    only with the CONNECT of an ``https://`` target, and an ``http://`` one goes to the
+    proxy as an absolute-form request that must carry the credentials itself (the proxy
+    drops the header before forwarding, as aiohttp's own ``proxy_auth`` relies on)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, credentials: str) -> None:
+        self._inner = inner
+        self._credentials = credentials
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the proxy, with credentials when it is plain HTTP."""
+        if request.url.scheme == "http":
+            request.headers["Proxy-Authorization"] = self._credentials
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._inner.aclose()
+
+
 class Transports:
     """One ``AiohttpTransport`` per distinct proxy, looked up by connection name; an async
     context manager that closes them all.
@@ -216,10 +248,14 @@ class Transports:
         for name, choice in routes.items():
             key = None if choice is None else choice.url
             if key not in by_proxy:
-                proxy = None if key is None else httpx.Proxy(key)
-                by_proxy[key] = AiohttpTransport(
+                proxy = None if key is None else _proxy(key)
+                transport: httpx.AsyncBaseTransport = AiohttpTransport(
                     verify=context, limits=limits, trust_env=False, proxy=proxy
                 )
+                if proxy is not None and "Proxy-Authorization" in proxy.headers:
+                    credentials = proxy.headers["Proxy-Authorization"]
+                    transport = _PlainProxyAuth(transport, credentials)
+                by_proxy[key] = transport
             self._routes[name] = by_proxy[key]
         self._all = list(by_proxy.values())
 

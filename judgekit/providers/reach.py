@@ -61,11 +61,11 @@ def unreachable(exc: BaseException) -> Unreachable | None:
     chain = _chain(exc)
     via_proxy = any(isinstance(item, aiohttp.ClientProxyConnectionError) for item in chain)
     for item in chain:
-        if isinstance(item, ssl.SSLCertVerificationError):
-            detail = item.verify_message or "certificate verify failed"
-            return Unreachable("untrusted_certificate", via_proxy, detail)
         if isinstance(item, aiohttp.ClientConnectorCertificateError):
-            return Unreachable("untrusted_certificate", via_proxy, "certificate verify failed")
+            item = item.certificate_error
+        if isinstance(item, ssl.SSLCertVerificationError):
+            detail = getattr(item, "verify_message", None) or "certificate verify failed"
+            return Unreachable("untrusted_certificate", via_proxy, detail)
         if isinstance(item, aiohttp.ClientConnectorDNSError):
             return Unreachable("unknown_host", via_proxy, "host name could not be resolved")
         if isinstance(item, ConnectionRefusedError):
