@@ -24,12 +24,14 @@ os.environ.pop("COLUMNS", None)
 from judgekit.cli import app
 from judgekit.testing.fake_provider import FakeProvider
 
-_PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
+_PROXY_VARIABLES = frozenset(
+    {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real API key or proxy leaks into a test; caches go under tmp_path, not $HOME."""
+    """No real API key, proxy or CA bundle leaks into a test; caches go under tmp_path."""
     for name in list(os.environ):
         if name.endswith("_API_KEY") or name.upper() in _PROXY_VARIABLES:
             monkeypatch.delenv(name)
