@@ -361,6 +361,15 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
     assert parse_retry_after(httpx.Headers(headers), now=NOW) == expected
 
 
+def test_a_5xx_reads_no_rate_limit_reset() -> None:
+    headers = {"x-ratelimit-reset-requests": "6m0s", "retry-after": "2"}
+    assert parse_retry_after(httpx.Headers(headers), now=NOW, resets=False) == 2.0
+    del headers["retry-after"]
+    assert parse_retry_after(httpx.Headers(headers), now=NOW, resets=False) is None
+    failure = classify_response(response(503, "busy", headers))
+    assert failure is not None and failure.retry_after_s is None
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -123,7 +123,9 @@ def provider_error(text: str) -> ProviderError:
     )
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    headers: httpx.Headers, *, now: datetime | None = None, resets: bool = True
+) -> float | None:
     """Seconds the server asks us to wait, or None when it gives no hint.
 
     Read in this order, each also under LiteLLM's ``llm_provider-`` prefix (a proxy passes
@@ -131,7 +133,8 @@ def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) ->
     HTTP date); then the ``x-ratelimit-reset-requests`` / ``-tokens`` resets (OpenAI
     durations like ``"1s"``, ``"6m0s"``, ``"20ms"``, or plain seconds): the longest reset of
     a limit whose ``x-ratelimit-remaining-*`` is 0, else, when no remaining count is sent,
-    the shortest reset given (a proxy may strip the counts).  Negative waits become 0."""
+    the shortest reset given (a proxy may strip the counts).  ``resets=False`` reads only
+    the ``Retry-After`` family (a 5xx is not about a rate limit).  Negative waits become 0."""
     now = now or datetime.now(UTC)
     for prefix in _HINT_PREFIXES:
         millis = _number(headers.get(f"{prefix}retry-after-ms"))
@@ -144,7 +147,7 @@ def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) ->
                 seconds = _seconds_until(value, now)
             if seconds is not None:
                 return max(0.0, seconds)
-    for prefix in _HINT_PREFIXES:
+    for prefix in _HINT_PREFIXES if resets else ():
         reset = _limit_reset(headers, prefix, now)
         if reset is not None:
             return max(0.0, reset)
@@ -232,10 +235,11 @@ def classify_response(response: httpx.Response) -> Failure | None:
         return Failure("rate_limit", "rate_limit", parse_retry_after(response.headers), message)
     if status in (401, 403):
         return Failure("auth", "no", None, message)
-    if status == 408:
-        return Failure("timeout", "transient", parse_retry_after(response.headers), message)
-    if status == 409 or status >= 500:
-        return Failure("server_error", "transient", parse_retry_after(response.headers), message)
+    if status == 408 or status == 409 or status >= 500:
+        kind: ErrorKind = "timeout" if status == 408 else "server_error"
+        return Failure(
+            kind, "transient", parse_retry_after(response.headers, resets=False), message
+        )
     if 300 <= status < 400:
         return Failure("bad_request", "no", None, f"{message} (redirects are not followed)")
     return Failure("bad_request", "no", None, message)
