@@ -4,14 +4,12 @@ fix), as a 401 does; a connection that answered keeps retrying drops (engine.con
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from judgekit.testing.fake_provider import FakeProvider
-from judgekit.testing.fake_tls import Certificates, make_certificates, openssl_available
 
 if TYPE_CHECKING:
     from conftest import Workspace
@@ -105,21 +103,6 @@ def test_a_redirect_stops_the_run_and_names_where_it_points(workspace: Workspace
         f"{secure}/v1/chat/completions (HTTP 301 Moved Permanently); judgekit follows no "
         f'redirect: set base_url to where the API is (did you mean base_url = "{secure}/v1"?)'
     )
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """A private CA and a certificate it signs for 127.0.0.1."""
-    if not openssl_available():
-        pytest.skip("needs the openssl command")
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_fake(certificates: Certificates) -> Iterator[FakeProvider]:
-    """The fake provider on https://127.0.0.1, its certificate signed by ``certificates``."""
-    with FakeProvider(ssl_context=certificates.server_context()) as server:
-        yield server
 
 
 def test_an_untrusted_certificate_stops_the_run(

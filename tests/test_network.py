@@ -15,7 +15,7 @@ from judgekit.engine.network import ProxyChoice, bypasses, choose_proxy, tls_con
 from judgekit.errors import ConfigError
 from judgekit.testing.fake_provider import FakeProvider
 from judgekit.testing.fake_proxy import ForwardProxy
-from judgekit.testing.fake_tls import Certificates, make_certificates, openssl_available
+from judgekit.testing.fake_tls import Certificates
 
 if TYPE_CHECKING:
     from conftest import Workspace
@@ -184,21 +184,6 @@ def test_a_proxy_that_is_not_there_stops_the_run_without_showing_its_password(
 
 
 # -- TLS: a private CA in SSL_CERT_FILE, directly and through a CONNECT tunnel --------------
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """A private CA and a certificate it signs for 127.0.0.1."""
-    if not openssl_available():
-        pytest.skip("needs the openssl command")
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
-def tls_fake(certificates: Certificates) -> Iterator[FakeProvider]:
-    """The fake provider on https://127.0.0.1, its certificate signed by ``certificates``."""
-    with FakeProvider(ssl_context=certificates.server_context()) as server:
-        yield server
 
 
 def tls_config(ws: Workspace, fake: FakeProvider) -> Path:
