@@ -42,12 +42,19 @@ CREATE TABLE IF NOT EXISTS quirks (
 """
 
 
+UNKNOWN = -1
+"""Stored in the token and cost columns of a reply that reported no usage (the columns
+are NOT NULL in caches written by earlier versions)."""
+_UNKNOWN_USAGE = Usage(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+
+
 @dataclass(frozen=True, slots=True)
 class CachedAnswer:
     """A stored reply with what it cost and how long it took when it was paid for."""
 
     reply: Reply
-    cost_usd: float
+    cost_usd: float | None
+    """None when the reply reported no usage (or its price was unknown)."""
     latency_ms: float
 
 
@@ -99,15 +106,18 @@ class AnswerCache:
         ).fetchone()
         if row is None:
             return None
-        usage = Usage(
-            input_tokens=row[3],
-            output_tokens=row[4],
-            cached_input_tokens=row[5],
-            cache_write_tokens=row[6],
-            reasoning_tokens=row[7],
-        )
+        usage = None
+        if row[3] != UNKNOWN:
+            usage = Usage(
+                input_tokens=row[3],
+                output_tokens=row[4],
+                cached_input_tokens=row[5],
+                cache_write_tokens=row[6],
+                reasoning_tokens=row[7],
+            )
         reply = Reply(text=row[0], usage=usage, model=row[1], response_id=row[2])
-        return CachedAnswer(reply=reply, cost_usd=row[8], latency_ms=row[9])
+        cost = None if row[8] == UNKNOWN else row[8]
+        return CachedAnswer(reply=reply, cost_usd=cost, latency_ms=row[9])
 
     def contains(self, key: str) -> bool:
         """Whether ``key`` is answered (for ``--dry-run``)."""
@@ -117,7 +127,7 @@ class AnswerCache:
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Store and commit one answer (autocommit: one transaction per answer)."""
-        reply, usage = answer.reply, answer.reply.usage
+        reply, usage = answer.reply, answer.reply.usage or _UNKNOWN_USAGE
         self._db.execute(
             "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -130,7 +140,7 @@ class AnswerCache:
                 usage.cached_input_tokens,
                 usage.cache_write_tokens,
                 usage.reasoning_tokens,
-                answer.cost_usd,
+                UNKNOWN if answer.cost_usd is None else answer.cost_usd,
                 answer.latency_ms,
                 time.time(),
             ),

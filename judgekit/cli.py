@@ -179,11 +179,21 @@ def _print_estimate(e: Estimate) -> None:
     for name, reason in e.skipped.items():
         table.add_row("skipped (local only)", f"{name}: {reason}")
     table.add_row("estimated input tokens", f"{e.input_tokens:,}")
-    table.add_row("worst-case cost", f"${e.worst_case_usd:.4f}")
+    table.add_row("worst-case cost", _worst_case(e))
     if e.budget_usd is not None:
         verdict = "yes" if e.budget_covers else "NO: the run would stop with budget_exhausted"
         table.add_row("budget", f"${e.budget_usd:g} (covers worst case: {verdict})")
     stdout.print(table)
+
+
+def _worst_case(e: Estimate) -> str:
+    """The dry run's worst case: "unknown" for calls to a model without a price, never $0."""
+    known = f"${e.worst_case_usd:.4f}"
+    if not e.unpriced_models:
+        return known
+    models = ", ".join(f"'{m}'" for m in e.unpriced_models)
+    unknown = f"unknown (no price for {models}: set input_usd_per_mtok, output_usd_per_mtok)"
+    return unknown if e.worst_case_usd == 0 else f"{known} + {unknown}"
 
 
 @app.command()

@@ -165,6 +165,19 @@ class ConnectionConfig(_Frozen):
     def _valid_params(cls, params: dict[str, Any]) -> dict[str, Any]:
         return check_params(params)
 
+    proxy: str | None = None
+    """HTTP(S) proxy of this connection (``http://[user:pass@]host:port``), overriding
+    HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY; ``""``: never a proxy."""
+
+    @field_validator("proxy")
+    @classmethod
+    def _http_proxy(cls, proxy: str | None) -> str | None:
+        if proxy and not re.fullmatch(r"https?://[^\s/]+/?", proxy):
+            raise ValueError(
+                'give an HTTP proxy as "http://host:port" (or "https://..."), or "" for none'
+            )
+        return proxy
+
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:
         if self.api_key_env is None and self.api_key_required:

@@ -7,7 +7,8 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │   ├── ConfigError           the TOML config is wrong
     │   ├── DatasetError          the dataset is unreadable, empty, or lacks a column
     │   ├── CredentialsError      an API key environment variable is not set
-    │   └── AuthError             the provider answered 401/403 during a run
+    │   ├── AuthError             the provider answered 401/403 during a run
+    │   └── UnreachableError      a connection's first calls reached no server, or no API
     ├── IncompleteRun             exit 1: finished, output written, but not clean
     └── Interrupted               exit 130: SIGINT/SIGTERM; answers kept in the cache
 
@@ -68,6 +69,11 @@ class CredentialsError(UsageError):
 
 class AuthError(UsageError):
     """A provider rejected our credentials (401/403); the run stops at once."""
+
+
+class UnreachableError(UsageError):
+    """A connection's first calls reached no server (refused, unknown host, untrusted TLS
+    certificate, connect timeout) or no API there (404/405, a redirect); the run stops."""
 
 
 class IncompleteRun(JudgekitError):

@@ -229,36 +229,54 @@ def estimate_input_tokens(call: ModelCall) -> int:
     ceil(UTF-8 bytes / 3) per message plus ``MESSAGE_OVERHEAD_TOKENS``; in a JSON
     mode with a schema, the schema the same way plus ``STRUCTURED_OVERHEAD_TOKENS``
     (an over-count where the protocol does not send the schema).
-    Why high: the budget reserves each call's worst case before sending and must
-    never be exceeded, while an overestimate only costs a little concurrency near
-    the end of a budget (the real usage replaces it once the reply is in).
     Tokenizers average about 4 bytes a token on English and code (a third too
     high here) and about one token per 3-byte CJK character (about right); dense
-    random strings (ids, base64) can run below 3 bytes a token."""
+    random strings (ids, base64) can run below 3 bytes a token, so this is a pacing
+    and guard figure, never the budget's: that reserves ``input_token_bound``."""
     tokens = _text_tokens(call.system) + _text_tokens(call.user) + 2 * MESSAGE_OVERHEAD_TOKENS
     if call.output_mode != "prompt" and call.json_schema is not None:
-        tokens += _schema_tokens(call.json_schema) + STRUCTURED_OVERHEAD_TOKENS
+        tokens += math.ceil(_schema_bytes(call.json_schema) / 3) + STRUCTURED_OVERHEAD_TOKENS
     return tokens
 
 
 # A judge's schema is one object shared by all its calls: measure it once.  The
 # entry keeps the schema alive, so its id() cannot be reused by another object.
-_SCHEMA_TOKENS: dict[int, tuple[Mapping[str, Any], int]] = {}
+_SCHEMA_BYTES: dict[int, tuple[Mapping[str, Any], int]] = {}
 
 
-def _schema_tokens(schema: Mapping[str, Any]) -> int:
-    known = _SCHEMA_TOKENS.get(id(schema))
+def _schema_bytes(schema: Mapping[str, Any]) -> int:
+    known = _SCHEMA_BYTES.get(id(schema))
     if known is not None and known[0] is schema:
         return known[1]
-    text = json.dumps(schema, separators=(",", ":"), default=dict)
-    tokens = math.ceil(len(text.encode()) / 3)
-    if len(_SCHEMA_TOKENS) < 1024:
-        _SCHEMA_TOKENS[id(schema)] = (schema, tokens)
-    return tokens
+    size = len(json.dumps(schema, separators=(",", ":"), default=dict).encode())
+    if len(_SCHEMA_BYTES) < 1024:
+        _SCHEMA_BYTES[id(schema)] = (schema, size)
+    return size
 
 
 def _text_tokens(text: str) -> int:
     return math.ceil(len(text.encode()) / 3)
+
+
+def input_token_bound(call: ModelCall) -> int:
+    """The most input tokens a provider can bill for ``call``: the budget's reservation.
+
+    Every tokenizer in use is byte-level BPE (or SentencePiece with byte fallback), whose
+    tokens each cover at least one UTF-8 byte, so a text never bills more tokens than it
+    has bytes; each message adds ``MESSAGE_OVERHEAD_TOKENS`` of role markers, a JSON mode
+    ``STRUCTURED_OVERHEAD_TOKENS`` plus the schema's bytes.  Typical text bills 3-4 bytes
+    a token, dense text (hex ids, base64, hashes) as little as 1.7: only the bytes are a
+    bound.  The reservation is settled to the real cost as soon as the reply is in, so
+    the pessimism only holds back calls near the end of a budget."""
+    tokens = _utf8_bytes(call.system) + _utf8_bytes(call.user) + 2 * MESSAGE_OVERHEAD_TOKENS
+    if call.output_mode != "prompt" and call.json_schema is not None:
+        tokens += _schema_bytes(call.json_schema) + STRUCTURED_OVERHEAD_TOKENS
+    return tokens
+
+
+def _utf8_bytes(text: str) -> int:
+    # An ASCII str's length is its byte count: no encode() of every prompt on the hot path.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def worst_case_usd(input_tokens: int, max_output_tokens: int, price: Price) -> float:

@@ -29,7 +29,8 @@ PLAIN_INTERVAL_S = 5.0
 
 def status_line(s: Snapshot) -> str:
     """One plain line: rows, judgements, rate, tokens, spend, errors, ETA."""
-    spend = f"${s.spent_usd:.4f}" + (f"/${s.budget_usd:g}" if s.budget_usd is not None else "")
+    spend = f"${s.spent_usd:.4f}" + ("" if s.spend_known else " + unknown")
+    spend += f"/${s.budget_usd:g}" if s.budget_usd is not None else ""
     eta = f"{s.eta_s:.0f}s" if s.eta_s is not None else "?"
     return (
         f"rows {s.rows_done}/{s.rows_total} · judgements {s.judgements_done}/{s.judgements_total}"
@@ -85,6 +86,8 @@ class ProgressDisplay:
             return
         if self._bar is not None and self._task is not None:
             spend = f"${snapshot.spent_usd:.4f}"
+            if not snapshot.spend_known:
+                spend += " + unknown"
             if snapshot.budget_usd is not None:
                 spend += f"/${snapshot.budget_usd:g}"
             self._bar.update(
@@ -102,7 +105,23 @@ class ProgressDisplay:
 
     def notice(self, message: str) -> None:
         """A warning worth a line even under --quiet."""
-        self.console.print(f"judgekit: {message}", markup=False, highlight=False)
+        self.console.print(f"judgekit: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def spent_text(s: Snapshot) -> str:
+    """The summary's spend: "unknown" for replies of unknown cost (never shown as $0)."""
+    budget = f" of ${s.budget_usd:g} budget" if s.budget_usd is not None else ""
+    if s.spend_known:
+        return f"${s.spent_usd:.4f}{budget}"
+    reasons = []
+    if s.calls_without_usage:
+        reasons.append(
+            f"{s.calls_without_usage} replies reported no usage; their worst case, "
+            f"${s.charged_without_usage_usd:.4f}, is charged to the budget"
+        )
+    if s.calls_without_price:
+        reasons.append(f"{s.calls_without_price} replies of models without a price")
+    return f"${s.spent_usd:.4f} + unknown ({'; '.join(reasons)}){budget}"
 
 
 def summary_table(
@@ -122,9 +141,11 @@ def summary_table(
     table.add_row("cache hits", f"{s.cache_hits} (saved ${s.saved_usd:.4f})")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(s.errors.items())) or "none"
     table.add_row("errors", errors)
-    table.add_row("tokens", f"{s.input_tokens:,} in · {s.output_tokens:,} out")
-    budget = f" of ${s.budget_usd:g} budget" if s.budget_usd is not None else ""
-    table.add_row("spent", f"${s.spent_usd:.4f}{budget}")
+    tokens = f"{s.input_tokens:,} in · {s.output_tokens:,} out"
+    if s.calls_without_usage:
+        tokens += f" + unknown ({s.calls_without_usage} replies reported no usage)"
+    table.add_row("tokens", tokens)
+    table.add_row("spent", spent_text(s))
     table.add_row("wall time", f"{s.elapsed_s:.2f} s")
     for name, reason in (skipped or {}).items():
         table.add_row("skipped (local only)", f"{name}: {reason}")

@@ -70,7 +70,8 @@ class Reply:
     """A provider's successful answer, reduced to what judgekit uses."""
 
     text: str
-    usage: Usage
+    usage: Usage | None
+    """None: the reply carried no usage, so its tokens and cost are unknown."""
     model: str
     response_id: str | None
 
@@ -105,10 +106,11 @@ class JudgeResult:
     confidence: float | None = None
     criteria: Mapping[str, float | None] | None = None
     error: ErrorKind | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int | None = 0
+    """None when a reply of this row reported no usage (never a made-up 0)."""
+    output_tokens: int | None = 0
     cost_usd: float | None = 0.0
-    """None when the model's price is unknown (never a made-up 0)."""
+    """None when the model's price or a reply's usage is unknown (never a made-up 0)."""
     latency_ms: float | None = None
     model: str | None = None
     response_id: str | None = None

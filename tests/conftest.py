@@ -24,14 +24,17 @@ os.environ.pop("COLUMNS", None)
 from judgekit.cli import app
 from judgekit.presets import ENVIRONMENT_VARIABLES
 from judgekit.testing.fake_provider import FakeProvider
+from judgekit.testing.fake_tls import Certificates, make_certificates, openssl_available
 
-_PROXY_VARIABLES = frozenset({"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"})
+_PROXY_VARIABLES = frozenset(
+    {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No real API key, proxy or provider setting leaks into a test; caches go under
-    tmp_path, not $HOME."""
+    """No real API key, proxy, CA bundle or provider setting leaks into a test; caches go
+    under tmp_path, not $HOME."""
     for name in list(os.environ):
         if (
             name.endswith("_API_KEY")
@@ -233,3 +236,22 @@ def module_workspace(
         env.setenv(ws.key_env, ws.key)
         yield ws
     _fake_server.reset()
+
+
+# -- TLS: a private CA and the fake on https://127.0.0.1 ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A private CA and a certificate it signs for 127.0.0.1 (made with the openssl command)."""
+    if not openssl_available():
+        pytest.skip("needs the openssl command")
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_fake(certificates: Certificates) -> Iterator[FakeProvider]:
+    """The fake provider on https://127.0.0.1, its certificate signed by ``certificates``: a
+    client trusts it only with ``SSL_CERT_FILE`` naming ``certificates.ca``."""
+    with FakeProvider(ssl_context=certificates.server_context()) as server:
+        yield server

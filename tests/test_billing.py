@@ -53,8 +53,17 @@ FAULTS: list[Fault] = [
     ("empty_reply", {"empty_reply": True}, ""),
     ("tool_call_reply", {"tool_call_reply": True}, ""),
     ("error_in_200-server", {"error_in_200": "server"}, ""),
-    ("error_in_200-rate_limit", {"error_in_200": "rate_limit"}, "max_retries = 0"),
+    # A 429 is waited out without spending retries until it proves lasting (7 rounds):
+    # a short hint keeps that quick.
+    ("error_in_200-rate_limit", {"error_in_200": "rate_limit", "retry_after_s": 0.01}, ""),
     ("error_in_200-auth", {"error_in_200": "auth"}, ""),
+    ("omit_usage", {"omit_usage": True}, ""),
+    ("input_tokens_per_byte", {"input_tokens_per_byte": 0.6}, ""),
+    ("no_api_status", {"no_api_status": 404}, ""),
+    ("redirect_to", {"redirect_to": "https://127.0.0.1:9"}, ""),
+    ("drop_first_n", {"drop_first_n": 2}, ""),
+    ("retry_hint", {"rate_limit_first_n": 2, "retry_hint": "litellm", "retry_after_s": 0.01}, ""),
+    ("quota_exceeded", {"quota_exceeded": True}, ""),
     ("hidden_reasoning_usage", {"hidden_reasoning_usage": True, "reasoning_tokens": 100}, ""),
     *[
         (f"bedrock_stop_reason-{r}", {"bedrock_stop_reason": r}, "")
@@ -77,9 +86,10 @@ REPLY_SHAPES = {
 }
 """The faults that change a reply's shape, run on the other two protocols too."""
 
-STOPS_THE_RUN = {"status_401", "api_key", "error_in_200-auth"}
-USAGE_UNREADABLE = {"malformed_rate", "malformed_first_n"}
-"""The fake billed a reply whose body the client cannot read (a body cut in half)."""
+STOPS_THE_RUN = {"status_401", "api_key", "error_in_200-auth", "no_api_status", "redirect_to"}
+USAGE_UNREADABLE = {"malformed_rate", "malformed_first_n", "omit_usage"}
+"""The fake billed a reply whose usage the client cannot read (a body cut in half, or no
+``usage`` in it): those rows' token columns are null, never a made-up number."""
 
 BEDROCK_ONLY = {name for name, _, _ in FAULTS if name.startswith("bedrock_")}
 """Faults of Bedrock's wire shape: run on ``bedrock_converse`` only."""

@@ -406,7 +406,7 @@ def test_a_timeout_every_time_is_a_timeout_error(workspace: Workspace) -> None:
     assert [r["correctness_error"] for r in workspace.read_rows(output)] == ["timeout", "timeout"]
 
 
-def test_a_refused_connection_is_a_connection_error(workspace: Workspace) -> None:
+def test_a_refused_connection_stops_the_run(workspace: Workspace) -> None:
     closed = workspace.write_config(run="max_error_rate = 1.0", connection="max_retries = 0")
     # Port 9 (discard) on loopback: nothing listens there in a test sandbox.
     closed.write_text(
@@ -415,8 +415,9 @@ def test_a_refused_connection_is_a_connection_error(workspace: Workspace) -> Non
     data = workspace.write_rows(workspace.qa_rows(2))
     output = workspace.root / "out.parquet"
     result = workspace.score(data, closed, output)
-    assert result.exit_code == 0
-    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [
-        "connection",
-        "connection",
-    ]
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: connection 'fake': nothing answers at http://127.0.0.1:9/v1 (connection "
+        "refused); is the server running? check the port in base_url"
+    )
+    assert not output.exists()

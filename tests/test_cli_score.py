@@ -391,6 +391,21 @@ def test_dry_run_after_a_run_counts_cached_calls(workspace: Workspace) -> None:
     assert workspace.fake.stats().requests == 3
 
 
+def test_an_unknown_price_shows_as_unknown_never_as_zero(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    config = workspace.write_config(prices=False)  # 'fake-judge' is in no price table
+    figures = _dry_run(workspace, data, config)
+    assert figures["worst-case cost"] == (
+        "unknown (no price for 'fake-judge': set input_usd_per_mtok, output_usd_per_mtok)"
+    )
+    result = workspace.score(data, config, workspace.root / "out.parquet")
+    assert result.exit_code == 0
+    spent = dict(row[:2] for row in workspace.table(result.stderr))["spent"]
+    assert spent == "$0.0000 + unknown (3 replies of models without a price)"
+    rows = workspace.read_rows(workspace.root / "out.parquet")
+    assert [r["correctness_cost_usd"] for r in rows] == [None, None, None]
+
+
 # -- the installed executable --------------------------------------------------------------
 
 

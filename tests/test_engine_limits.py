@@ -138,17 +138,89 @@ def test_without_declared_limits_the_pace_adapts_to_a_per_second_limit(
     assert stats.by_status[200] == 25
 
 
-def test_429_beyond_max_retries_is_the_rows_rate_limit_error(workspace: Workspace) -> None:
+def test_waiting_a_429_out_spends_no_retry(workspace: Workspace) -> None:
     workspace.fake.settings.rate_limit_first_n = 2
     workspace.fake.settings.retry_after_s = 0.05
     data = workspace.write_rows(workspace.qa_rows(2))
     config = workspace.write_config(
-        run="concurrency = 1\nmax_error_rate = 1.0", connection="max_retries = 1"
+        run="concurrency = 1\nmax_error_rate = 1.0", connection="max_retries = 0"
     )
     output = workspace.root / "out.parquet"
     result = workspace.score(data, config, output)
     assert result.exit_code == 0
-    assert [r["correctness_error"] for r in workspace.read_rows(output)] == ["rate_limit", None]
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None, None]
+    assert workspace.fake.stats().rate_limited == 2
+
+
+HINT_STYLES = ["standard", "litellm", "reset", "none"]
+
+
+@pytest.mark.parametrize("style", HINT_STYLES, ids=HINT_STYLES)
+def test_a_throttled_key_takes_longer_and_loses_no_row(workspace: Workspace, style: str) -> None:
+    # A sliding one-second window of 20 requests, 60 rows at concurrency 16 and a single
+    # retry per row: the wait each 429 asks for (in whatever headers a proxy leaves) is
+    # waited out by the whole connection, and spends no row's retry.
+    workspace.fake.settings.rate_limit_per_s = 20
+    workspace.fake.settings.retry_hint = style
+    data = workspace.write_rows(workspace.qa_rows(60))
+    config = workspace.write_config(run="concurrency = 16", connection="max_retries = 1")
+    output = workspace.root / "out.parquet"
+    summary = workspace.root / "summary.json"
+    result = workspace.score(data, config, output, "--summary-json", str(summary))
+    assert result.exit_code == 0, result.stderr
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 60
+    stats = workspace.fake.stats()
+    assert stats.rate_limited >= 1  # the limit was really hit
+    assert stats.by_status[200] == 60
+    assert json.loads(summary.read_text())["errors"] == {}
+
+
+def test_a_quota_error_is_not_retried_and_closes_the_connection(workspace: Workspace) -> None:
+    # A LiteLLM proxy rewrote the code "insufficient_quota" to "429": the message tells.
+    workspace.fake.settings.quota_exceeded = True
+    data = workspace.write_rows(workspace.qa_rows(20))
+    config = workspace.write_config(run="concurrency = 1", connection="max_retries = 5")
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, config, output)
+    assert result.exit_code == 1
+    assert workspace.fake.stats().requests == 1
+    reason = (
+        "connection 'fake': out of quota or credit (HTTP 429 Too Many Requests: You exceeded "
+        "your current quota, please check your plan and billing details.); add credit, then "
+        "rerun: answered rows come from the cache"
+    )
+    assert f"judgekit: {reason}; its remaining rows fail without a call" in result.stderr
+    rows = workspace.read_rows(output)
+    assert [r["correctness_error"] for r in rows] == ["rate_limit"] * 20
+    assert rows[0]["correctness_reasoning"] == (
+        "HTTP 429 Too Many Requests: You exceeded your current quota, please check your plan "
+        "and billing details."
+    )
+    assert {r["correctness_reasoning"] for r in rows[1:]} == {reason}
+
+
+def test_a_429_that_never_clears_fails_the_connection_promptly(workspace: Workspace) -> None:
+    # A limit below one request: every request, however long the wait, gets 429.
+    workspace.fake.settings.rate_limit_first_n = 1_000_000
+    workspace.fake.settings.retry_after_s = 0.01
+    data = workspace.write_rows(workspace.qa_rows(50))
+    config = workspace.write_config(run="concurrency = 4", connection="max_retries = 5")
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, config, output)
+    assert result.exit_code == 1
+    rows = workspace.read_rows(output)
+    assert [r["correctness_error"] for r in rows] == ["rate_limit"] * 50
+    reason = (
+        "connection 'fake': rate-limited in 7 rounds of waiting as asked, and no request "
+        "passed (HTTP 429 Too Many Requests: Rate limit reached for requests. Please try "
+        "again in 10ms.); the limit is smaller than one request (shorten the prompt or "
+        "lower max_output_tokens) or the key is throttled: rerun later, answered rows come "
+        "from the cache"
+    )
+    assert {r["correctness_reasoning"] for r in rows} == {reason}
+    assert result.stderr.count(reason) == 1
+    # Promptly: a handful of rounds, not 50 rows x 6 attempts.
+    assert workspace.fake.stats().requests < 50
 
 
 # -- budget --------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ CASES = [
             "no",
             None,
             "HTTP 200 with an error body (insufficient_quota): You exceeded your quota.",
+            lasting=True,  # out of quota: every later request would fail the same way
         ),
     ),
     (

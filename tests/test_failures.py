@@ -85,7 +85,11 @@ CLASSIFY_CASES = [
         "429 quota",
         response(429, openai_error("You exceeded your current quota.", "insufficient_quota")),
         Failure(
-            "rate_limit", "no", None, "HTTP 429 Too Many Requests: You exceeded your current quota."
+            "rate_limit",
+            "no",
+            None,
+            "HTTP 429 Too Many Requests: You exceeded your current quota.",
+            lasting=True,
         ),
     ),
     (
@@ -102,7 +106,13 @@ CLASSIFY_CASES = [
             },
             {"retry-after": "60"},
         ),
-        Failure("rate_limit", "no", None, "HTTP 429 Too Many Requests: Spend limit reached."),
+        Failure(
+            "rate_limit",
+            "no",
+            None,
+            "HTTP 429 Too Many Requests: Spend limit reached.",
+            lasting=True,
+        ),
     ),
     (
         "401 openai",
@@ -189,6 +199,49 @@ def test_classify_response(given: httpx.Response, expected: Failure | None) -> N
     assert classify_response(given) == expected
 
 
+QUOTA_CASES = [
+    ("openai code", openai_error("Quota.", "insufficient_quota"), True),
+    (
+        "litellm rewrote the code",
+        openai_error("You exceeded your current quota, please check your plan.", "429"),
+        True,
+    ),
+    (
+        "anthropic credit",
+        anthropic_error("rate_limit_error", "Your credit balance is too low to access the API."),
+        True,
+    ),
+    (
+        "a per-minute quota that says when to retry",
+        openai_error("You exceeded your current quota. Please retry in 34.2s.", "429"),
+        False,
+    ),
+    ("an ordinary rate limit", openai_error("Rate limit reached.", "rate_limit_exceeded"), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "quota"), [c[1:] for c in QUOTA_CASES], ids=[c[0] for c in QUOTA_CASES]
+)
+def test_a_quota_error_is_known_by_its_code_or_its_message(body: Any, quota: bool) -> None:
+    failure = classify_response(response(429, body, {"retry-after": "1"}))
+    assert failure is not None
+    assert (failure.retry == "no", failure.lasting) == (quota, quota)
+
+
+def test_one_request_above_the_limit_is_not_retried() -> None:
+    message = (
+        "Request too large for gpt-4o on tokens per min (TPM): Limit 30000, Requested 45210. "
+        "The input or output tokens must be reduced in order to run successfully."
+    )
+    failure = classify_response(response(429, openai_error(message, "rate_limit_exceeded")))
+    assert failure is not None
+    assert (failure.kind, failure.retry, failure.lasting) == ("rate_limit", "no", False)
+    fits = message.replace("Requested 45210", "Requested 2000")
+    failure = classify_response(response(429, openai_error(fits, "rate_limit_exceeded")))
+    assert failure is not None and failure.retry == "rate_limit"
+
+
 def test_classify_response_truncates_long_messages() -> None:
     failure = classify_response(response(400, openai_error("x" * 500)))
     assert failure is not None
@@ -272,6 +325,30 @@ RETRY_AFTER_CASES = [
         {"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "1s"},
         None,
     ),
+    ("litellm retry-after", {"llm_provider-retry-after": "3"}, 3.0),
+    ("litellm retry-after-ms", {"llm_provider-retry-after-ms": "250"}, 0.25),
+    ("the provider's own header first", {"retry-after": "2", "llm_provider-retry-after": "9"}, 2.0),
+    (
+        "litellm exhausted reset",
+        {
+            "llm_provider-x-ratelimit-remaining-requests": "0",
+            "llm_provider-x-ratelimit-reset-requests": "6m0s",
+        },
+        360.0,
+    ),
+    ("reset without remaining counts", {"x-ratelimit-reset-tokens": "20ms"}, 0.02),
+    (
+        "shortest reset when no count says which",
+        {"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "250ms"},
+        0.25,
+    ),
+    ("reset in plain seconds", {"x-ratelimit-reset-requests": "2.5"}, 2.5),
+    (
+        "reset as a unix time",
+        {"x-ratelimit-reset-requests": str(int(NOW.timestamp()) + 42)},
+        42.0,
+    ),
+    ("garbage reset", {"x-ratelimit-reset-requests": "soon"}, None),
 ]
 
 
@@ -282,6 +359,15 @@ RETRY_AFTER_CASES = [
 )
 def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(httpx.Headers(headers), now=NOW) == expected
+
+
+def test_a_5xx_reads_no_rate_limit_reset() -> None:
+    headers = {"x-ratelimit-reset-requests": "6m0s", "retry-after": "2"}
+    assert parse_retry_after(httpx.Headers(headers), now=NOW, resets=False) == 2.0
+    del headers["retry-after"]
+    assert parse_retry_after(httpx.Headers(headers), now=NOW, resets=False) is None
+    failure = classify_response(response(503, "busy", headers))
+    assert failure is not None and failure.retry_after_s is None
 
 
 @pytest.mark.parametrize(

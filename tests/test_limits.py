@@ -12,7 +12,12 @@ import anyio
 import pytest
 from anyio.abc import TaskGroup
 
-from judgekit.engine.limits import PACE_MARGIN, ConnectionLimiter
+from judgekit.engine.limits import (
+    MAX_HINTLESS_PAUSE_S,
+    PACE_MARGIN,
+    STALL_ROUNDS,
+    ConnectionLimiter,
+)
 from judgekit.engine.retry import BASE_DELAY_S, MAX_DELAY_S, backoff_s
 
 EPSILON_S = 1e-3
@@ -180,6 +185,53 @@ async def test_unused_booked_tokens_are_given_back() -> None:
     # Without the refund the next request would wait ~10 s.
     with anyio.fail_after(5):
         await limiter.acquire(1)
+
+
+# -- 429s without a hint, rounds, stalls ------------------------------------------------------
+
+
+def next_round(limiter: ConnectionLimiter, retry_after_s: float | None = None) -> float:
+    """A 429 for a request sent after the current pause: the pause it starts, in seconds."""
+    after_the_pause = anyio.current_time() + limiter.paused_for_s() + 1.0
+    limiter.on_rate_limited(retry_after_s, after_the_pause)
+    return limiter.paused_for_s()
+
+
+@pytest.mark.anyio
+async def test_a_429_without_a_hint_pauses_twice_as_long_each_round() -> None:
+    limiter = ConnectionLimiter(None, None, max_in_flight=8)
+    pauses = [next_round(limiter) for _ in range(8)]
+    expected = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 32.0, 32.0]
+    assert pauses == pytest.approx(expected, abs=0.05)
+    assert MAX_HINTLESS_PAUSE_S == 32.0
+    limiter.on_success()
+    assert next_round(limiter) == pytest.approx(pauses[-1], abs=0.05)  # a pause is not cut
+    assert limiter.stats.rounds == 1
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_429s_sent_together_is_one_round() -> None:
+    limiter = ConnectionLimiter(None, None, max_in_flight=64)
+    sent_at = anyio.current_time()
+    for _ in range(32):
+        limiter.on_rate_limited(0.01, sent_at)
+    assert (limiter.stats.rounds, limiter.stats.rate_limited) == (1, 32)
+    assert not limiter.stalled
+
+
+@pytest.mark.anyio
+async def test_rounds_without_one_success_mark_the_connection_stalled() -> None:
+    limiter = ConnectionLimiter(None, None, max_in_flight=8)
+    for _ in range(STALL_ROUNDS - 1):
+        next_round(limiter, 0.01)
+    assert not limiter.stalled
+    limiter.on_success()  # one request passed: the limit clears
+    for _ in range(STALL_ROUNDS - 1):
+        next_round(limiter, 0.01)
+    assert not limiter.stalled
+    next_round(limiter, 0.01)
+    assert limiter.stalled
+    assert STALL_ROUNDS == 7
 
 
 # -- backoff -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from judgekit.pricing import (
     Price,
     cost_usd,
     estimate_input_tokens,
+    input_token_bound,
     lookup_price,
     worst_case_usd,
 )
@@ -216,6 +217,45 @@ def test_estimate_errs_high_on_english() -> None:
     """About 4.5 bytes a token on English prose; the estimate must stay above that."""
     prose = "The answer correctly states that the capital of France is Paris. " * 50
     assert estimate_input_tokens(call("", prose)) > len(prose.encode()) / 4
+
+
+BOUND_CASES = [
+    ("empty", call("", ""), 2 * MESSAGE_OVERHEAD_TOKENS),
+    ("one token a byte at most", call("abcdef", "abcdefg"), 13 + 2 * MESSAGE_OVERHEAD_TOKENS),
+    ("utf-8 bytes, not characters", call("", "日本語"), 9 + 2 * MESSAGE_OVERHEAD_TOKENS),
+    (
+        "schema bytes in a JSON mode",
+        call("", "", output_mode="json_schema", json_schema=SCHEMA),
+        2 * MESSAGE_OVERHEAD_TOKENS + 58 + STRUCTURED_OVERHEAD_TOKENS,
+    ),
+    ("schema not sent in prompt mode", call("", "", json_schema=SCHEMA), 32),
+]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [c[1:] for c in BOUND_CASES], ids=[c[0] for c in BOUND_CASES]
+)
+def test_input_token_bound(given: ModelCall, expected: int) -> None:
+    assert input_token_bound(given) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 " * 40,
+        "aGVsbG8gd29ybGQhIGFHVnNiRzhnZDI5eWJHUWg=" * 40,
+        "Das Urteil ist korrekt, weil die Hauptstadt Paris ist. " * 40,
+        "判断答案正确。" * 40,
+        "🙂🙃" * 40,
+    ],
+    ids=["hex", "base64", "prose", "cjk", "emoji"],
+)
+def test_the_bound_is_never_below_what_a_byte_level_tokenizer_bills(text: str) -> None:
+    """A byte-level BPE token covers at least one byte: bytes bound the billed tokens.  The
+    old estimate (a third of the bytes) fell below what hex ids really bill (0.6 a byte)."""
+    given = call("You are a judge.", text)
+    billed_at_most = len(given.system.encode()) + len(text.encode())
+    assert input_token_bound(given) >= billed_at_most
 
 
 WORST_CASES = [

@@ -1,8 +1,10 @@
 """The run's hard spending cap.
 
-Before each call its worst case (estimated input x input price +
-max_output_tokens x output price) is reserved; after it, the reservation is
-replaced by the real cost.  A call starts only if ``spent + reserved + worst
+Before each call its worst case (``pricing.input_token_bound``, the most input
+tokens a provider can bill, x input price + max_output_tokens x output price) is
+reserved; after it, the reservation is replaced by the real cost.  A reply that
+reports no usage has no known cost: its worst case stays charged, so the cap
+holds whatever the server reports.  A call starts only if ``spent + reserved + worst
 case <= budget``, so spend never exceeds the budget whatever the concurrency.
 When a call does not fit but others are in flight, it waits for them to settle
 (their real cost is usually far below their worst case); when it does not fit
@@ -12,6 +14,10 @@ with nothing in flight, the budget is exhausted and no call starts again.
 from __future__ import annotations
 
 import anyio
+
+ROUNDING_USD = 1e-12
+"""Float sums of reservations drift by ~1e-19 USD: five reservations of $0.0002 fit
+a $0.001 budget.  A trillionth of a dollar is no overspend."""
 
 
 class Budget:
@@ -32,7 +38,7 @@ class Budget:
             self._in_flight += 1
             return True
         while not self.exhausted:
-            if self.spent_usd + self.reserved_usd + worst_case_usd <= self.limit_usd:
+            if self.spent_usd + self.reserved_usd + worst_case_usd <= self.limit_usd + ROUNDING_USD:
                 self.reserved_usd += worst_case_usd
                 self._in_flight += 1
                 return True

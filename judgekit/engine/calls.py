@@ -2,6 +2,15 @@
 
 The provider modules only translate (``build_request`` / ``parse_response``);
 sending, waiting and deciding what to do about a failure all happen here.
+
+A 429 the connection may wait out does not spend the row's ``max_retries``: the
+limiter pauses the connection as the server asked, and the row tries again when
+the pause is over (at most ``MAX_RATE_LIMIT_WAITS`` times).  A connection whose
+429s never clear (``ConnectionLimiter.stalled``) or that is out of quota is closed:
+its remaining rows fail at once (``engine.connections``).
+
+A reply without usage has no known cost: its worst case stays charged against the
+budget, and its row's cost and token columns are null.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import aiohttp
@@ -18,12 +27,20 @@ import httpx
 
 from judgekit.cache import AnswerCache, CachedAnswer, NoCache, request_key
 from judgekit.engine.budget import Budget
+from judgekit.engine.connections import ConnectionHealth
 from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.network import Transports
 from judgekit.engine.plan import ConnectionPlan
 from judgekit.engine.retry import backoff_s
 from judgekit.engine.stats import Counters
 from judgekit.errors import AuthError, ErrorKind
-from judgekit.pricing import Price, cost_usd, estimate_input_tokens, worst_case_usd
+from judgekit.pricing import (
+    Price,
+    cost_usd,
+    estimate_input_tokens,
+    input_token_bound,
+    worst_case_usd,
+)
 from judgekit.providers.failures import (
     ErrorReply,
     Failure,
@@ -36,6 +53,8 @@ from judgekit.records import ModelCall, Reply, Usage
 
 MAX_ADAPTATIONS = 4
 MAX_WAIT_S = 60.0
+MAX_RATE_LIMIT_WAITS = 100
+"""Rate-limit pauses one row may wait out (they spend no retry) before it gives up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +64,16 @@ class CallOutcome:
     reply: Reply | None
     error: ErrorKind | None
     message: str
-    cost_usd: float
+    cost_usd: float | None
     """Every attempt of the call, billed unusable replies included (from the cache: what
-    the answer cost when it was paid for)."""
+    the answer cost when it was paid for); None when unknown: the model has no price, or a
+    reply reported no usage."""
     latency_ms: float | None
     cached: bool = False
-    input_tokens: int = 0
-    """Billed input tokens of every attempt, like ``cost_usd``."""
-    output_tokens: int = 0
+    input_tokens: int | None = 0
+    """Billed input tokens of every attempt, like ``cost_usd``; None when one reported no
+    usage (unknown is not zero)."""
+    output_tokens: int | None = 0
     cut_off: bool = False
     """The call ended on a reply cut off at ``max_output_tokens``."""
 
@@ -60,19 +81,26 @@ class CallOutcome:
 @dataclass(slots=True)
 class Attempts:
     """What the attempts of one logical call came to: billed tokens and cost, so that
-    every billed token lands on its row."""
+    every billed token lands on its row.  A reply without usage makes the tokens unknown
+    (None), an unknown cost makes the cost unknown."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
+    cost_usd: float | None = 0.0
     cut_off: bool = False
     """The last unusable reply was cut off at the output cap."""
 
-    def add(self, usage: Usage, cost_usd: float) -> None:
+    def add(self, usage: Usage | None, cost_usd: float | None) -> None:
         """Count one billed reply (or a cached answer's original bill)."""
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cost_usd += cost_usd
+        if usage is None:
+            self.input_tokens = self.output_tokens = None
+        elif self.input_tokens is not None and self.output_tokens is not None:
+            self.input_tokens += usage.input_tokens
+            self.output_tokens += usage.output_tokens
+        if cost_usd is None:
+            self.cost_usd = None
+        elif self.cost_usd is not None:
+            self.cost_usd += cost_usd
 
     def settle(self, outcome: CallOutcome) -> CallOutcome:
         """``outcome`` carrying the totals of every attempt."""
@@ -83,6 +111,17 @@ class Attempts:
             output_tokens=self.output_tokens,
             cut_off=outcome.reply is None and self.cut_off,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One request's end: an outcome, or a failure (with the error body and send time)."""
+
+    outcome: CallOutcome | None
+    failure: Failure | None = None
+    body: str = ""
+    sent_at: float | None = None
+    """``anyio.current_time()`` when the request went out (the limiter's rounds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +138,7 @@ class Caller:
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport,
+        transports: Transports,
         cache: AnswerCache | NoCache,
         budget: Budget,
         limiters: dict[str, ConnectionLimiter],
@@ -109,7 +148,8 @@ class Caller:
         on_retry: Callable[[str], None] | None = None,
         halted: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._transport = transport
+        self._transports = transports
+        self._health = ConnectionHealth(notice)
         self._cache = cache
         self._budget = budget
         self._limiters = limiters
@@ -121,6 +161,19 @@ class Caller:
         self._rng = rng or random.Random()
         self._quirks: dict[str, Quirks | None] = {}
         self._noticed: set[str] = set()
+
+    def affords(self, call: ModelCall, price: Price | None) -> bool:
+        """Whether the budget covers ``call``'s worst case right now (never waits)."""
+        if price is None:
+            return True
+        worst = worst_case_usd(input_token_bound(call), call.max_output_tokens, price)
+        return self._budget.covers(worst)
+
+    def notice_once(self, key: str, message: str) -> None:
+        """Say ``message`` once per run for ``key``."""
+        if key not in self._noticed:
+            self._noticed.add(key)
+            self._notice(message)
 
     def prepare(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
         """Apply what this connection's server is known to reject (this run or earlier)."""
@@ -139,26 +192,13 @@ class Caller:
         """Requests on the wire right now."""
         return self._sending
 
-    def affords(self, call: ModelCall, price: Price | None) -> bool:
-        """Whether the budget covers ``call``'s worst case right now (never waits)."""
-        if price is None:
-            return True
-        worst = worst_case_usd(estimate_input_tokens(call), call.max_output_tokens, price)
-        return self._budget.covers(worst)
-
-    def notice_once(self, key: str, message: str) -> None:
-        """Say ``message`` once per run for ``key``."""
-        if key not in self._noticed:
-            self._noticed.add(key)
-            self._notice(message)
-
     async def call(
         self, connection: ConnectionPlan, call: ModelCall, price: Price | None
     ) -> CallOutcome:
         """Answer ``call`` from the cache or the provider, retrying what is transient."""
         call = self.prepare(connection, call)
         settings = connection.config
-        attempt = adaptations = 0
+        attempt = adaptations = waits = 0
         attempts = Attempts()
         while True:
             request = connection.adapter.build_request(connection.endpoint, call)
@@ -166,16 +206,21 @@ class Caller:
             cached = self._cache.get(key)
             if cached is not None:
                 self._counters.cache_hits += 1
-                self._counters.saved_usd += cached.cost_usd
-                attempts.add(cached.reply.usage, cached.cost_usd)
+                cost = cached.cost_usd
+                if cost is None and cached.reply.usage is not None and price is not None:
+                    cost = cost_usd(cached.reply.usage, price)  # priced since it was paid
+                self._counters.saved_usd += cost or 0.0
+                attempts.add(cached.reply.usage, cost)
                 return attempts.settle(
-                    CallOutcome(cached.reply, None, "", 0.0, cached.latency_ms, cached=True)
+                    CallOutcome(cached.reply, None, "", cost, cached.latency_ms, cached=True)
                 )
-            outcome, failure, body = await self._send(
-                connection, call, request, key, price, attempts
-            )
-            if outcome is not None:
-                return attempts.settle(outcome)
+            closed = self._health.closed(connection.name)
+            if closed is not None:
+                return attempts.settle(CallOutcome(None, "rate_limit", closed, 0.0, None))
+            sent = await self._send(connection, call, request, key, price, attempts)
+            if sent.outcome is not None:
+                return attempts.settle(sent.outcome)
+            failure, body = sent.failure, sent.body
             assert failure is not None
             if failure.kind == "auth":
                 fix = (
@@ -200,8 +245,11 @@ class Caller:
                 continue
             if failure.kind == "rate_limit":
                 self._counters.rate_limited += 1
-                if failure.retry != "no":  # "no": out of quota, waiting will not help
-                    self._limiters[connection.name].on_rate_limited(_capped(failure))
+                waits += 1
+                waited = self._wait_out(connection, failure, sent.sent_at, waits)
+                if waited is None:
+                    continue  # the limiter holds the connection back; no retry spent
+                return attempts.settle(waited)
             if failure.retry == "no" or attempt >= settings.max_retries:
                 return attempts.settle(CallOutcome(None, failure.kind, failure.message, 0.0, None))
             attempt += 1
@@ -211,8 +259,43 @@ class Caller:
                     f"connection '{connection.name}': {failure.kind} ({failure.message}); "
                     f"retry {attempt}/{settings.max_retries}"
                 )
-            if failure.kind != "rate_limit":  # the limiter already holds the connection back
-                await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
+            await anyio.sleep(backoff_s(attempt, self._rng, _capped(failure)))
+
+    def _wait_out(
+        self, connection: ConnectionPlan, failure: Failure, sent_at: float | None, waits: int
+    ) -> CallOutcome | None:
+        """A 429: None to try again once the connection's pause is over, else the row's
+        outcome (out of quota, a limit that never clears, too many waits)."""
+        if failure.lasting:
+            self._health.close(
+                connection,
+                f"connection '{connection.name}': out of quota or credit ({failure.message}); "
+                "add credit, then rerun: answered rows come from the cache",
+            )
+        if failure.retry == "no":  # waiting will not help (quota, one request over the limit)
+            return CallOutcome(None, "rate_limit", failure.message, 0.0, None)
+        limiter = self._limiters[connection.name]
+        limiter.on_rate_limited(_capped(failure), sent_at)
+        if limiter.stalled:
+            self._health.close(
+                connection,
+                f"connection '{connection.name}': rate-limited in {limiter.stats.rounds} rounds "
+                f"of waiting as asked, and no request passed ({failure.message}); the limit is "
+                "smaller than one request (shorten the prompt or lower max_output_tokens) or "
+                "the key is throttled: rerun later, answered rows come from the cache",
+            )
+        closed = self._health.closed(connection.name)
+        if closed is not None:  # closed now, or by another row's 429 while this one was out
+            return CallOutcome(None, "rate_limit", closed, 0.0, None)
+        if waits > MAX_RATE_LIMIT_WAITS:
+            message = f"{failure.message}; still rate-limited after {MAX_RATE_LIMIT_WAITS} waits"
+            return CallOutcome(None, "rate_limit", message, 0.0, None)
+        if self._on_retry is not None:
+            self._on_retry(
+                f"connection '{connection.name}': rate_limit ({failure.message}); "
+                f"waiting {limiter.paused_for_s():.1f} s (wait {waits})"
+            )
+        return None
 
     async def _send(
         self,
@@ -222,22 +305,26 @@ class Caller:
         key: str,
         price: Price | None,
         attempts: Attempts,
-    ) -> tuple[CallOutcome | None, Failure | None, str]:
-        """One attempt under budget and pacing: (outcome, None, "") or (None, failure, body);
-        what it was billed is added to ``attempts``."""
+    ) -> _Attempt:
+        """One attempt under budget and pacing: an outcome, or a failure to act on; what it
+        was billed is added to ``attempts``."""
         estimated = estimate_input_tokens(call)
-        worst = worst_case_usd(estimated, call.max_output_tokens, price) if price else 0.0
+        worst = (
+            worst_case_usd(input_token_bound(call), call.max_output_tokens, price) if price else 0.0
+        )
         if not await self._budget.reserve(worst):
-            return CallOutcome(None, "budget_exhausted", "budget exhausted", 0.0, None), None, ""
+            return _Attempt(CallOutcome(None, "budget_exhausted", "budget exhausted", 0.0, None))
         limiter = self._limiters[connection.name]
-        spent = 0.0
+        charged = 0.0  # what the budget keeps of the reservation
+        sent_at: float | None = None
         try:
             await limiter.acquire(estimated + call.max_output_tokens)
             try:
                 if self._halted():  # stopped while this call waited for its slot
-                    return CallOutcome(None, "connection", "interrupted", 0.0, None), None, ""
+                    return _Attempt(CallOutcome(None, "connection", "interrupted", 0.0, None))
                 self._counters.requests += 1
                 self._sending += 1
+                sent_at = anyio.current_time()
                 started = time.perf_counter()
                 # The transport enforces the timeout (connect, and each read): cheaper
                 # per call than a cancel scope, and surfaces as httpx.TimeoutException.
@@ -248,53 +335,88 @@ class Caller:
                     "pool": timeout_s,
                 }
                 try:
-                    response = await self._transport.handle_async_request(request)
+                    response = await self._transports[connection.name].handle_async_request(request)
                     await response.aread()
                 finally:
                     self._sending -= 1
                 latency_ms = (time.perf_counter() - started) * 1000
             finally:
                 limiter.release()
+            self._health.on_response(connection, response)
             failure = classify_response(response)
             if failure is not None:
-                return None, failure, response.text
+                return _Attempt(None, failure, response.text, sent_at)
             reply = connection.adapter.parse_response(response)
+        except ErrorReply as exc:
+            # An error in a 2xx body is billed only when it says so (no usage: an error,
+            # not an unknown bill); it keeps its text: a 400 in disguise may name a parameter.
+            if exc.usage is not None:
+                spent, charged = self._charge(connection, exc.usage, price, worst)
+                attempts.add(exc.usage, spent)
+            return _Attempt(None, classify_exception(exc), response.text, sent_at)
         except MalformedReply as exc:
-            # An unusable reply (refusal, cut off) is still billed when it reports usage.
-            spent = self._bill_unusable(exc, price, attempts)
-            # An error in a 2xx body keeps its text: a 400 in disguise may name a parameter.
-            body = response.text if isinstance(exc, ErrorReply) else ""
-            return None, classify_exception(exc), body
+            # An unusable 2xx reply (refusal, cut off) is billed: what it reports, else
+            # its worst case stays charged.
+            attempts.cut_off = exc.problem == "cut_off"
+            spent, charged = self._charge(connection, exc.usage, price, worst)
+            attempts.add(exc.usage, spent)
+            return _Attempt(None, classify_exception(exc), "", sent_at)
         except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return None, classify_exception(exc), ""
+            self._health.on_exception(connection, exc)
+            return _Attempt(None, classify_exception(exc), "", sent_at)
         else:
-            spent = cost_usd(reply.usage, price) if price else 0.0
+            spent, charged = self._charge(connection, reply.usage, price, worst)
             usage = reply.usage
-            limiter.settle_tokens(
-                estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens
-            )
+            if usage is not None:
+                limiter.settle_tokens(
+                    estimated + call.max_output_tokens, usage.input_tokens + usage.output_tokens
+                )
             limiter.on_success()
             self._cache.put(key, CachedAnswer(reply, spent, latency_ms))
-            self._bill(usage, spent, attempts)
-            return CallOutcome(reply, None, "", spent, latency_ms), None, ""
+            attempts.add(usage, spent)
+            return _Attempt(CallOutcome(reply, None, "", spent, latency_ms))
         finally:
-            self._budget.settle(worst, spent)
+            self._budget.settle(worst, charged)
 
-    def _bill(self, usage: Usage, spent_usd: float, attempts: Attempts) -> None:
-        """Count a billed reply in the run's totals and in its row's."""
-        self._counters.input_tokens += usage.input_tokens
-        self._counters.output_tokens += usage.output_tokens
-        self._counters.spent_usd += spent_usd
-        attempts.add(usage, spent_usd)
+    def _charge(
+        self, connection: ConnectionPlan, usage: Usage | None, price: Price | None, worst: float
+    ) -> tuple[float | None, float]:
+        """(the reply's cost, None when unknown; what the budget keeps) for a billed reply,
+        counted in the run's totals."""
+        if usage is None:
+            self._counters.calls_without_usage += 1
+            self._counters.charged_without_usage_usd += worst
+            self._health.tell_once(
+                connection,
+                "usage",
+                "a reply reported no token usage: its cost is unknown, so its worst case "
+                "stays charged against the budget, and its row's cost and token columns are "
+                "null (said once)",
+            )
+            return None, worst
+        if price is None:
+            self._counters.calls_without_price += 1
+            return None, 0.0
+        spent = cost_usd(usage, price)
+        return spent, spent
 
-    def _bill_unusable(self, exc: MalformedReply, price: Price | None, attempts: Attempts) -> float:
-        """Bill an unusable 2xx reply that reports usage; returns its cost."""
-        attempts.cut_off = exc.problem == "cut_off"
-        if exc.usage is None:
-            return 0.0
-        spent = cost_usd(exc.usage, price) if price is not None else 0.0
-        self._bill(exc.usage, spent, attempts)
-        return spent
+    def tally(
+        self,
+        outcomes: Sequence[CallOutcome],
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cost_usd: float | None,
+    ) -> None:
+        """Count one row's billed tokens and spend in the run's totals exactly as the row
+        shows them (``J_input_tokens``, ``J_output_tokens``, ``J_cost_usd``), so that the
+        summary is the sum of the rows: a row whose tokens or cost are unknown (null) adds
+        nothing for them, and cache hits are saved, not spent."""
+        fresh = [o for o in outcomes if not o.cached]
+        if input_tokens is not None and output_tokens is not None:
+            self._counters.input_tokens += sum(o.input_tokens or 0 for o in fresh)
+            self._counters.output_tokens += sum(o.output_tokens or 0 for o in fresh)
+        if cost_usd is not None:
+            self._counters.spent_usd += sum(o.cost_usd or 0.0 for o in fresh)
 
     def _known_quirks(self, endpoint: str) -> Quirks | None:
         """This run's quirks for ``endpoint``, loaded once from the cache."""

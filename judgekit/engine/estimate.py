@@ -10,7 +10,7 @@ from judgekit.datasets import iter_windows
 from judgekit.engine.judging import prepare_call
 from judgekit.engine.run import WINDOW_ROWS
 from judgekit.engine.score import ScoreJob, open_cache, prepare
-from judgekit.pricing import estimate_input_tokens, worst_case_usd
+from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +25,12 @@ class Estimate:
     calls_refused: int
     input_tokens: int
     worst_case_usd: float
+    """Of the calls whose model has a price (``unpriced_models`` cost an unknown amount)."""
     budget_usd: float | None
     skipped: Mapping[str, str] = field(default_factory=dict)
     """Judges ``--local-only`` skipped: name -> why they could cost money."""
+    unpriced_models: tuple[str, ...] = ()
+    """Models of needed calls that have no known price: their cost is unknown."""
 
     @property
     def budget_covers(self) -> bool | None:
@@ -41,6 +44,7 @@ def estimate(job: ScoreJob) -> Estimate:
     cache = open_cache(job)
     rows = needed = cached = refused = rules = tokens = 0
     worst = 0.0
+    unpriced: set[str] = set()
     try:
         for window in iter_windows(dataset, WINDOW_ROWS, job.limit):
             columns = sorted({c for judge in plan.judges for c in judge.fields.values()})
@@ -61,12 +65,12 @@ def estimate(job: ScoreJob) -> Estimate:
                         cached += 1
                         continue
                     needed += 1
-                    estimated = estimate_input_tokens(prepared.call)
-                    tokens += estimated
-                    if judge.price is not None:
-                        worst += worst_case_usd(
-                            estimated, prepared.call.max_output_tokens, judge.price
-                        )
+                    tokens += estimate_input_tokens(prepared.call)
+                    if judge.price is None:
+                        unpriced.add(prepared.call.model)
+                        continue
+                    bound = input_token_bound(prepared.call)
+                    worst += worst_case_usd(bound, prepared.call.max_output_tokens, judge.price)
     finally:
         cache.close()
     return Estimate(
@@ -80,4 +84,5 @@ def estimate(job: ScoreJob) -> Estimate:
         worst_case_usd=worst,
         budget_usd=plan.budget_usd,
         skipped={s.name: s.reason for s in plan.skipped},
+        unpriced_models=tuple(sorted(unpriced)),
     )

@@ -11,17 +11,20 @@ Every attempt's billed tokens and cost land on the row (``J_input_tokens``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
 
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
-from judgekit.pricing import estimate_input_tokens, worst_case_usd
+from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict
 from judgekit.rules import apply_rule
 from judgekit.verdicts import MalformedVerdict, parse_verdict
+
+_N = TypeVar("_N", int, float)
 
 MAX_OUTPUT_TOKENS = 200_000
 """A re-ask never asks for more output than this (the config's own ceiling)."""
@@ -100,7 +103,8 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
             f"max_input_tokens {judge.max_input_tokens}",
         )
     if judge.max_cost_usd_per_call is not None and judge.price is not None:
-        worst = worst_case_usd(estimated, settings.max_output_tokens, judge.price)
+        bound = input_token_bound(call)
+        worst = worst_case_usd(bound, settings.max_output_tokens, judge.price)
         if worst > judge.max_cost_usd_per_call:
             return PreparedCall(
                 prompt,
@@ -141,7 +145,9 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
             f"{prepared.call.max_output_tokens} and asked again with "
             f"{call.max_output_tokens}; raise max_output_tokens to pay for one call, not two",
         )
-    return _result(judge, outcomes, verdict, problem)
+    result = _result(judge, outcomes, verdict, problem)
+    caller.tally(outcomes, result.input_tokens, result.output_tokens, result.cost_usd)
+    return result
 
 
 def _larger_cap(caller: Caller, judge: JudgePlan, call: ModelCall) -> tuple[ModelCall | None, str]:
@@ -180,16 +186,26 @@ def _read(judge: JudgePlan, outcome: CallOutcome) -> tuple[Verdict | None, str]:
         return None, str(exc)
 
 
+def _known_sum(values: Iterable[_N | None]) -> _N | None:
+    """The sum, or None when any value is unknown (a reply without usage, no price)."""
+    total: Any = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return cast("_N | None", total)
+
+
 def _result(
     judge: JudgePlan, outcomes: list[CallOutcome], verdict: Verdict | None, problem: str
 ) -> JudgeResult:
     """One row's columns from its calls (a re-ask's tokens and cost included)."""
     last = outcomes[-1]
     # Built in one go, not by replace(): this runs once per judge call.  Every attempt
-    # counts, the unusable but billed ones included.
-    input_tokens = sum(o.input_tokens for o in outcomes)
-    output_tokens = sum(o.output_tokens for o in outcomes)
-    cost = sum(o.cost_usd for o in outcomes) if judge.price is not None else None
+    # counts, the unusable but billed ones included; unknown (None) is not zero.
+    input_tokens = _known_sum(o.input_tokens for o in outcomes)
+    output_tokens = _known_sum(o.output_tokens for o in outcomes)
+    cost = _known_sum(o.cost_usd for o in outcomes) if judge.price is not None else None
     model = last.reply.model if last.reply else judge.model
     response_id = last.reply.response_id if last.reply else None
     if verdict is None:

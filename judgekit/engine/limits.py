@@ -8,7 +8,13 @@ counts in a sliding one-second window.  Token pacing books
 when the real usage is known.
 
 A 429 pauses the whole connection until its ``Retry-After`` has passed and
-slows the pace; successes bring it back gradually.  With no declared request
+slows the pace; successes bring it back gradually.  A 429 without any hint pauses
+1 s, then twice as long for each further round of 429s without a success in
+between (up to ``MAX_HINTLESS_PAUSE_S``).  A round is the 429s of requests sent
+after the previous round's pause ended: a burst of 32 sent at once is one round,
+and a round is only over once the connection waited as asked.  After
+``STALL_ROUNDS`` rounds without one success, the limit is not clearing (smaller
+than one request, or the key is throttled): ``stalled`` says so.  With no declared request
 limit, the connection's concurrency adapts instead (halve on a 429, add one per
 window of successes): AIMD, as TCP does.
 
@@ -26,6 +32,10 @@ import anyio
 PACE_MARGIN = 1.02
 SLOWEST_FACTOR = 0.25
 DEFAULT_PAUSE_S = 1.0
+MAX_HINTLESS_PAUSE_S = 32.0
+STALL_ROUNDS = 7
+"""Rounds of 429s with no success in between before a connection counts as stalled:
+about two minutes of pauses without hints (1+2+4+8+16+32+32 s)."""
 
 
 @dataclass(slots=True)
@@ -34,6 +44,8 @@ class LimiterStats:
 
     rate_limited: int = 0
     paused_s: float = 0.0
+    rounds: int = 0
+    """Rounds of 429s since the last success (see the module docstring)."""
 
 
 class ConnectionLimiter:
@@ -54,6 +66,7 @@ class ConnectionLimiter:
         self._next_request_at = 0.0
         self._next_tokens_at = 0.0
         self._paused_until = 0.0
+        self._round_until = float("-inf")
         self._factor = 1.0
         self._changed = anyio.Event()
         self._waiters = 0
@@ -82,6 +95,7 @@ class ConnectionLimiter:
 
     def on_success(self) -> None:
         """Recover the pace and the adaptive concurrency gradually."""
+        self.stats.rounds = 0
         if self._factor < 1.0:
             self._factor = min(1.0, self._factor * 1.01)
         if self._adaptive and self._in_flight_limit < self._max_in_flight:
@@ -90,18 +104,36 @@ class ConnectionLimiter:
             )
             self._notify()
 
-    def on_rate_limited(self, retry_after_s: float | None) -> None:
-        """A 429: pause the whole connection and slow down."""
+    def paused_for_s(self) -> float:
+        """Seconds until the connection's current 429 pause ends (0: not paused)."""
+        return max(0.0, self._paused_until - anyio.current_time())
+
+    @property
+    def stalled(self) -> bool:
+        """Whether 429s have come for ``STALL_ROUNDS`` rounds without one success."""
+        return self.stats.rounds >= STALL_ROUNDS
+
+    def on_rate_limited(self, retry_after_s: float | None, sent_at: float | None = None) -> None:
+        """A 429 for a request sent at ``sent_at`` (``anyio.current_time()``; None: now):
+        pause the whole connection (the server's wait, else a growing one), slow down."""
         self.stats.rate_limited += 1
         now = anyio.current_time()
-        pause_s = retry_after_s if retry_after_s is not None else DEFAULT_PAUSE_S
+        if (now if sent_at is None else sent_at) >= self._round_until:
+            self.stats.rounds += 1
+        pause_s = retry_after_s if retry_after_s is not None else self._hintless_pause_s()
         until = now + pause_s
+        self._round_until = max(self._round_until, until)
         if until > self._paused_until:
             self.stats.paused_s += until - max(now, self._paused_until)
             self._paused_until = until
         self._factor = max(SLOWEST_FACTOR, self._factor * 0.8)
         if self._adaptive:
             self._in_flight_limit = max(1.0, self._in_flight_limit / 2)
+
+    def _hintless_pause_s(self) -> float:
+        """1 s, doubling with each round of 429s since the last success."""
+        doublings = max(0, self.stats.rounds - 1)
+        return min(MAX_HINTLESS_PAUSE_S, DEFAULT_PAUSE_S * 2.0 ** min(doublings, 16))
 
     async def _wait_for_slot(self, tokens: int) -> None:
         while True:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
+from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
@@ -36,6 +37,8 @@ class ConnectionPlan:
     config: ConnectionConfig
     endpoint: Endpoint
     adapter: ProtocolAdapter
+    proxy: ProxyChoice | None = None
+    """The proxy its requests go through (None: direct)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,8 @@ def make_plan(
         raise ConfigError(f"{source}: local only: every judge can cost money: {names}")
     if dataset is not None:  # a J_* column the dataset already has: refused before any call
         output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
+    if connections:
+        tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
     return RunPlan(
         judges=tuple(judges),
         connections=connections,
@@ -288,6 +293,7 @@ def _connection(
             base_url=conn.base_url, api_key=key, key_header=conn.api_key_header, headers=headers
         ),
         adapter=PROTOCOLS[conn.protocol],
+        proxy=choose_proxy(name, conn.base_url, conn.proxy, environ),
     )
 
 

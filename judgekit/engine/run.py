@@ -13,27 +13,24 @@ signal task turns SIGINT/SIGTERM into a graceful stop.
 
 from __future__ import annotations
 
-import functools
 import random
 import signal
-import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
-import httpx
 import pyarrow as pa
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from httpx_aiohttp import AiohttpTransport
 
 from judgekit.cache import AnswerCache, NoCache
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
 from judgekit.engine.judging import judge_llm, judge_rule
 from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.network import Transports
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
 from judgekit.errors import Interrupted, JudgekitError
@@ -102,19 +99,10 @@ class RunOutcome:
     budget_exhausted: bool
 
 
-def make_transport(concurrency: int) -> httpx.AsyncBaseTransport:
-    """httpx's transport seam on aiohttp: ~5x less CPU per call than httpcore's pool at
-    64+ in flight.  Requests go straight to the transport: an ``AsyncClient`` would add
-    cookie, auth and redirect machinery that judge calls never need."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return AiohttpTransport(verify=_tls_context(), limits=limits, trust_env=False)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context (certifi's CAs), built once per process: loading the CA
-    bundle takes tens of milliseconds, and a context may serve any number of runs."""
-    return httpx.create_ssl_context(verify=True, trust_env=False)
+def make_transports(plan: RunPlan) -> Transports:
+    """The transports of the plan's connections: one per distinct proxy (``engine.network``)."""
+    routes = {name: connection.proxy for name, connection in plan.connections.items()}
+    return Transports(routes, plan.concurrency)
 
 
 async def run(
@@ -160,9 +148,9 @@ class _Run:
         """Run every task to the end; raise AuthError or Interrupted when that is how it ended."""
         self._announce_unknown_prices()
         plan, hooks, state = self.plan, self.hooks, self.state
-        async with make_transport(plan.concurrency) as transport:
+        async with make_transports(plan) as transports:
             caller = Caller(
-                transport,
+                transports,
                 cache,
                 self.budget,
                 self.limiters,
@@ -232,7 +220,7 @@ class _Run:
                     continue
                 try:
                     result = await judge_llm(caller, job.judge, job.window.rows[job.row])
-                except JudgekitError as exc:  # AuthError: stop the whole run at once
+                except JudgekitError as exc:  # AuthError, UnreachableError: stop the run
                     self.state.fatal = exc
                     self.state.stopping = True
                     tg.cancel_scope.cancel()

@@ -23,10 +23,16 @@ class Counters:
     input_tokens: int = 0
     output_tokens: int = 0
     spent_usd: float = 0.0
-    """New spend of this run."""
+    """Known new spend of this run (replies of unknown cost are counted apart, below)."""
     saved_usd: float = 0.0
     """What the cached answers cost when they were paid for."""
     errors: Counter[str] = field(default_factory=Counter)
+    calls_without_usage: int = 0
+    """Billed replies that reported no usage: their cost is unknown."""
+    charged_without_usage_usd: float = 0.0
+    """The worst cases those replies keep charged against the budget."""
+    calls_without_price: int = 0
+    """Replies of models without a known price: their cost is unknown."""
 
     def snapshot(self, elapsed_s: float, budget_usd: float | None) -> Snapshot:
         """A frozen copy for displays."""
@@ -46,6 +52,9 @@ class Counters:
             budget_usd=budget_usd,
             errors=dict(self.errors),
             elapsed_s=elapsed_s,
+            calls_without_usage=self.calls_without_usage,
+            charged_without_usage_usd=self.charged_without_usage_usd,
+            calls_without_price=self.calls_without_price,
         )
 
 
@@ -68,6 +77,14 @@ class Snapshot:
     budget_usd: float | None
     errors: dict[str, int]
     elapsed_s: float
+    calls_without_usage: int = 0
+    charged_without_usage_usd: float = 0.0
+    calls_without_price: int = 0
+
+    @property
+    def spend_known(self) -> bool:
+        """Whether ``spent_usd`` is the whole spend (no reply of unknown cost)."""
+        return self.calls_without_usage == 0 and self.calls_without_price == 0
 
     @property
     def error_count(self) -> int:
@@ -105,4 +122,7 @@ class Snapshot:
             "budget_usd": self.budget_usd,
             "errors": dict(sorted(self.errors.items())),
             "wall_s": round(self.elapsed_s, 3),
+            "calls_without_usage": self.calls_without_usage,
+            "charged_without_usage_usd": round(self.charged_without_usage_usd, 6),
+            "calls_without_price": self.calls_without_price,
         }

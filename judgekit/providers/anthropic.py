@@ -36,6 +36,7 @@ from judgekit.providers.wire import (
     make_reply,
     post_json,
     read_json,
+    reports_usage,
     request_headers,
     token_count,
     with_params,
@@ -117,7 +118,7 @@ def _text(content: list[Any]) -> str:
     return "".join(t for t in texts if isinstance(t, str))
 
 
-def _verdict_tool_text(content: list[Any], usage: Usage) -> str | None:
+def _verdict_tool_text(content: list[Any], usage: Usage | None) -> str | None:
     """The ``verdict`` tool's input as JSON text, or None when no such block."""
     for block in content:
         if isinstance(block, dict) and block.get("type") == "tool_use":
@@ -130,8 +131,11 @@ def _verdict_tool_text(content: list[Any], usage: Usage) -> str | None:
     return None
 
 
-def _usage(usage: Any) -> Usage:
-    """Total input = uncached + cache reads + cache writes (see the module docstring)."""
+def _usage(usage: Any) -> Usage | None:
+    """Total input = uncached + cache reads + cache writes (see the module docstring);
+    None when the body reports no usage."""
+    if not reports_usage(usage, "input_tokens", "output_tokens"):
+        return None
     uncached = token_count(usage, "input_tokens")
     read = token_count(usage, "cache_read_input_tokens")
     written = token_count(usage, "cache_creation_input_tokens")

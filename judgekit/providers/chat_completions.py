@@ -30,6 +30,7 @@ from judgekit.providers.wire import (
     make_reply,
     post_json,
     read_json,
+    reports_usage,
     request_headers,
     token_count,
     with_params,
@@ -124,10 +125,13 @@ def _content_text(content: Any) -> str:
     return ""
 
 
-def _usage(usage: Any) -> Usage:
-    """Chat usage; ``prompt_tokens`` already includes the cached ones.  Output is at least
-    ``total_tokens - prompt_tokens``: Gemini's OpenAI-compatible endpoint (and proxies in
-    front of it) can leave billed thinking tokens out of ``completion_tokens``."""
+def _usage(usage: Any) -> Usage | None:
+    """Chat usage; ``prompt_tokens`` already includes the cached ones; None when absent.
+    Output is at least ``total_tokens - prompt_tokens``: Gemini's OpenAI-compatible
+    endpoint (and proxies in front of it) can leave billed thinking tokens out of
+    ``completion_tokens``."""
+    if not reports_usage(usage, "prompt_tokens", "completion_tokens"):
+        return None
     input_tokens = token_count(usage, "prompt_tokens")
     total = token_count(usage, "total_tokens")
     return Usage(

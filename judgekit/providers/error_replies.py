@@ -41,7 +41,7 @@ _STATUS_MARKERS: tuple[tuple[tuple[str, ...], int], ...] = (
 GATEWAY_STATUS = 502
 
 
-def raise_error_reply(body: dict[str, Any], response: httpx.Response, usage: Usage) -> None:
+def raise_error_reply(body: dict[str, Any], response: httpx.Response, usage: Usage | None) -> None:
     """Raise ErrorReply when a 2xx ``body`` carries a non-empty ``error``; else nothing."""
     error = body.get("error")
     if not error or not isinstance(error, dict | str):

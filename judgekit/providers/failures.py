@@ -6,7 +6,8 @@ while sending or reading (or a 2xx body judgekit cannot use)::
     what happened                                  kind                retry
     ---------------------------------------------  ------------------  ----------
     429 Too Many Requests                          rate_limit          rate_limit
-    429 with insufficient_quota / spend limit      rate_limit          no
+    429 out of quota or credit (code or message)   rate_limit          no, lasting
+    429 for one request above the limit itself     rate_limit          no
     401, 403                                       auth                no
     408 Request Timeout                            timeout             transient
     409 Conflict (Anthropic: retry is safe)        server_error        transient
@@ -25,8 +26,11 @@ while sending or reading (or a 2xx body judgekit cannot use)::
                                                    ``error_replies``)
     anything else                                  TypeError: a bug keeps its traceback
 
-``retry_after_s`` is the server's ``retry-after-ms`` / ``Retry-After`` when it
-sent one (429 and 5xx alike).  The transport judgekit uses
+``retry_after_s`` is the wait the server asked for (``parse_retry_after``: its
+``Retry-After`` family or rate-limit resets, also as a LiteLLM proxy forwards them),
+429 and 5xx alike.  ``lasting`` marks a failure every later request of the
+connection would share.  Whether a request reached a server at all is
+``providers.reach``'s question.  The transport judgekit uses
 (``httpx_aiohttp.AiohttpTransport``) maps a refused or dropped connection to
 ``httpx.ConnectTimeout``; the aiohttp exception in ``__cause__`` says what
 really happened, so it is read first.
@@ -79,6 +83,8 @@ class Failure:
     retry: RetryPolicy
     retry_after_s: float | None
     message: str
+    lasting: bool = False
+    """Every later request of the connection would fail alike (out of quota or credit)."""
 
 
 ReplyProblem = Literal["malformed", "refused", "cut_off", "empty"]
@@ -143,20 +149,39 @@ def provider_error(text: str) -> ProviderError:
     )
 
 
-def parse_retry_after(headers: httpx.Headers, *, now: datetime | None = None) -> float | None:
-    """Seconds the server asks us to wait: ``retry-after-ms``, else ``Retry-After`` (seconds
-    or HTTP date), else the reset of an exhausted ``x-ratelimit-*`` limit; None if none."""
-    millis = _number(headers.get("retry-after-ms"))
-    if millis is not None:
-        return max(0.0, millis / 1000)
-    value = headers.get("retry-after")
-    if value is not None:
-        seconds = _number(value)
-        if seconds is None:
-            seconds = _seconds_until(value, now or datetime.now(UTC))
-        if seconds is not None:
-            return max(0.0, seconds)
-    return _exhausted_limit_reset(headers)
+def parse_retry_after(
+    headers: httpx.Headers, *, now: datetime | None = None, resets: bool = True
+) -> float | None:
+    """Seconds the server asks us to wait, or None when it gives no hint.
+
+    Read in this order, each also under LiteLLM's ``llm_provider-`` prefix (a proxy passes
+    the provider's headers on that way): ``retry-after-ms``; ``Retry-After`` (seconds or
+    HTTP date); then the ``x-ratelimit-reset-requests`` / ``-tokens`` resets (OpenAI
+    durations like ``"1s"``, ``"6m0s"``, ``"20ms"``, or plain seconds): the longest reset of
+    a limit whose ``x-ratelimit-remaining-*`` is 0, else, when no remaining count is sent,
+    the shortest reset given (a proxy may strip the counts).  ``resets=False`` reads only
+    the ``Retry-After`` family (a 5xx is not about a rate limit).  Negative waits become 0."""
+    now = now or datetime.now(UTC)
+    for prefix in _HINT_PREFIXES:
+        millis = _number(headers.get(f"{prefix}retry-after-ms"))
+        if millis is not None:
+            return max(0.0, millis / 1000)
+        value = headers.get(f"{prefix}retry-after")
+        if value is not None:
+            seconds = _number(value)
+            if seconds is None:
+                seconds = _seconds_until(value, now)
+            if seconds is not None:
+                return max(0.0, seconds)
+    for prefix in _HINT_PREFIXES if resets else ():
+        reset = _limit_reset(headers, prefix, now)
+        if reset is not None:
+            return max(0.0, reset)
+    return None
+
+
+_HINT_PREFIXES = ("", "llm_provider-")
+"""Where a wait hint may be: the provider's own header, or as a LiteLLM proxy forwards it."""
 
 
 def _number(value: str | None) -> float | None:
@@ -181,6 +206,8 @@ def _seconds_until(http_date: str, now: datetime) -> float | None:
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_EPOCH_S = 1e9
+"""A reset given as a number this large is a Unix time, not a duration."""
 
 
 def parse_duration_s(text: str) -> float | None:
@@ -192,16 +219,32 @@ def parse_duration_s(text: str) -> float | None:
     return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
 
 
-def _exhausted_limit_reset(headers: httpx.Headers) -> float | None:
-    """The longest reset among OpenAI limits whose remaining count is 0 (a hint only)."""
-    resets = []
+def _reset_s(text: str | None, now: datetime) -> float | None:
+    """A reset hint in seconds: a duration, plain seconds, or a Unix time."""
+    if text is None:
+        return None
+    number = _number(text)
+    if number is None:
+        return parse_duration_s(text)
+    return number - now.timestamp() if number >= _EPOCH_S else number
+
+
+def _limit_reset(headers: httpx.Headers, prefix: str, now: datetime) -> float | None:
+    """The reset of the exhausted limit(s) among ``{prefix}x-ratelimit-*`` (see above)."""
+    exhausted: list[float] = []
+    unknown: list[float] = []
     for limit in ("requests", "tokens"):
-        if headers.get(f"x-ratelimit-remaining-{limit}", "").strip() != "0":
+        reset = _reset_s(headers.get(f"{prefix}x-ratelimit-reset-{limit}"), now)
+        if reset is None:
             continue
-        reset = parse_duration_s(headers.get(f"x-ratelimit-reset-{limit}", ""))
-        if reset is not None:
-            resets.append(reset)
-    return max(resets) if resets else None
+        remaining = headers.get(f"{prefix}x-ratelimit-remaining-{limit}")
+        if remaining is None:
+            unknown.append(reset)
+        elif _number(remaining) == 0:
+            exhausted.append(reset)
+    if exhausted:
+        return max(exhausted)
+    return min(unknown) if unknown else None
 
 
 def classify_response(response: httpx.Response) -> Failure | None:
@@ -212,14 +255,17 @@ def classify_response(response: httpx.Response) -> Failure | None:
     message = _status_message(response)
     if status == 429:
         if _is_quota(response):
+            return Failure("rate_limit", "no", None, message, lasting=True)
+        if _exceeds_limit(response):
             return Failure("rate_limit", "no", None, message)
         return Failure("rate_limit", "rate_limit", parse_retry_after(response.headers), message)
     if status in (401, 403):
         return Failure("auth", "no", None, message)
-    if status == 408:
-        return Failure("timeout", "transient", parse_retry_after(response.headers), message)
-    if status == 409 or status >= 500:
-        return Failure("server_error", "transient", parse_retry_after(response.headers), message)
+    if status == 408 or status == 409 or status >= 500:
+        kind: ErrorKind = "timeout" if status == 408 else "server_error"
+        return Failure(
+            kind, "transient", parse_retry_after(response.headers, resets=False), message
+        )
     if 300 <= status < 400:
         return Failure("bad_request", "no", None, f"{message} (redirects are not followed)")
     return Failure("bad_request", "no", None, message)
@@ -269,13 +315,54 @@ def _truncate(text: str) -> str:
 
 
 def _is_quota(response: httpx.Response) -> bool:
-    """A 429 that waiting will not fix: the account is out of credit or over its spend limit."""
-    try:
-        error = provider_error(response.text)
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
+    """A 429 that waiting will not fix: the account is out of credit or over its spend limit.
+
+    Recognised by the error's code (``insufficient_quota``, spend limits) or, since a proxy
+    may rewrite the code (LiteLLM sends ``"429"``), by its message; a message that also
+    says when to retry is a per-minute quota (Gemini words those alike), not an empty one."""
+    error = _error_of(response)
+    if error is None:
         return False
     code = (error.code or "").lower()
-    return any(marker in code for marker in _QUOTA_CODES)
+    if any(marker in code for marker in _QUOTA_CODES):
+        return True
+    said = error.message.lower()
+    if any(marker in said for marker in _RETRY_SOON):
+        return False
+    return any(marker in said for marker in _QUOTA_MESSAGES)
+
+
+_QUOTA_MESSAGES = (
+    "insufficient_quota",
+    "exceeded your current quota",
+    "credit balance is too low",
+    "insufficient credit",
+    "insufficient balance",
+    "out of credits",
+    "spend limit",
+    "billing hard limit",
+    "budget has been exceeded",
+)
+_RETRY_SOON = ("retry in", "try again in", "retry after")
+_LIMIT_REQUESTED = re.compile(r"limit:?\s*([\d,]+)\D{0,40}?requested:?\s*([\d,]+)", re.IGNORECASE)
+
+
+def _exceeds_limit(response: httpx.Response) -> bool:
+    """A 429 for one request larger than the limit itself (``Limit 30000, Requested 45000``):
+    it never clears, however long one waits."""
+    error = _error_of(response)
+    match = _LIMIT_REQUESTED.search(error.message) if error else None
+    if match is None:
+        return False
+    limit, requested = (int(group.replace(",", "")) for group in match.groups())
+    return requested > limit
+
+
+def _error_of(response: httpx.Response) -> ProviderError | None:
+    try:
+        return provider_error(response.text)
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return None
 
 
 def classify_exception(exc: BaseException) -> Failure:

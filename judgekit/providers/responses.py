@@ -27,6 +27,7 @@ from judgekit.providers.wire import (
     make_reply,
     post_json,
     read_json,
+    reports_usage,
     request_headers,
     token_count,
     with_params,
@@ -148,8 +149,10 @@ def _error_message(body: dict[str, Any]) -> str:
     return message[:120] if isinstance(message, str) else "no reason given"
 
 
-def _usage(usage: Any) -> Usage:
-    """Responses usage; ``input_tokens`` already includes the cached ones."""
+def _usage(usage: Any) -> Usage | None:
+    """Responses usage; ``input_tokens`` already includes the cached ones; None when absent."""
+    if not reports_usage(usage, "input_tokens", "output_tokens"):
+        return None
     return Usage(
         input_tokens=token_count(usage, "input_tokens"),
         output_tokens=token_count(usage, "output_tokens"),

@@ -105,7 +105,9 @@ def with_params(body: dict[str, Any], params: Mapping[str, Any] | None) -> dict[
     return merged
 
 
-def make_reply(body: dict[str, Any], text: str, usage: Usage, response: httpx.Response) -> Reply:
+def make_reply(
+    body: dict[str, Any], text: str, usage: Usage | None, response: httpx.Response
+) -> Reply:
     """A Reply naming the model and response id the body gives (else the model asked)."""
     model = body.get("model")
     response_id = body.get("id")
@@ -155,6 +157,12 @@ def read_json(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise MalformedReply("body is not a JSON object")
     return body
+
+
+def reports_usage(usage: Any, *counts: str) -> bool:
+    """Whether a body's ``usage`` object holds any of the token ``counts`` (a null, absent or
+    empty usage means the tokens are unknown: never read as zero)."""
+    return isinstance(usage, dict) and any(usage.get(name) is not None for name in counts)
 
 
 def token_count(usage: Any, *path: str) -> int:

@@ -82,7 +82,11 @@ class FaultGate:
         return s.hang or self.take_first("hang", s.hang_first_n)
 
     def check_rate(self, protocol: WireProtocol, s: FakeSettings) -> web.Response | None:
-        """429 for ``rate_limit_first_n``, then for ``rate_limit_per_s``."""
+        """429 for ``quota_exceeded``, ``rate_limit_first_n``, then ``rate_limit_per_s``."""
+        if s.quota_exceeded:
+            message = "You exceeded your current quota, please check your plan and billing details."
+            # A LiteLLM proxy rewrites the provider's code (insufficient_quota) to "429".
+            return error_response(protocol, 429, "rate_limit", message, None, "429")
         if self.take_first("rate_limit", s.rate_limit_first_n):
             first_wait_s = 1.0 if s.retry_after_s is None else s.retry_after_s
             return rate_limited(protocol, s, first_wait_s, "Rate limit reached for requests.")
@@ -130,6 +134,21 @@ class FaultGate:
         if self.hit_rate("status_400", s.status_400_rate):
             return _bad_request(protocol, "Invalid request (injected by the fake provider).")
         return None
+
+    def check_route(self, path: str, s: FakeSettings) -> web.Response | None:
+        """``no_api_status`` (a plain-text 404/405 page) or a 301 to ``redirect_to``."""
+        if s.redirect_to is not None:
+            location = s.redirect_to.rstrip("/") + path
+            return web.Response(status=301, headers={"Location": location}, text="Moved")
+        if s.no_api_status:
+            status = s.no_api_status
+            text = f"{status}: {'Not Found' if status == 404 else 'Method Not Allowed'}"
+            return web.Response(status=status, text=text)
+        return None
+
+    def drops(self, s: FakeSettings) -> bool:
+        """Whether this request's connection is closed without an answer."""
+        return self.take_first("drop", s.drop_first_n)
 
     def bad_verdict(self, s: FakeSettings, *, reask: bool) -> bool:
         """Whether the verdict text is prose; the stricter re-ask gets a proper answer."""
@@ -203,13 +222,28 @@ def check_auth(
 def rate_limited(
     protocol: WireProtocol, s: FakeSettings, wait_s: float, message: str
 ) -> web.Response:
-    """429 announcing ``wait_s`` in ``Retry-After`` (ceil, seconds) and ``retry-after-ms``."""
-    headers: dict[str, str] = {}
-    if s.send_retry_after:
-        headers["Retry-After"] = str(math.ceil(wait_s))
-        headers["retry-after-ms"] = str(math.ceil(wait_s * 1000))
+    """429 announcing ``wait_s`` the way ``retry_hint`` says (``Retry-After`` in ceil
+    seconds and ``retry-after-ms`` by default; none without ``send_retry_after``)."""
+    headers = _wait_hint(s.retry_hint, wait_s) if s.send_retry_after else {}
     full = f"{message} Please try again in {math.ceil(wait_s * 1000)}ms."
     return error_response(protocol, 429, "rate_limit", full, None, "rate_limit_exceeded", headers)
+
+
+def _wait_hint(style: str, wait_s: float) -> dict[str, str]:
+    millis = f"{math.ceil(wait_s * 1000)}ms"
+    if style == "standard":
+        return {"Retry-After": str(math.ceil(wait_s)), "retry-after-ms": millis[:-2]}
+    if style == "litellm":
+        return {
+            "llm_provider-retry-after": str(math.ceil(wait_s)),
+            "llm_provider-x-ratelimit-remaining-requests": "0",
+            "llm_provider-x-ratelimit-reset-requests": millis,
+        }
+    if style == "reset":
+        return {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": millis}
+    if style == "none":
+        return {}
+    raise ValueError(f"retry_hint: unknown style {style!r} (standard, litellm, reset, none)")
 
 
 def names_structured(protocol: WireProtocol, body: Mapping[str, Any]) -> bool:

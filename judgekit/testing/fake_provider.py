@@ -14,12 +14,14 @@ Endpoints::
 Answers come from a stand-in judge (``fake_verdicts``: token overlap, not a
 model). Faults are switched on with ``FakeSettings``, changeable while the
 server runs. A request passes these stages in order; the first that refuses
-answers: hang -> auth (401) -> anthropic-version (400) -> body (400) ->
-429 (``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
+answers: hang -> drop (``drop_first_n``) -> no API there (``redirect_to``,
+``no_api_status``) -> auth (401) -> anthropic-version (400) -> body (400) ->
+429 (``quota_exceeded``, ``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
 rejected parameters (400) -> ``status_400_rate`` -> reply (``error_in_200``,
 ``bad_verdict_*``, ``out_of_scale``, ``verdict_defect``, then its shape in
 ``fake_replies``: ``think_prefix``, the output cap, ``refuse``, ``empty_reply``,
-``tool_call_reply``; last ``malformed_*``). Each ``*_first_n`` switch counts only the
+``tool_call_reply``; then ``omit_usage``; last ``malformed_*``). Each ``*_first_n`` switch
+counts only the
 requests that reach its stage; each ``*_rate`` F fails exactly floor(n*F) of
 the first n requests that reach it.
 
@@ -43,8 +45,10 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import signal
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -93,11 +97,18 @@ class FakeProvider:
     """The fake server: ``start()`` runs it in a background thread with its own loop."""
 
     def __init__(
-        self, settings: FakeSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        settings: FakeSettings | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._initial = dataclasses.replace(settings or FakeSettings())
         self.settings = dataclasses.replace(self._initial)
         self._host, self._port = host, port
+        self._ssl_context = ssl_context
+        """Serve HTTPS with this server-side context (None: plain HTTP)."""
         # Guards the counters, records and generation: handlers mutate them on
         # the server loop while test code reads or resets them from another thread.
         self._lock = threading.Lock()
@@ -115,8 +126,9 @@ class FakeProvider:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT``; the Anthropic base URL."""
-        return f"http://{self._host}:{self._port}"
+        """``http://HOST:PORT`` (``https`` with an ``ssl_context``); the Anthropic base URL."""
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
 
     @property
     def openai_base_url(self) -> str:
@@ -208,7 +220,7 @@ class FakeProvider:
         app.router.add_post("/_reset", self._handle_reset)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, ssl_context=self._ssl_context).start()
         self._runner = runner
 
     async def close(self) -> None:
@@ -317,7 +329,11 @@ class FakeProvider:
         if gate.hangs(s):
             await self._release.wait()
             return error_response(protocol, 503, "overloaded", "The server is shutting down.")
-        refusal = check_auth(request.headers, protocol, s)
+        if gate.drops(s):
+            assert request.transport is not None
+            request.transport.abort()  # a dropped connection: no status line at all
+            return web.Response(status=500)  # never reaches the client
+        refusal = gate.check_route(request.path, s) or check_auth(request.headers, protocol, s)
         if refusal is not None:
             return refusal
         if body is None:
@@ -336,7 +352,12 @@ class FakeProvider:
 
     def _reply(self, call: WireCall, s: FakeSettings, cap: int | None) -> web.Response:
         if s.error_in_200 is not None:
-            return web.json_response(shapes.error_in_200(call.protocol, s.error_in_200))
+            # A gateway that forwards the provider's hint: ``retry_after_s`` as retry-after-ms.
+            headers = None
+            if s.retry_after_s is not None:
+                headers = {"retry-after-ms": str(round(s.retry_after_s * 1000))}
+            body = shapes.error_in_200(call.protocol, s.error_in_200)
+            return web.json_response(body, headers=headers)
         facts = read_prompt(call.text, call.schema)
         verdict = verdict_for(facts, out_of_scale=s.out_of_scale)
         answer: str | dict[str, Any]
@@ -353,8 +374,11 @@ class FakeProvider:
         if answer is not BAD_VERDICT_TEXT:
             out_text = shapes.defective_text(out_text, s.verdict_defect)
         reasoning = max(s.reasoning_tokens, 0)
+        input_tokens = count_tokens(call.text)
+        if s.input_tokens_per_byte > 0:
+            input_tokens = math.ceil(len(call.text.encode()) * s.input_tokens_per_byte)
         usage = WireUsage(
-            count_tokens(call.text),
+            input_tokens,
             count_tokens(out_text) + reasoning,
             reasoning,
             s.hidden_reasoning_usage,
@@ -366,6 +390,8 @@ class FakeProvider:
         reply_body = shaped.body
         if call.protocol == "bedrock_converse" and s.bedrock_stop_reason:
             reply_body = fake_bedrock.with_stop_reason(reply_body, s.bedrock_stop_reason)
+        if s.omit_usage:
+            reply_body = {k: v for k, v in reply_body.items() if k != "usage"}
         payload = json.dumps(reply_body)
         if self._gate.malformed(s):
             payload = payload[: len(payload) // 2]
@@ -385,7 +411,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 # -- command line --------------------------------------------------------------
 
-_ARG_TYPES: dict[str, type] = {"float": float, "int": int, "str | None": str, "float | None": float}
+_ARG_TYPES: dict[str, type] = {
+    "float": float,
+    "int": int,
+    "str": str,
+    "str | None": str,
+    "float | None": float,
+}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -88,6 +88,27 @@ class FakeSettings:
     server, overloaded, invalid_request (as some gateways answer)."""
     record: bool = True
     """Record every request in ``FakeProvider.requests`` (off from the CLI: memory)."""
+    omit_usage: bool = False
+    """200 replies carry no ``usage`` object (some local servers and proxies)."""
+    input_tokens_per_byte: float = 0.0
+    """Bill ceil(prompt UTF-8 bytes x F) input tokens instead of ceil(bytes / 4) (0: off);
+    dense text (hex ids, base64) really bills about 0.6, and no tokenizer above 1."""
+    no_api_status: int = 0
+    """Answer every API request with this status (404, 405) and a plain-text page, as a
+    server with no API at that path does (0: off)."""
+    redirect_to: str | None = None
+    """Answer every API request with 301 to this URL + the request's path (as a server
+    redirecting http:// to https:// does)."""
+    drop_first_n: int = 0
+    """Close the connection of the first N requests that reach this stage, unanswered."""
+    retry_hint: str = "standard"
+    """How 429s say how long to wait: ``standard`` (Retry-After, retry-after-ms),
+    ``litellm`` (``llm_provider-retry-after``, ``llm_provider-x-ratelimit-reset-requests``
+    as a LiteLLM proxy forwards them), ``reset`` (``x-ratelimit-remaining-requests: 0``
+    and ``x-ratelimit-reset-requests``, OpenAI's own), or ``none``."""
+    quota_exceeded: bool = False
+    """Every request gets 429 "You exceeded your current quota", its code rewritten to
+    ``"429"`` as a LiteLLM proxy does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +139,7 @@ class FakeStats:
     in_flight: int
     max_in_flight: int
     input_tokens: int
-    """Usage reported in 200 replies (what the fake billed)."""
+    """Tokens billed by successful replies (also when ``omit_usage`` does not report them)."""
     output_tokens: int
 
     def to_json(self) -> dict[str, Any]:
