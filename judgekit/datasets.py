@@ -14,9 +14,10 @@ wins); ``NaN``, ``Infinity`` and ``-Infinity`` are read as the float values.
 Parquet files of a directory or glob are read in sorted path order; their
 schemas are unified (missing columns read as null, int32 and int64 give int64)
 and the schema metadata of the input is dropped.  Encodings are not types:
-dictionary-encoded columns read as their values, and large_string,
-large_binary and large_list as string, binary and list, so files written by
-different tools read as one dataset.
+where files disagree on a column's type, dictionary-encoded columns read as
+their values, and large_string, large_binary and large_list as string, binary
+and list, so files written by different tools read as one dataset (a column
+every file agrees on keeps its type).
 
 An id that is null or NaN is an error naming its line (JSONL) or row (Parquet).
 
@@ -495,8 +496,9 @@ def _inspect_parquet(
     rows = 0
     for file in files:
         with _open_parquet(_label(path, files, file), file) as parquet:
-            schemas.append(_plain_schema(parquet.schema_arrow.remove_metadata()))
+            schemas.append(parquet.schema_arrow.remove_metadata())
             rows += parquet.metadata.num_rows
+    schemas = _plain_where_different(schemas)
     schema = _unify_schemas(path, files, schemas)
     rows = rows if limit is None else min(rows, limit)
     has_ids = id_column in schema.names
@@ -513,9 +515,20 @@ def _inspect_parquet(
     )
 
 
-def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema with encodings dropped: the same data then has the same type in every file."""
-    return pa.schema([field.with_type(_plain_type(field.type)) for field in schema])
+def _plain_where_different(schemas: list[pa.Schema]) -> list[pa.Schema]:
+    """Drop the encodings of the columns whose type differs between files (the same data
+    then has the same type in every file); a column every file agrees on keeps its type."""
+    types: dict[str, set[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            types.setdefault(field.name, set()).add(field.type)
+    differ = {name for name, found in types.items() if len(found) > 1}
+    if not differ:
+        return schemas
+    return [
+        pa.schema([f.with_type(_plain_type(f.type)) if f.name in differ else f for f in schema])
+        for schema in schemas
+    ]
 
 
 def _plain_type(type_: pa.DataType) -> pa.DataType:

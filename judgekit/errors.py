@@ -8,6 +8,8 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │   ├── DatasetError          the dataset is unreadable, empty, or lacks a column
     │   ├── CredentialsError      an API key environment variable is not set
     │   └── AuthError             the provider answered 401/403 during a run
+    ├── OutputError               exit 2: OUT could not be written (disk full, permission);
+    │                             nothing written, answers so far kept in the cache
     ├── IncompleteRun             exit 1: finished, output written, but not clean
     └── Interrupted               exit 130: SIGINT/SIGTERM; answers kept in the cache
 
@@ -68,6 +70,12 @@ class CredentialsError(UsageError):
 
 class AuthError(UsageError):
     """A provider rejected our credentials (401/403); the run stops at once."""
+
+
+class OutputError(JudgekitError):
+    """The output file could not be written; nothing was written, answers are in the cache."""
+
+    exit_code = EXIT_USAGE
 
 
 class IncompleteRun(JudgekitError):

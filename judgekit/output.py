@@ -7,10 +7,19 @@ leaves a truncated OUT and never clobbers an existing one.  ``abort`` (or leavin
 the ``with`` block without committing) deletes the temp file.
 
 Parquet is zstd-compressed, one row group per window, and carries the run's
-key-value metadata.  JSONL writes one object per line (structs as nested
-objects).  CSV has a header; nested values are JSON-encoded strings.  Binary
-values, which JSON and CSV cannot hold, are written as base64 text.  JSONL and
-CSV have no place for metadata: ``commit`` ignores it for them.
+key-value metadata.  JSONL writes one object per line, each input value as it
+came in: a window read with ``iter_windows(with_json=True)`` carries the JSON
+text of the values Arrow cannot give back (a nested object's own keys, not
+every key of its column; the numbers of a JSON-encoded column), and NaN and
+Infinity are written as the literals ``NaN``/``Infinity`` that judgekit and
+Python read (not null).  CSV has a header; nested values are JSON text (the
+input's, when the window carries it); NaN and Infinity are ``nan``/``inf``.
+Binary values, which JSON and CSV cannot hold, are written as base64 text.
+JSONL and CSV have no place for metadata: ``commit`` ignores it for them.
+
+A write that fails (disk full, permission lost, file size limit) raises
+``OutputError`` naming OUT and the cause; the temp file is removed, OUT is left
+as it was.
 """
 
 from __future__ import annotations
@@ -29,10 +38,12 @@ from typing import IO, Any, Literal, Protocol
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from judgekit.errors import UsageError
+from judgekit.datasets import raw_json
+from judgekit.errors import IncompleteRun, OutputError, UsageError
 from judgekit.records import JudgeResult
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
@@ -92,6 +103,64 @@ def check_output_path(path: Path) -> None:
         raise UsageError(
             f"{path}: is a directory (give a file name ending in .parquet, .jsonl or .csv)"
         )
+    _check_directory(path)
+
+
+def check_not_input(path: Path, inputs: Sequence[Path], flag: str = "-o") -> None:
+    """Raise UsageError when ``path`` is one of the dataset's files (it would be replaced)."""
+    for file in inputs:
+        if path.exists() and _same_file(path, file):
+            raise UsageError(
+                f"{path}: {flag} names the input dataset; writing there would replace the data"
+                " being scored (choose another path)"
+            )
+
+
+def check_summary_path(path: Path, output: Path, inputs: Sequence[Path]) -> None:
+    """Raise UsageError unless the ``--summary-json`` file can be written (before any call)."""
+    if path.is_dir():
+        raise UsageError(f"{path}: --summary-json is a directory (give a file name)")
+    if path.resolve() == output.resolve() or _same_file(path, output):
+        raise UsageError(f"{path}: --summary-json names the output file (choose another path)")
+    check_not_input(path, inputs, "--summary-json")
+    _check_directory(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{path}: cannot write this file (permission denied)")
+
+
+def write_summary(path: Path, figures: Mapping[str, Any], output: Path) -> None:
+    """Write the summary as JSON, atomically; IncompleteRun (the scores are written) if not."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
+        temp, stream = _create_temp(path)
+        try:
+            with stream:
+                stream.write((json.dumps(figures, indent=2) + "\n").encode("utf-8"))
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise IncompleteRun(
+            f"{path}: cannot write the summary ({describe_os_error(exc)}); the scores are in"
+            f" {output}"
+        ) from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of a failed file operation in words (``No space left on device``)."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _check_directory(path: Path) -> None:
+    """Raise UsageError unless ``path``'s directory exists and is writable, or can be made."""
     existing = path.parent
     while not existing.exists() and existing != existing.parent:  # the writer creates them
         existing = existing.parent
@@ -125,8 +194,14 @@ class _JsonlSink:
         self._stream = stream
         # polars cannot write bytes to JSON: such columns go as text (see _as_text).
         self._texts = _TextColumns(schema, lambda type_: _holds(type_, _is_binary))
+        self._floats = [f.name for f in schema if _holds(f.type, pa.types.is_floating)]
 
     def write(self, table: pa.Table) -> None:
+        texts = raw_json(table)
+        if texts or any(_non_finite(table.column(name)) for name in self._floats):
+            # polars would add every key of a struct and write NaN as null: go row by row.
+            self._stream.write(_json_lines(table, texts).encode("utf-8"))
+            return
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
         pl.DataFrame(self._texts.apply(table)).write_ndjson(self._stream)
 
@@ -141,7 +216,7 @@ class _CsvSink:
         self._writer = pa_csv.CSVWriter(stream, self._texts.schema)  # writes the header now
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(self._texts.apply(table))
+        self._writer.write_table(self._texts.apply(table, raw_json(table)))
 
     def close(self, metadata: Mapping[str, str]) -> None:
         self._writer.close()
@@ -156,17 +231,71 @@ class _TextColumns:
             [pa.field(f.name, pa.string()) if f.name in self.names else f for f in schema]
         )
 
-    def apply(self, table: pa.Table) -> pa.Table:
-        """Return the table with the matching columns as text."""
+    def apply(
+        self, table: pa.Table, texts: Mapping[str, list[str | None]] | None = None
+    ) -> pa.Table:
+        """Return the table with the matching columns as text (``texts``: the input's JSON,
+        used where given)."""
         if not self.names:
             return table
+        texts = texts or {}
         arrays = [
-            pa.array([_as_text(v) for v in column.to_pylist()], pa.string())
+            pa.array(_column_text(column.to_pylist(), texts.get(name)), pa.string())
             if name in self.names
             else column
             for name, column in zip(table.column_names, table.columns, strict=True)
         ]
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _column_text(values: list[Any], given: list[str | None] | None) -> list[str | None]:
+    if given is None:
+        return [_as_text(v) for v in values]
+    return [_as_text(v) if text is None else text for v, text in zip(values, given, strict=True)]
+
+
+def _json_lines(table: pa.Table, texts: Mapping[str, list[str | None]]) -> str:
+    """JSONL, one object per row: the input's JSON text where given, else the value."""
+    names = table.column_names
+    keys = [_dumps(name) + ":" for name in names]
+    columns = [column.to_pylist() for column in table.columns]
+    given = [texts.get(name) for name in names]
+    lines = []
+    for row in range(table.num_rows):
+        parts = []
+        for key, values, raw in zip(keys, columns, given, strict=True):
+            text = raw[row] if raw is not None else None
+            parts.append(key + (_dumps(values[row]) if text is None else text))
+        lines.append("{" + ",".join(parts) + "}\n")
+    return "".join(lines)
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON; NaN and Infinity as their literals, bytes as base64."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _non_finite(column: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether a float anywhere in the column (nested too) is NaN or infinite."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    return any(_chunk_non_finite(chunk) for chunk in chunks)
+
+
+def _chunk_non_finite(array: pa.Array) -> bool:
+    type_ = array.type
+    if pa.types.is_floating(type_):
+        return bool(pc.any(pc.invert(pc.is_finite(array))).as_py())
+    if pa.types.is_struct(type_):
+        return any(_chunk_non_finite(array.field(i)) for i in range(type_.num_fields))
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _chunk_non_finite(array.flatten())
+    if pa.types.is_fixed_size_list(type_):
+        return _chunk_non_finite(array.flatten())
+    if pa.types.is_map(type_):
+        return _chunk_non_finite(array.items)
+    if pa.types.is_dictionary(type_):
+        return _chunk_non_finite(array.dictionary)
+    return False
 
 
 def _as_text(value: Any) -> str | None:
@@ -226,10 +355,16 @@ class OutputWriter:
         self._input_schema = input_schema.remove_metadata()
         self._judges = [(judge, tuple(criteria)) for judge, criteria in judges]
         self._state: Literal["open", "committed", "aborted"] = "open"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._temp, self._stream = _create_temp(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._temp, self._stream = _create_temp(path)
+        except OSError as exc:
+            raise self._failed(exc) from None
         try:
             self._sink: _Sink = _SINKS[path.suffix.lower()](self._stream, self.schema)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
         except BaseException:
             self._discard()
             raise
@@ -245,8 +380,16 @@ class OutputWriter:
             if len(rows) != window.num_rows:
                 raise ValueError(f"judge {judge!r}: {len(rows)} results for {window.num_rows} rows")
             arrays.extend(_result_arrays(rows, criteria))
-        if window.num_rows:
-            self._sink.write(pa.Table.from_arrays(arrays, schema=self.schema))
+        if not window.num_rows:
+            return
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        if window.schema.metadata:  # the input's JSON text (datasets.RAW_JSON_KEY)
+            table = table.replace_schema_metadata(window.schema.metadata)
+        try:
+            self._sink.write(table)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
 
     def commit(self, metadata: Mapping[str, str]) -> None:
         """Finish the file (Parquet: store ``metadata``), fsync it and rename it over OUT."""
@@ -257,6 +400,9 @@ class OutputWriter:
             os.fsync(self._stream.fileno())
             self._stream.close()
             os.replace(self._temp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
         except BaseException:
             self._discard()
             raise
@@ -288,8 +434,16 @@ class OutputWriter:
 
     def _discard(self) -> None:
         self._state = "aborted"
-        self._stream.close()
-        self._temp.unlink(missing_ok=True)
+        # On a full disk, closing flushes the buffer and fails again: the file goes anyway.
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        with contextlib.suppress(OSError):
+            self._temp.unlink(missing_ok=True)
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(
+            f"{self.path}: cannot write the output ({describe_os_error(exc)}); nothing was written"
+        )
 
 
 def _remove_stale_temps(path: Path) -> None:
