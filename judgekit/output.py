@@ -30,6 +30,7 @@ import datetime as dt
 import glob
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -149,7 +150,12 @@ def write_summary(path: Path, figures: Mapping[str, Any], output: Path) -> None:
 def describe_os_error(exc: OSError) -> str:
     """The cause of a failed file operation in words (``No space left on device``)."""
     text = exc.strerror or str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    # Rust writers (polars) word it "No space left on device (os error 28)".
+    code = _OS_ERROR.search(text)
+    return os.strerror(int(code.group(1))) if code else " ".join(text.split())
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -198,12 +204,13 @@ class _JsonlSink:
 
     def write(self, table: pa.Table) -> None:
         texts = raw_json(table)
+        table = self._texts.apply(table)
         if texts or any(_non_finite(table.column(name)) for name in self._floats):
             # polars would add every key of a struct and write NaN as null: go row by row.
             self._stream.write(_json_lines(table, texts).encode("utf-8"))
             return
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
-        pl.DataFrame(self._texts.apply(table)).write_ndjson(self._stream)
+        pl.DataFrame(table).write_ndjson(self._stream)
 
     def close(self, metadata: Mapping[str, str]) -> None:
         """JSONL has no place for metadata."""
