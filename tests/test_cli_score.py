@@ -292,12 +292,12 @@ def test_quiet_prints_nothing_on_success(workspace: Workspace) -> None:
 
 
 def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
-    # Two windows of the engine; a row with an empty answer is refused before any call, so
+    # Two windows of the engine; a row without a reference is refused before any call, so
     # only every 400th row costs a request and they finish out of order.
     n = WINDOW_ROWS + 100
     rows = [
-        {"id": f"r{i}", "question": "q?", "answer": "" if i % 400 else f"answer {i}"}
-        | {"reference": f"answer {i}"}
+        {"id": f"r{i}", "question": "q?", "answer": f"answer {i}"}
+        | {"reference": "" if i % 400 else f"answer {i}"}
         for i in range(n)
     ]
     data = workspace.write_rows(rows)
@@ -310,9 +310,35 @@ def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
     answered = list(range(0, n, 400))
     assert [i for i, e in enumerate(errors) if e is None] == answered
     assert table.column("correctness_reasoning")[1].as_py() == (
-        "field 'output' (column 'answer') is empty"
+        "field 'expected' (column 'reference') is empty"
     )
     assert workspace.fake.stats().requests == len(answered)
+
+
+def test_an_empty_answer_is_judged_not_an_error(workspace: Workspace) -> None:
+    # Null, absent, empty and blank answers are answers: each goes to the judge as an empty
+    # <output> block and gets the judge's score; none is bad_request, none counts against
+    # max_error_rate (0.02 by default: one error in five rows would fail the run).
+    rows = workspace.qa_rows(5)
+    rows[0]["answer"] = None
+    del rows[1]["answer"]
+    rows[2]["answer"] = ""
+    rows[3]["answer"] = "   "
+    data = workspace.write_rows(rows)
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, workspace.write_config(), output)
+    assert result.exit_code == 0, result.stderr
+    scored = workspace.read_rows(output)
+    assert [r["correctness_error"] for r in scored] == [None] * 5
+    assert [r["correctness_score"] for r in scored] == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert [r["correctness_passed"] for r in scored] == [False, False, False, False, True]
+    assert workspace.fake.stats().requests == 5
+    blocks = {}
+    for request in workspace.fake.requests:
+        user = request.body["messages"][-1]["content"]
+        row = next(i for i, r in enumerate(rows) if r["question"] in user)
+        blocks[row] = re.findall(r"<output>\n(.*?)\n</output>", user, re.DOTALL)[-1]
+    assert blocks == {0: "", 1: "", 2: "", 3: "   ", 4: rows[4]["answer"]}
 
 
 def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:

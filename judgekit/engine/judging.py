@@ -12,6 +12,7 @@ from judgekit.pricing import estimate_input_tokens, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict
 from judgekit.rules import apply_rule
+from judgekit.templates import ANSWER_FIELD
 from judgekit.verdicts import MalformedVerdict, parse_verdict
 
 
@@ -21,8 +22,14 @@ def row_values(judge: JudgePlan, row: Mapping[str, object]) -> dict[str, object]
 
 
 def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
-    """The first required field that is empty in this row, if any."""
+    """The first required field that is empty in this row, if any.
+
+    The answer under test (``output``) is never missing: an empty, null or absent answer
+    is a legitimate answer, sent to the judge as an empty ``<output>`` block; every
+    template says how to score it."""
     for field in sorted(judge.required):
+        if field == ANSWER_FIELD:
+            continue
         value = values.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             return field
