@@ -35,8 +35,8 @@ from judgekit.agreement_stats import (
     Calibration,
     Confusion,
     Interval,
+    agreement_intervals,
     agreement_of,
-    bootstrap_intervals,
     calibrate,
     cohen_kappa,
     share,
@@ -79,8 +79,12 @@ class JudgeAgreement:
     excluded_judge_error: int
     confusion: Confusion
     agreement_ci: Interval | None
+    """95% Wilson score interval (``agreement_stats``)."""
     kappa_ci: Interval | None
+    """95% bootstrap percentile interval, or what ``kappa_ci_note`` says."""
     calibration: Calibration
+    kappa_ci_note: str | None = None
+    """How the kappa interval was made when not by the bootstrap, else None."""
 
     @property
     def compared(self) -> int:
@@ -345,7 +349,7 @@ def judge_agreement(
         tn=((code == 0) & ~passed).sum(),
     ).row(0, named=True)
     confusion = Confusion(counts["tp"], counts["fn"], counts["fp"], counts["tn"])
-    agreement_ci, kappa_ci = bootstrap_intervals(confusion, resamples, seed)
+    agreement_ci, kappa_ci, kappa_ci_note = agreement_intervals(confusion, resamples, seed)
     compared = outcomes.filter(verdict & passed.is_not_null())
     return JudgeAgreement(
         judge=pairing.judge,
@@ -358,6 +362,7 @@ def judge_agreement(
         agreement_ci=agreement_ci,
         kappa_ci=kappa_ci,
         calibration=calibrate(compared, pairing.threshold),
+        kappa_ci_note=kappa_ci_note,
     )
 
 

@@ -315,6 +315,26 @@ def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
     assert workspace.fake.stats().requests == len(answered)
 
 
+def test_a_rule_score_exactly_at_the_threshold_passes(workspace: Workspace) -> None:
+    judges = """
+[[judges]]
+name = "overlap"
+type = "token_f1"
+threshold = 0.75
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+    rows = [{"id": 1, "answer": "paris is capital of france", "reference": "capital of france"}]
+    output = workspace.root / "out.parquet"
+    result = workspace.score(
+        workspace.write_rows(rows), workspace.write_config(judges=judges), output
+    )
+    assert result.exit_code == 0, result.stderr
+    [row] = workspace.read_rows(output)
+    assert (row["overlap_score"], row["overlap_passed"]) == (0.75, True)
+
+
 def test_an_empty_answer_is_judged_not_an_error(workspace: Workspace) -> None:
     # Null, absent, empty and blank answers are answers: each goes to the judge as an empty
     # <output> block and gets the judge's score; none is bad_request, none counts against

@@ -10,7 +10,7 @@ from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
 from judgekit.pricing import estimate_input_tokens, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
-from judgekit.records import JudgeResult, ModelCall, Verdict
+from judgekit.records import JudgeResult, ModelCall, Verdict, passes
 from judgekit.rules import apply_rule
 from judgekit.templates import ANSWER_FIELD
 from judgekit.verdicts import MalformedVerdict, parse_verdict
@@ -51,7 +51,7 @@ def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     # Built directly, not by replace(): this runs once per row, a million times in big runs.
     return JudgeResult(
         score=verdict.score,
-        passed=verdict.score >= judge.threshold,
+        passed=passes(verdict.score, judge.threshold),
         reasoning=verdict.reasoning,
     )
 
@@ -157,7 +157,7 @@ def _result(
         )
     return JudgeResult(
         score=verdict.score,
-        passed=verdict.score >= judge.threshold,
+        passed=passes(verdict.score, judge.threshold),
         reasoning=verdict.reasoning,
         confidence=verdict.confidence,
         criteria=verdict.criteria,
