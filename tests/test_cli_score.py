@@ -335,6 +335,36 @@ expected = "reference"
     assert (row["overlap_score"], row["overlap_passed"]) == (0.75, True)
 
 
+def test_integers_beyond_64_bits_stay_exact_from_input_to_output(workspace: Workspace) -> None:
+    judges = """
+[[judges]]
+name = "same"
+type = "exact"
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+    data = workspace.root / "big.jsonl"
+    data.write_text(
+        '{"id": 18446744073709551617, "answer": 18446744073709551617,'
+        ' "reference": 18446744073709551617}\n'
+        '{"id": 18446744073709551618, "answer": 18446744073709551618,'
+        ' "reference": 18446744073709551617}\n'
+    )
+    config = workspace.write_config(judges=judges)
+    parquet, jsonl = workspace.root / "out.parquet", workspace.root / "out.jsonl"
+    assert workspace.score(data, config, parquet).exit_code == 0
+    rows = workspace.read_rows(parquet)
+    assert [r["id"] for r in rows] == ["18446744073709551617", "18446744073709551618"]
+    assert [r["same_score"] for r in rows] == [1.0, 0.0]  # a rounded float would say 1.0, 1.0
+    assert workspace.score(data, config, jsonl).exit_code == 0
+    lines = jsonl.read_text().splitlines()
+    assert [line.split(',"same_score"')[0] for line in lines] == [
+        '{"id":18446744073709551617,"answer":18446744073709551617,"reference":18446744073709551617',
+        '{"id":18446744073709551618,"answer":18446744073709551618,"reference":18446744073709551617',
+    ]
+
+
 def test_an_empty_answer_is_judged_not_an_error(workspace: Workspace) -> None:
     # Null, absent, empty and blank answers are answers: each goes to the judge as an empty
     # <output> block and gets the judge's score; none is bad_request, none counts against
