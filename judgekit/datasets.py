@@ -443,7 +443,10 @@ def _json_texts(
 
 def _dump(value: Any) -> str:
     """A parsed JSON value back as JSON text: numbers keep their digits, NaN stays NaN."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _JSON_TEXT.encode(value)
+
+
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, not one per value
 
 
 def _jsonl_table(

@@ -263,23 +263,35 @@ def _column_text(values: list[Any], given: list[str | None] | None) -> list[str 
 
 def _json_lines(table: pa.Table, texts: Mapping[str, list[str | None]]) -> str:
     """JSONL, one object per row: the input's JSON text where given, else the value."""
-    names = table.column_names
-    keys = [_dumps(name) + ":" for name in names]
-    columns = [column.to_pylist() for column in table.columns]
-    given = [texts.get(name) for name in names]
-    lines = []
-    for row in range(table.num_rows):
-        parts = []
-        for key, values, raw in zip(keys, columns, given, strict=True):
-            text = raw[row] if raw is not None else None
-            parts.append(key + (_dumps(values[row]) if text is None else text))
-        lines.append("{" + ",".join(parts) + "}\n")
-    return "".join(lines)
+    keys = [_dumps(name) + ":" for name in table.column_names]
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        values, given = column.to_pylist(), texts.get(name)
+        if given is None:
+            columns.append([_dumps(v) for v in values])
+        else:
+            columns.append(
+                [_dumps(v) if t is None else t for v, t in zip(values, given, strict=True)]
+            )
+    return "".join(
+        "{" + ",".join([k + v for k, v in zip(keys, row, strict=True)]) + "}\n"
+        for row in zip(*columns, strict=True)
+    )
 
 
 def _dumps(value: Any) -> str:
-    """Compact JSON; NaN and Infinity as their literals, bytes as base64."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    """Compact JSON; NaN and Infinity as their literals, bytes as base64.  Strings, nulls,
+    bools and ints skip the encoder object: this runs once per cell."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return _ENCODER.encode(value)
 
 
 def _non_finite(column: pa.ChunkedArray | pa.Array) -> bool:
@@ -320,6 +332,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, dt.date | dt.time):  # datetime is a date
         return value.isoformat()
     return str(value)  # Decimal, timedelta, ...
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _is_binary(type_: pa.DataType) -> bool:
