@@ -624,3 +624,41 @@ def test_a_summary_that_cannot_be_written_at_the_end_keeps_the_scores(
         assert [p.name for p in disk.iterdir()] == ["filler"]
     assert len(ws.read_rows(output)) == 3
     assert ws.fake.stats().requests == 3
+
+
+def test_an_output_path_taken_mid_run_is_one_line_and_the_rerun_pays_nothing(
+    workspace: Workspace,
+) -> None:
+    # The rename at the end fails (a directory appeared at OUT while the run was going; the
+    # same path as a permission lost mid-run, which root, running these tests, never sees).
+    ws = workspace
+    ws.fake.settings.latency_ms = 100
+    data = ws.write_rows(ws.qa_rows(10))
+    config = ws.write_config(run="concurrency = 1")
+    output = ws.root / "out.parquet"
+    process = subprocess.Popen(
+        [ws.executable(), *ws.score_args(data, config, output, "-q")],
+        env=ws.environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ws.wait_for(lambda: ws.fake.stats().requests >= 1, "the first request")
+        output.mkdir()
+        (output / "someone-else's").write_text("")
+    finally:
+        stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout) == (2, "")
+    assert stderr == (
+        f"error: {output}: cannot write the output (Is a directory); nothing was written;"
+        f" {RERUN_HINT}\n"
+    )
+    assert sorted(p.name for p in ws.root.iterdir() if p.name.startswith(".")) == []
+    assert ws.fake.stats().requests == 10
+    ws.fake.settings.latency_ms = 0
+    (output / "someone-else's").unlink()
+    output.rmdir()
+    rerun = ws.score(data, config, output)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert ws.fake.stats().requests == 10
