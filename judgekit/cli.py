@@ -79,7 +79,7 @@ def score(
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
     from judgekit.engine.score import ScoreJob, check_clean, score_dataset
-    from judgekit.output import write_summary
+    from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
 
     with _handled():

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import glob
 import json
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,12 +37,13 @@ from typing import IO, Any, Literal, Protocol
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from judgekit.datasets import raw_json
-from judgekit.errors import IncompleteRun, OutputError, UsageError
+from judgekit.errors import OutputError, UsageError
+from judgekit.json_text import json_default, json_lines, non_finite
+from judgekit.output_paths import check_directory, describe_os_error
 from judgekit.records import JudgeResult
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
@@ -104,76 +103,7 @@ def check_output_path(path: Path) -> None:
         raise UsageError(
             f"{path}: is a directory (give a file name ending in .parquet, .jsonl or .csv)"
         )
-    _check_directory(path)
-
-
-def check_not_input(path: Path, inputs: Sequence[Path], flag: str = "-o") -> None:
-    """Raise UsageError when ``path`` is one of the dataset's files (it would be replaced)."""
-    for file in inputs:
-        if path.exists() and _same_file(path, file):
-            raise UsageError(
-                f"{path}: {flag} names the input dataset; writing there would replace the data"
-                " being scored (choose another path)"
-            )
-
-
-def check_summary_path(path: Path, output: Path, inputs: Sequence[Path]) -> None:
-    """Raise UsageError unless the ``--summary-json`` file can be written (before any call)."""
-    if path.is_dir():
-        raise UsageError(f"{path}: --summary-json is a directory (give a file name)")
-    if path.resolve() == output.resolve() or _same_file(path, output):
-        raise UsageError(f"{path}: --summary-json names the output file (choose another path)")
-    check_not_input(path, inputs, "--summary-json")
-    _check_directory(path)
-    if path.exists() and not os.access(path, os.W_OK):
-        raise UsageError(f"{path}: cannot write this file (permission denied)")
-
-
-def write_summary(path: Path, figures: Mapping[str, Any], output: Path) -> None:
-    """Write the summary as JSON, atomically; IncompleteRun (the scores are written) if not."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
-        temp, stream = _create_temp(path)
-        try:
-            with stream:
-                stream.write((json.dumps(figures, indent=2) + "\n").encode("utf-8"))
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
-    except OSError as exc:
-        raise IncompleteRun(
-            f"{path}: cannot write the summary ({describe_os_error(exc)}); the scores are in"
-            f" {output}"
-        ) from None
-
-
-def describe_os_error(exc: OSError) -> str:
-    """The cause of a failed file operation in words (``No space left on device``)."""
-    text = exc.strerror or str(exc) or type(exc).__name__
-    # Rust writers (polars) word it "No space left on device (os error 28)".
-    code = _OS_ERROR.search(text)
-    return os.strerror(int(code.group(1))) if code else " ".join(text.split())
-
-
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False
-
-
-def _check_directory(path: Path) -> None:
-    """Raise UsageError unless ``path``'s directory exists and is writable, or can be made."""
-    existing = path.parent
-    while not existing.exists() and existing != existing.parent:  # the writer creates them
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{path}: cannot create directory {path.parent} ({existing} is a file)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{path}: cannot write in directory {existing} (permission denied)")
+    check_directory(path)
 
 
 class _Sink(Protocol):
@@ -205,9 +135,9 @@ class _JsonlSink:
     def write(self, table: pa.Table) -> None:
         texts = raw_json(table)
         table = self._texts.apply(table)
-        if texts or any(_non_finite(table.column(name)) for name in self._floats):
+        if texts or any(non_finite(table.column(name)) for name in self._floats):
             # polars would add every key of a struct and write NaN as null: go row by row.
-            self._stream.write(_json_lines(table, texts).encode("utf-8"))
+            self._stream.write(json_lines(table, texts).encode("utf-8"))
             return
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
         pl.DataFrame(table).write_ndjson(self._stream)
@@ -261,81 +191,13 @@ def _column_text(values: list[Any], given: list[str | None] | None) -> list[str 
     return [_as_text(v) if text is None else text for v, text in zip(values, given, strict=True)]
 
 
-def _json_lines(table: pa.Table, texts: Mapping[str, list[str | None]]) -> str:
-    """JSONL, one object per row: the input's JSON text where given, else the value."""
-    keys = [_dumps(name) + ":" for name in table.column_names]
-    columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        values, given = column.to_pylist(), texts.get(name)
-        if given is None:
-            columns.append([_dumps(v) for v in values])
-        else:
-            columns.append(
-                [_dumps(v) if t is None else t for v, t in zip(values, given, strict=True)]
-            )
-    return "".join(
-        "{" + ",".join([k + v for k, v in zip(keys, row, strict=True)]) + "}\n"
-        for row in zip(*columns, strict=True)
-    )
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON; NaN and Infinity as their literals, bytes as base64.  Strings, nulls,
-    bools and ints skip the encoder object: this runs once per cell."""
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    return _ENCODER.encode(value)
-
-
-def _non_finite(column: pa.ChunkedArray | pa.Array) -> bool:
-    """Whether a float anywhere in the column (nested too) is NaN or infinite."""
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return any(_chunk_non_finite(chunk) for chunk in chunks)
-
-
-def _chunk_non_finite(array: pa.Array) -> bool:
-    type_ = array.type
-    if pa.types.is_floating(type_):
-        return bool(pc.any(pc.invert(pc.is_finite(array))).as_py())
-    if pa.types.is_struct(type_):
-        return any(_chunk_non_finite(array.field(i)) for i in range(type_.num_fields))
-    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
-        return _chunk_non_finite(array.flatten())
-    if pa.types.is_fixed_size_list(type_):
-        return _chunk_non_finite(array.flatten())
-    if pa.types.is_map(type_):
-        return _chunk_non_finite(array.items)
-    if pa.types.is_dictionary(type_):
-        return _chunk_non_finite(array.dictionary)
-    return False
-
-
 def _as_text(value: Any) -> str | None:
     """Bytes as base64, anything else as compact JSON (bytes inside as base64 too)."""
     if value is None:
         return None
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.date | dt.time):  # datetime is a date
-        return value.isoformat()
-    return str(value)  # Decimal, timedelta, ...
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def _is_binary(type_: pa.DataType) -> bool:

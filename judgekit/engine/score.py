@@ -22,7 +22,8 @@ from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, run
 from judgekit.errors import IncompleteRun, OutputError
-from judgekit.output import OutputWriter, check_not_input, check_output_path, check_summary_path
+from judgekit.output import OutputWriter, check_output_path
+from judgekit.output_paths import check_not_input, check_summary_path
 from judgekit.records import JudgeResult
 
 
