@@ -45,8 +45,8 @@ from judgekit.agreement_stats import (
     Confusion,
     Interval,
     ThresholdPoint,
+    agreement_intervals,
     agreement_of,
-    bootstrap_intervals,
     calibrate,
     cohen_kappa,
     share,
@@ -54,6 +54,7 @@ from judgekit.agreement_stats import (
 from judgekit.config import Config, JudgeConfig, LabelMeaning
 from judgekit.errors import ConfigError, DatasetError, UsageError
 from judgekit.output import read_thresholds
+from judgekit.records import PASS_TOLERANCE
 
 DEFAULT_LABELS: Mapping[str, LabelMeaning] = {
     **dict.fromkeys(("correct", "pass", "true", "yes", "1"), "pass"),
@@ -97,7 +98,9 @@ class JudgeAgreement:
     excluded_judge_error: int
     confusion: Confusion
     agreement_ci: Interval | None
+    """95% Wilson score interval (``agreement_stats``)."""
     kappa_ci: Interval | None
+    """95% bootstrap percentile interval, or what ``kappa_ci_note`` says."""
     calibration: Calibration
     threshold_source: ThresholdSource = "config"
     config_threshold: float | None = None
@@ -106,6 +109,8 @@ class JudgeAgreement:
     """Agreement and kappa at ``config_threshold``."""
     mismatched: int = 0
     """Scored rows whose ``J_passed`` is not ``J_score >= threshold`` (0 when from the file)."""
+    kappa_ci_note: str | None = None
+    """How the kappa interval was made when not by the bootstrap, else None."""
 
     @property
     def compared(self) -> int:
@@ -395,13 +400,13 @@ def judge_agreement(
         tn=((code == 0) & ~passed).sum(),
     ).row(0, named=True)
     confusion = Confusion(counts["tp"], counts["fn"], counts["fp"], counts["tn"])
-    agreement_ci, kappa_ci = bootstrap_intervals(confusion, resamples, seed)
+    agreement_ci, kappa_ci, kappa_ci_note = agreement_intervals(confusion, resamples, seed)
     compared = outcomes.filter(verdict & passed.is_not_null())
     at_config = None
     if pairing.config_threshold is not None:
         at_config = calibrate(compared, pairing.config_threshold).at_configured
     mismatched = compared.select(
-        ((pl.col("score") >= pairing.threshold) != passed).fill_null(False).sum()
+        ((pl.col("score") >= pairing.threshold - PASS_TOLERANCE) != passed).fill_null(False).sum()
     ).item()
     return JudgeAgreement(
         judge=pairing.judge,
@@ -418,6 +423,7 @@ def judge_agreement(
         config_threshold=pairing.config_threshold,
         at_config=at_config,
         mismatched=int(mismatched),
+        kappa_ci_note=kappa_ci_note,
     )
 
 

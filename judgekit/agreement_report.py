@@ -7,8 +7,9 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
 
     {
       "source": "out/demo.parquet",        # the scored file read
-      "bootstrap": 1000,                    # resamples behind the 95% intervals (0: none)
+      "bootstrap": 1000,                    # resamples behind the kappa interval (0: none)
       "seed": 0,                            # bootstrap seed
+      "intervals": {"agreement": "wilson score", "kappa": "bootstrap percentile"},
       "judges": [{
         "judge": "correctness",
         "human_column": "human_verdict",
@@ -18,9 +19,12 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
         "excluded_judge_error": 12,         # pass/fail label, but J_error set or J_passed null
         "compared": 908,                    # labelled - unsure - judge errors
         "agreement": 0.853,                 # share of compared rows where J_passed = human
-        "agreement_ci": [0.83, 0.87],       # 95% bootstrap percentile interval, or null
+        "agreement_ci": [0.83, 0.87],       # 95% Wilson score interval, or null
         "kappa": 0.701,                     # Cohen's kappa, or null ...
-        "kappa_ci": [0.65, 0.75],
+        "kappa_ci": [0.65, 0.75],           # 95% bootstrap percentile interval, or null
+        "kappa_ci_note": null,              # set when the bootstrap was degenerate (a sample
+                                            # without disagreement): then the agreement's
+                                            # Wilson interval through kappa's formula
         "kappa_note": null,                 # ... with "no rows compared" or
                                             # "undefined: judge and humans each gave a single class"
         "confusion": {"tp": 512, "fn": 30, "fp": 40, "tn": 326},  # pass positive, human truth
@@ -80,7 +84,7 @@ from rich.table import Table
 from rich.text import Text
 
 from judgekit.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
-from judgekit.agreement_stats import Interval, ThresholdPoint
+from judgekit.agreement_stats import BOOTSTRAP, WILSON, Interval, ThresholdPoint
 from judgekit.agreement_thresholds import (
     SOURCE_ROW,
     mismatch_note,
@@ -105,6 +109,9 @@ LEGEND = (
     "fail precision: of the rows the judge failed, the share humans failed too; "
     "fail recall: of the rows humans failed, the share the judge caught",
     "threshold: passed = score >= threshold; best = the threshold that agrees most with humans",
+    "95% CI: agreement's is the Wilson score interval (honest for tiny and perfect samples); "
+    "kappa's a bootstrap percentile interval, or, when every resample gives the same kappa, "
+    "the agreement's interval through kappa's formula",
     "—: undefined (nothing compared, or one single class on both sides)",
 )
 
@@ -216,6 +223,7 @@ def report_document(report: AgreementReport) -> dict[str, Any]:
         "source": report.source,
         "bootstrap": report.bootstrap,
         "seed": report.seed,
+        "intervals": {"agreement": WILSON, "kappa": BOOTSTRAP},
         "judges": [_judge_document(judge) for judge in report.judges],
     }
 
@@ -235,6 +243,7 @@ def _judge_document(judge: JudgeAgreement) -> dict[str, Any]:
         "agreement_ci": _pair(judge.agreement_ci),
         "kappa": judge.kappa,
         "kappa_ci": _pair(judge.kappa_ci),
+        "kappa_ci_note": judge.kappa_ci_note,
         "kappa_note": judge.kappa_note,
         "confusion": {
             "tp": confusion.tp,
@@ -315,6 +324,8 @@ def _threshold_rows(judge: JudgeAgreement) -> list[tuple[str, str, str, str]]:
 def _notes(judge: JudgeAgreement) -> list[str]:
     """Why a figure is missing, or why the threshold does not explain J_passed."""
     notes = [f"kappa: {judge.kappa_note}"] if judge.kappa_note else []
+    if judge.kappa_ci_note:
+        notes.append(f"kappa interval: {judge.kappa_ci_note}")
     if judge.calibration.note:
         notes.append(f"threshold: {judge.calibration.note}")
     if judge.mismatched:
@@ -324,8 +335,11 @@ def _notes(judge: JudgeAgreement) -> list[str]:
 
 def _bootstrap_caption(report: AgreementReport) -> str:
     if report.bootstrap == 0:
-        return "no confidence intervals (--bootstrap 0)"
-    return f"95% CI from {report.bootstrap} bootstrap resamples, seed {report.seed}"
+        return "95% CI: agreement Wilson score; no kappa interval (--bootstrap 0)"
+    return (
+        f"95% CI: agreement Wilson score, kappa from {report.bootstrap} bootstrap resamples"
+        f" (seed {report.seed})"
+    )
 
 
 # --- rich table -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Agreement statistics from a 2x2 confusion matrix: kappa, bootstrap, calibration.
+"""Agreement statistics from a 2x2 confusion matrix: kappa, intervals, calibration.
 
 Pass is the positive class and the human is the truth::
 
@@ -9,6 +9,15 @@ Pass is the positive class and the human is the truth::
 ``None`` stands for "undefined": agreement with no row compared, kappa when
 expected agreement is 1 (each rater gave one single class, or no rows), a
 share whose denominator is 0.
+
+Intervals (95%, ``agreement_intervals``): agreement is a binomial share, so its
+interval is the Wilson score interval, which stays honest for tiny and perfect
+samples (5 of 5 agreeing gives [0.566, 1], not the [1, 1] every resample of a
+perfect sample gives).  Kappa's interval is a bootstrap percentile interval;
+when every resample gives the same kappa (a sample without disagreement), that
+zero width would be a lie, so the kappa interval is then the Wilson interval
+of agreement put through kappa's formula at the observed chance agreement,
+``(po - pe) / (1 - pe)``, clipped to [-1, 1].
 
 Bootstrap: rows are resampled with replacement.  The statistics depend only on
 the four counts, so a resample of n rows is exactly a multinomial draw of n
@@ -31,6 +40,8 @@ from typing import Any
 
 import polars as pl
 
+from judgekit.records import PASS_TOLERANCE
+
 NO_SCORES = "no scores among the rows compared"
 ONE_HUMAN_CLASS = "humans gave a single class: no threshold has a kappa above 0"
 
@@ -52,10 +63,21 @@ class Confusion:
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """A bootstrap percentile interval."""
+    """A 95% confidence interval."""
 
     low: float
     high: float
+
+
+Z_95 = 1.959963984540054
+"""The standard normal quantile of 0.975: two-sided 95%."""
+
+WILSON = "wilson score"
+BOOTSTRAP = "bootstrap percentile"
+KAPPA_FROM_WILSON = (
+    "every resample gave the same kappa (no disagreement in the sample), so its interval is"
+    " the agreement's Wilson interval at the observed chance agreement"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +132,7 @@ def calibrate(compared: pl.DataFrame, configured: float) -> Calibration:
     if scored.height == 0:
         return Calibration(configured, None, None, None, 0, NO_SCORES)
     human_pass, score = pl.col("code") == 1, pl.col("score")
-    above = score >= configured
+    above = score >= configured - PASS_TOLERANCE  # as J_passed is decided
     at = scored.select(
         tp=(human_pass & above).sum(),
         fn=(human_pass & ~above).sum(),
@@ -169,10 +191,59 @@ def _point(row: Mapping[str, Any]) -> ThresholdPoint:
     return ThresholdPoint(float(row["threshold"]), agreement, cohen_kappa(confusion))
 
 
+def wilson_interval(successes: int, n: int) -> Interval | None:
+    """95% Wilson score interval of ``successes / n``; None when n is 0.
+
+    Never zero-width for n >= 1 (it is [0.566, 1] for 5 of 5); the bounds are exactly
+    1 when every trial succeeds and 0 when none does."""
+    if n <= 0:
+        return None
+    share_ = successes / n
+    z2 = Z_95 * Z_95
+    centre = (share_ + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * math.sqrt(share_ * (1 - share_) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high)
+
+
+def agreement_intervals(
+    confusion: Confusion, resamples: int, seed: int
+) -> tuple[Interval | None, Interval | None, str | None]:
+    """(agreement, kappa) 95% intervals and a note on how kappa's was made (module docstring).
+
+    Agreement: Wilson, None when no row is compared.  Kappa: bootstrap percentile, None
+    with ``resamples == 0`` or when kappa is undefined in every resample; the note is
+    ``KAPPA_FROM_WILSON`` when the bootstrap was degenerate, else None."""
+    agreement = wilson_interval(confusion.tp + confusion.tn, confusion.compared)
+    kappa = bootstrap_intervals(confusion, resamples, seed)[1]
+    if kappa is None or kappa.low < kappa.high or agreement is None:
+        return agreement, kappa, None
+    mapped = _kappa_of_agreement(confusion, agreement)
+    return agreement, mapped, KAPPA_FROM_WILSON if mapped else None
+
+
+def _kappa_of_agreement(confusion: Confusion, agreement: Interval) -> Interval | None:
+    """Kappa at each end of an agreement interval, chance agreement held as observed."""
+    n = confusion.compared
+    judge_pass, human_pass = confusion.tp + confusion.fp, confusion.tp + confusion.fn
+    chance = (judge_pass * human_pass + (n - judge_pass) * (n - human_pass)) / (n * n)
+    if chance >= 1.0:
+        return None
+
+    def kappa(po: float) -> float:
+        return min(1.0, max(-1.0, (po - chance) / (1 - chance)))
+
+    return Interval(kappa(agreement.low), kappa(agreement.high))
+
+
 def bootstrap_intervals(
     confusion: Confusion, resamples: int, seed: int
 ) -> tuple[Interval | None, Interval | None]:
-    """95% percentile intervals of (agreement, kappa); None when nothing to resample."""
+    """95% percentile intervals of (agreement, kappa); None when nothing to resample.
+
+    The report uses ``agreement_intervals``: a percentile interval of agreement is
+    zero-width on a perfect sample."""
     n = confusion.compared
     if resamples <= 0 or n == 0:
         return None, None

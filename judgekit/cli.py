@@ -6,7 +6,6 @@ exits 130.  Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,6 +121,7 @@ def score(
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
     from judgekit.engine.score import ScoreJob, check_clean, score_dataset
+    from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
 
     with _handled():
@@ -141,6 +141,7 @@ def score(
             limit=limit,
             cache_path=cache,
             use_cache=not no_cache,
+            summary_path=summary_json,
         )
         if dry_run:
             _print_estimate(estimate(job))
@@ -161,8 +162,7 @@ def score(
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
             if skipped:
                 figures["skipped"] = skipped
-            summary_json.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
-            summary_json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+            write_summary(summary_json, figures, output)
         check_clean(report)
 
 

@@ -211,7 +211,7 @@ class JudgeConfig(_Frozen):
     scale: tuple[float, float] | None = None
     """Custom prompt's score scale, e.g. [1, 5]; normalised to 0..1."""
     threshold: float = Field(0.7, ge=0, le=1)
-    """``passed = score >= threshold``."""
+    """``passed = score >= threshold`` (up to 1e-9 of float rounding: ``records.passes``)."""
     human_label: str | None = None
     """Column of human verdicts compared by ``judgekit agreement``."""
     criteria: dict[str, Annotated[float, Field(ge=0, le=1)]] | None = None

@@ -8,9 +8,24 @@ the one exception is the set of ids kept for the duplicate check.
 
 JSONL column types are settled by ``judgekit.jsonl_types`` (rules there).
 
+JSONL objects must not repeat a key (JSON readers disagree on which value
+wins); ``NaN``, ``Infinity`` and ``-Infinity`` are read as the float values.
+
 Parquet files of a directory or glob are read in sorted path order; their
 schemas are unified (missing columns read as null, int32 and int64 give int64)
-and the schema metadata of the input is dropped.
+and the schema metadata of the input is dropped.  Encodings are not types:
+where files disagree on a column's type, dictionary-encoded columns read as
+their values, and large_string, large_binary and large_list as string, binary
+and list, so files written by different tools read as one dataset (a column
+every file agrees on keeps its type).
+
+An id that is null or NaN is an error naming its line (JSONL) or row (Parquet).
+
+``iter_windows(..., with_json=True)`` (for JSONL and CSV outputs) attaches to
+each JSONL window, under the schema metadata key ``RAW_JSON_KEY``, the JSON text
+of every value Arrow cannot give back as it came in: objects (a struct holds
+every key any row had; the text holds the keys this row had) and non-string
+values of JSON-encoded columns.  ``raw_json`` reads it back.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from json.scanner import make_scanner
 from pathlib import Path
+from types import NoneType
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -33,6 +49,9 @@ import pyarrow.parquet as pq
 
 from judgekit.errors import DatasetError, UsageError
 from judgekit.jsonl_types import CONVERSION_ERRORS, TypeInference, as_string, encode_json
+
+RAW_JSON_KEY = b"judgekit.raw_json"
+"""Window schema metadata: JSON ``{column: [JSON text of the input value, or null]}``."""
 
 Format = Literal["jsonl", "parquet"]
 
@@ -81,16 +100,23 @@ def inspect_dataset(path: str, id_column: str = "id", limit: int | None = None) 
 
 
 def iter_windows(
-    info: DatasetInfo, rows_per_window: int = 10_000, limit: int | None = None
+    info: DatasetInfo,
+    rows_per_window: int = 10_000,
+    limit: int | None = None,
+    *,
+    with_json: bool = False,
 ) -> Iterator[pa.Table]:
-    """Yield consecutive windows with exactly ``info.schema``, in input order."""
+    """Yield consecutive windows with exactly ``info.schema``, in input order.
+
+    ``with_json``: attach the input's JSON text where Arrow cannot give a JSONL value
+    back as it came in (module docstring); costs one ``json.dumps`` per such value."""
     if rows_per_window < 1:
         raise ValueError(f"rows_per_window must be at least 1, got {rows_per_window}")
     total = info.rows if limit is None else min(info.rows, limit)
     if total <= 0:
         return
     if info.format == "jsonl":
-        yield from _jsonl_windows(info, rows_per_window, total)
+        yield from _jsonl_windows(info, rows_per_window, total, with_json)
     else:
         yield from _rechunk(_parquet_tables(info, total, rows_per_window), rows_per_window)
 
@@ -101,6 +127,16 @@ def row_values(window: pa.Table, columns: Sequence[str]) -> list[dict[str, Any]]
         return [{} for _ in range(window.num_rows)]
     rows: list[dict[str, Any]] = window.select(list(columns)).to_pylist()
     return rows
+
+
+def raw_json(window: pa.Table) -> dict[str, list[str | None]]:
+    """The JSON texts ``iter_windows(with_json=True)`` attached to a window, by column."""
+    metadata = window.schema.metadata or {}
+    text = metadata.get(RAW_JSON_KEY)
+    if text is None:
+        return {}
+    found: dict[str, list[str | None]] = json.loads(text)
+    return found
 
 
 def row_ids(info: DatasetInfo, window: pa.Table, start: int) -> list[Any]:
@@ -163,10 +199,31 @@ def _one_line(text: object) -> str:
 
 # --- JSONL ------------------------------------------------------------------------------------
 
+
 # json.loads spends most of its time in Python (encoding detection, two regex matches); the C
 # scanner alone parses a line 2-3x faster.  Anything unusual is re-parsed by json.loads, which
 # accepts what it accepts and words the error.
-_scan_json = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: duck type
+class _RepeatedKey(Exception):
+    """An object names the same key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: the object as a dict; _RepeatedKey when a key comes twice."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj
+
+
+_scan_json = make_scanner(json.JSONDecoder(object_pairs_hook=_unique_keys))  # type: ignore[arg-type]  # typeshed: duck type
 _JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
 _MISSING = object()
 
@@ -183,7 +240,14 @@ def _parse_line(label: str, lineno: int, raw: bytes) -> dict[str, Any] | None:
             if not text.strip():
                 return None
             # Without the line break, an error at the end of the line gets this line's column.
-            obj = json.loads(text.removeprefix("\ufeff").rstrip("\r\n"))
+            obj = json.loads(
+                text.removeprefix("\ufeff").rstrip("\r\n"), object_pairs_hook=_unique_keys
+            )
+    except _RepeatedKey as exc:
+        raise DatasetError(
+            f"{label}:{lineno}: key {json.dumps(exc.key, ensure_ascii=False)} appears twice in"
+            " one object (JSON readers disagree on which value wins); keep one"
+        ) from None
     except UnicodeDecodeError as exc:
         raise DatasetError(
             f"{label}:{lineno}: invalid UTF-8 ({exc.reason} at byte {exc.start})"
@@ -259,6 +323,7 @@ class _IdCheck:
         try:  # fast path, all in C: every id present, non-null and new
             fresh = set(idents)
             clean = _MISSING not in fresh and None not in fresh and len(fresh) == len(idents)
+            clean = clean and not any(type(i) is float and i != i for i in fresh)  # NaN
         except TypeError:
             clean = False
         if clean and self.seen.isdisjoint(fresh) and self.first_missing is None:
@@ -280,6 +345,8 @@ class _IdCheck:
                 self._fail_missing(self.first_missing)
         if ident is None:
             raise DatasetError(f"{self.label}:{where}: id column '{self.column}' is null")
+        if type(ident) is float and math.isnan(ident):
+            raise DatasetError(f"{self.label}:{where}: id column '{self.column}' is NaN")
         try:
             if ident in self.seen:
                 self.duplicates[ident] = None
@@ -341,10 +408,45 @@ def _inspect_jsonl(path: str, file: Path, id_column: str, limit: int | None) -> 
     )
 
 
-def _jsonl_windows(info: DatasetInfo, rows_per_window: int, total: int) -> Iterator[pa.Table]:
+def _jsonl_windows(
+    info: DatasetInfo, rows_per_window: int, total: int, with_json: bool
+) -> Iterator[pa.Table]:
     row_type = pa.struct(list(info.schema))
+    nested = [f.name for f in info.schema if _holds_struct(f.type)] if with_json else []
     for objs, _ in _json_chunks(info.path, info.files[0], rows_per_window, math.inf, total):
-        yield _jsonl_table(info, row_type, objs)
+        texts = _json_texts(info, nested, objs) if with_json else {}
+        table = _jsonl_table(info, row_type, objs)
+        if texts:
+            table = table.replace_schema_metadata({RAW_JSON_KEY: json.dumps(texts).encode()})
+        yield table
+
+
+def _holds_struct(type_: pa.DataType) -> bool:
+    if pa.types.is_struct(type_):
+        return True
+    return pa.types.is_list(type_) and _holds_struct(type_.value_type)
+
+
+def _json_texts(
+    info: DatasetInfo, nested: Sequence[str], objs: list[dict[str, Any]]
+) -> dict[str, list[str | None]]:
+    """The JSON text of each value Arrow cannot hold as it came in (module docstring)."""
+    texts: dict[str, list[str | None]] = {}
+    for name in nested:
+        texts[name] = [None if (v := obj.get(name)) is None else _dump(v) for obj in objs]
+    for name in info.json_encoded:
+        column = [None if type(v := obj.get(name)) in (str, NoneType) else _dump(v) for obj in objs]
+        if any(text is not None for text in column):
+            texts[name] = column
+    return texts
+
+
+def _dump(value: Any) -> str:
+    """A parsed JSON value back as JSON text: numbers keep their digits, NaN stays NaN."""
+    return _JSON_TEXT.encode(value)
+
+
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, not one per value
 
 
 def _jsonl_table(
@@ -364,12 +466,11 @@ def _jsonl_table(
 
 
 def _to_array(label: str, field: pa.Field, values: list[Any]) -> pa.Array:
+    # The pre-pass made every column whose numbers float64 cannot hold exactly a string
+    # column, so a refusal here means the data changed.
     try:
         return pa.array(values, type=field.type)
     except CONVERSION_ERRORS as exc:
-        if pa.types.is_floating(field.type):
-            # Arrow refuses ints above 2**53 as float64; float() rounds them.
-            return pa.array([float(v) if type(v) is int else v for v in values], type=field.type)
         raise DatasetError(
             f"{label}: column '{field.name}' no longer has the type {field.type} found by the"
             f" first pass ({_one_line(exc)}); was the file changed while judgekit read it?"
@@ -400,6 +501,7 @@ def _inspect_parquet(
         with _open_parquet(_label(path, files, file), file) as parquet:
             schemas.append(parquet.schema_arrow.remove_metadata())
             rows += parquet.metadata.num_rows
+    schemas = _plain_where_different(schemas)
     schema = _unify_schemas(path, files, schemas)
     rows = rows if limit is None else min(rows, limit)
     has_ids = id_column in schema.names
@@ -414,6 +516,38 @@ def _inspect_parquet(
         rows=rows,
         id_column=id_column if has_ids else None,
     )
+
+
+def _plain_where_different(schemas: list[pa.Schema]) -> list[pa.Schema]:
+    """Drop the encodings of the columns whose type differs between files (the same data
+    then has the same type in every file); a column every file agrees on keeps its type."""
+    types: dict[str, set[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            types.setdefault(field.name, set()).add(field.type)
+    differ = {name for name, found in types.items() if len(found) > 1}
+    if not differ:
+        return schemas
+    return [
+        pa.schema([f.with_type(_plain_type(f.type)) if f.name in differ else f for f in schema])
+        for schema in schemas
+    ]
+
+
+def _plain_type(type_: pa.DataType) -> pa.DataType:
+    """Dictionary -> its values; large_string/large_binary/large_list and views -> the plain
+    ones (a window of a few thousand rows never needs 64-bit offsets)."""
+    if pa.types.is_dictionary(type_):
+        return _plain_type(type_.value_type)
+    if pa.types.is_large_string(type_) or pa.types.is_string_view(type_):
+        return pa.string()
+    if pa.types.is_large_binary(type_) or pa.types.is_binary_view(type_):
+        return pa.binary()
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_list_view(type_):
+        return pa.list_(type_.value_field.with_type(_plain_type(type_.value_type)))
+    if pa.types.is_struct(type_):
+        return pa.struct([f.with_type(_plain_type(f.type)) for f in type_])
+    return type_
 
 
 def _unify_schemas(path: str, files: Sequence[Path], schemas: list[pa.Schema]) -> pa.Schema:
@@ -454,9 +588,10 @@ def _check_parquet_ids(
         for batch in _batches(label, file, _ID_BATCH_ROWS, columns=[column]):
             values = batch.column(0).slice(0, remaining - offset).to_pylist()
             for index, value in enumerate(values):
-                if value is None:
+                if value is None or (type(value) is float and math.isnan(value)):
+                    what = "null" if value is None else "NaN"
                     raise DatasetError(
-                        f"{label}: row {offset + index + 1}: id column '{column}' is null"
+                        f"{label}: row {offset + index + 1}: id column '{column}' is {what}"
                     )
                 if value in seen:
                     duplicates[value] = None

@@ -9,6 +9,8 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │   ├── CredentialsError      an API key environment variable is not set
     │   ├── AuthError             the provider answered 401/403 during a run
     │   └── UnreachableError      a connection's first calls reached no server, or no API
+    ├── OutputError               exit 2: OUT could not be written (disk full, permission);
+    │                             nothing written, answers so far kept in the cache
     ├── IncompleteRun             exit 1: finished, output written, but not clean
     └── Interrupted               exit 130: SIGINT/SIGTERM; answers kept in the cache
 
@@ -74,6 +76,12 @@ class AuthError(UsageError):
 class UnreachableError(UsageError):
     """A connection's first calls reached no server (refused, unknown host, untrusted TLS
     certificate, connect timeout) or no API there (404/405, a redirect); the run stops."""
+
+
+class OutputError(JudgekitError):
+    """The output file could not be written; nothing was written, answers are in the cache."""
+
+    exit_code = EXIT_USAGE
 
 
 class IncompleteRun(JudgekitError):

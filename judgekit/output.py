@@ -7,17 +7,25 @@ leaves a truncated OUT and never clobbers an existing one.  ``abort`` (or leavin
 the ``with`` block without committing) deletes the temp file.
 
 Parquet is zstd-compressed, one row group per window, and carries the run's
-key-value metadata.  JSONL writes one object per line (structs as nested
-objects).  CSV has a header; nested values are JSON-encoded strings.  Binary
-values, which JSON and CSV cannot hold, are written as base64 text.  JSONL and
-CSV have no place for metadata: ``commit`` ignores it for them.
+key-value metadata.  JSONL writes one object per line, each input value as it
+came in: a window read with ``iter_windows(with_json=True)`` carries the JSON
+text of the values Arrow cannot give back (a nested object's own keys, not
+every key of its column; the numbers of a JSON-encoded column), and NaN and
+Infinity are written as the literals ``NaN``/``Infinity`` that judgekit and
+Python read (not null).  CSV has a header; nested values are JSON text (the
+input's, when the window carries it); NaN and Infinity are ``nan``/``inf``.
+Binary values, which JSON and CSV cannot hold, are written as base64 text.
+JSONL and CSV have no place for metadata: ``commit`` ignores it for them.
+
+A write that fails (disk full, permission lost, file size limit) raises
+``OutputError`` naming OUT and the cause; the temp file is removed, OUT is left
+as it was.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import glob
 import json
 import os
@@ -32,7 +40,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from judgekit.errors import UsageError
+from judgekit.datasets import raw_json
+from judgekit.errors import OutputError, UsageError
+from judgekit.json_text import json_default, json_lines, non_finite
+from judgekit.output_paths import check_directory, describe_os_error
 from judgekit.records import JudgeResult
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
@@ -94,13 +105,7 @@ def check_output_path(path: Path) -> None:
         raise UsageError(
             f"{path}: is a directory (give a file name ending in .parquet, .jsonl or .csv)"
         )
-    existing = path.parent
-    while not existing.exists() and existing != existing.parent:  # the writer creates them
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{path}: cannot create directory {path.parent} ({existing} is a file)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{path}: cannot write in directory {existing} (permission denied)")
+    check_directory(path)
 
 
 class _Sink(Protocol):
@@ -127,10 +132,17 @@ class _JsonlSink:
         self._stream = stream
         # polars cannot write bytes to JSON: such columns go as text (see _as_text).
         self._texts = _TextColumns(schema, lambda type_: _holds(type_, _is_binary))
+        self._floats = [f.name for f in schema if _holds(f.type, pa.types.is_floating)]
 
     def write(self, table: pa.Table) -> None:
+        texts = raw_json(table)
+        table = self._texts.apply(table)
+        if texts or any(non_finite(table.column(name)) for name in self._floats):
+            # polars would add every key of a struct and write NaN as null: go row by row.
+            self._stream.write(json_lines(table, texts).encode("utf-8"))
+            return
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
-        pl.DataFrame(self._texts.apply(table)).write_ndjson(self._stream)
+        pl.DataFrame(table).write_ndjson(self._stream)
 
     def close(self, metadata: Mapping[str, str]) -> None:
         """JSONL has no place for metadata."""
@@ -143,7 +155,7 @@ class _CsvSink:
         self._writer = pa_csv.CSVWriter(stream, self._texts.schema)  # writes the header now
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(self._texts.apply(table))
+        self._writer.write_table(self._texts.apply(table, raw_json(table)))
 
     def close(self, metadata: Mapping[str, str]) -> None:
         self._writer.close()
@@ -158,17 +170,27 @@ class _TextColumns:
             [pa.field(f.name, pa.string()) if f.name in self.names else f for f in schema]
         )
 
-    def apply(self, table: pa.Table) -> pa.Table:
-        """Return the table with the matching columns as text."""
+    def apply(
+        self, table: pa.Table, texts: Mapping[str, list[str | None]] | None = None
+    ) -> pa.Table:
+        """Return the table with the matching columns as text (``texts``: the input's JSON,
+        used where given)."""
         if not self.names:
             return table
+        texts = texts or {}
         arrays = [
-            pa.array([_as_text(v) for v in column.to_pylist()], pa.string())
+            pa.array(_column_text(column.to_pylist(), texts.get(name)), pa.string())
             if name in self.names
             else column
             for name, column in zip(table.column_names, table.columns, strict=True)
         ]
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _column_text(values: list[Any], given: list[str | None] | None) -> list[str | None]:
+    if given is None:
+        return [_as_text(v) for v in values]
+    return [_as_text(v) if text is None else text for v, text in zip(values, given, strict=True)]
 
 
 def _as_text(value: Any) -> str | None:
@@ -177,15 +199,7 @@ def _as_text(value: Any) -> str | None:
         return None
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.date | dt.time):  # datetime is a date
-        return value.isoformat()
-    return str(value)  # Decimal, timedelta, ...
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def _is_binary(type_: pa.DataType) -> bool:
@@ -228,10 +242,16 @@ class OutputWriter:
         self._input_schema = input_schema.remove_metadata()
         self._judges = [(judge, tuple(criteria)) for judge, criteria in judges]
         self._state: Literal["open", "committed", "aborted"] = "open"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._temp, self._stream = _create_temp(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._temp, self._stream = _create_temp(path)
+        except OSError as exc:
+            raise self._failed(exc) from None
         try:
             self._sink: _Sink = _SINKS[path.suffix.lower()](self._stream, self.schema)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
         except BaseException:
             self._discard()
             raise
@@ -247,8 +267,16 @@ class OutputWriter:
             if len(rows) != window.num_rows:
                 raise ValueError(f"judge {judge!r}: {len(rows)} results for {window.num_rows} rows")
             arrays.extend(_result_arrays(rows, criteria))
-        if window.num_rows:
-            self._sink.write(pa.Table.from_arrays(arrays, schema=self.schema))
+        if not window.num_rows:
+            return
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        if window.schema.metadata:  # the input's JSON text (datasets.RAW_JSON_KEY)
+            table = table.replace_schema_metadata(window.schema.metadata)
+        try:
+            self._sink.write(table)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
 
     def commit(self, metadata: Mapping[str, str]) -> None:
         """Finish the file (Parquet: store ``metadata``), fsync it and rename it over OUT."""
@@ -259,6 +287,9 @@ class OutputWriter:
             os.fsync(self._stream.fileno())
             self._stream.close()
             os.replace(self._temp, self.path)
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
         except BaseException:
             self._discard()
             raise
@@ -290,8 +321,16 @@ class OutputWriter:
 
     def _discard(self) -> None:
         self._state = "aborted"
-        self._stream.close()
-        self._temp.unlink(missing_ok=True)
+        # On a full disk, closing flushes the buffer and fails again: the file goes anyway.
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        with contextlib.suppress(OSError):
+            self._temp.unlink(missing_ok=True)
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(
+            f"{self.path}: cannot write the output ({describe_os_error(exc)}); nothing was written"
+        )
 
 
 def _remove_stale_temps(path: Path) -> None:

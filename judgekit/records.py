@@ -114,3 +114,14 @@ class JudgeResult:
     latency_ms: float | None = None
     model: str | None = None
     response_id: str | None = None
+
+
+PASS_TOLERANCE = 1e-9
+"""How far below the threshold a score may be and still pass: float rounding only.
+A weighted mean or a rescaled verdict that is the threshold in exact arithmetic can land
+a few ulps below it (0.7499999999999999 for 0.75); no real score is that close."""
+
+
+def passes(score: float, threshold: float) -> bool:
+    """``score >= threshold``, up to ``PASS_TOLERANCE`` (the ``J_passed`` rule)."""
+    return score >= threshold - PASS_TOLERANCE

@@ -15,6 +15,9 @@ reason.  Semantics:
   that is already a dict, list, number or bool counts as valid.
 - ``token_f1``: SQuAD token F1 (punctuation and the articles a/an/the removed,
   lowercased unless ``ignore_case`` is false); with a list, the best match.
+  Computed exactly, as the fraction 2·common / (output tokens + expected
+  tokens) in one correctly rounded division: an F1 of exactly 3/4 is 0.75,
+  not the 0.7499999999999999 that 2·p·r / (p + r) gives.
 
 A missing output (None) scores 0 with reason "output is empty": the model under
 test produced nothing.  A row that cannot be judged at all (no expected value,
@@ -156,10 +159,9 @@ def token_f1(output: str, expected: str, ignore_case: bool = True) -> float:
         if remaining[token] > 0:
             remaining[token] -= 1
             common += 1
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(got), common / len(want)
-    return 2 * precision * recall / (precision + recall)
+    # 2pr / (p + r) with p = common/len(got), r = common/len(want), as one exact fraction:
+    # int / int is correctly rounded, while the float p and r each round on their own.
+    return 2 * common / (len(got) + len(want))
 
 
 def _token_f1(output: str, expected: list[str], ignore_case: bool) -> Verdict:

@@ -400,7 +400,9 @@ def test_everybody_agrees_on_one_class(tmp_path: Path) -> None:
     (judge,) = compare(_write(tmp_path, data), [Pairing("j", "h", 0.7)], {}, 50, 0).judges
     assert (judge.agreement, judge.kappa, judge.kappa_note) == (1.0, None, SINGLE_CLASS)
     assert judge.kappa_ci is None and judge.agreement_ci is not None
-    assert (judge.agreement_ci.low, judge.agreement_ci.high) == (1.0, 1.0)
+    # 4 of 4: Wilson [n / (n + z²), 1] = [0.510, 1], not the zero-width [1, 1] of a bootstrap.
+    assert judge.agreement_ci.low == pytest.approx(4 / (4 + 1.959963984540054**2), rel=1e-12)
+    assert judge.agreement_ci.high == 1.0
     assert (judge.fail_precision, judge.fail_recall) == (None, None)
 
 

@@ -98,6 +98,7 @@ JUDGE_KEYS = [
     "agreement_ci",
     "kappa",
     "kappa_ci",
+    "kappa_ci_note",
     "kappa_note",
     "confusion",
     "fail_precision",
@@ -126,8 +127,9 @@ def test_json_figures(tmp_path: Path) -> None:
     code, out = _run(_file(tmp_path, SMALL), bootstrap=200, seed=3)
     document = _json(out)
     assert code == 0
-    assert list(document) == ["source", "bootstrap", "seed", "judges"]
+    assert list(document) == ["source", "bootstrap", "seed", "intervals", "judges"]
     assert (document["bootstrap"], document["seed"]) == (200, 3)
+    assert document["intervals"] == {"agreement": "wilson score", "kappa": "bootstrap percentile"}
     (judge,) = document["judges"]
     assert list(judge) == JUDGE_KEYS and list(judge["threshold"]) == THRESHOLD_KEYS
     figures = {key: judge[key] for key in JUDGE_KEYS[:8]}
@@ -144,8 +146,12 @@ def test_json_figures(tmp_path: Path) -> None:
     assert judge["confusion"] == {"tp": 1, "fn": 1, "fp": 1, "tn": 1}
     assert (judge["kappa"], judge["kappa_note"]) == (0.0, None)
     assert judge["fail_precision"] == judge["fail_recall"] == 0.5
-    low, high = judge["agreement_ci"]
-    assert 0.0 <= low <= 0.5 <= high <= 1.0
+    # Wilson for 2 of 4: (0.5 + z²/8 ± z·sqrt(1/16 + z²/64)) / (1 + z²/4)
+    assert judge["agreement_ci"] == [
+        pytest.approx(0.15004, abs=1e-5),
+        pytest.approx(0.84996, abs=1e-5),
+    ]
+    assert judge["kappa_ci_note"] is None
     assert judge["threshold"] == {
         "configured": 0.7,
         "source": "default",
@@ -178,12 +184,39 @@ def test_json_edge_cases_are_null_with_a_note(tmp_path: Path) -> None:
     assert empty["kappa_note"] == "no rows compared"
     assert empty["threshold"]["note"] == "no scores among the rows compared"
     assert empty["threshold"]["best_agreement"] is None
-    assert (unanimous["agreement"], unanimous["agreement_ci"]) == (1.0, [1.0, 1.0])
+    # 2 of 2 agree: Wilson's [0.342, 1], never the zero-width [1, 1] a bootstrap gives.
+    assert unanimous["agreement"] == 1.0
+    assert unanimous["agreement_ci"] == [pytest.approx(2 / (2 + 1.959963984540054**2)), 1.0]
     assert (unanimous["kappa"], unanimous["kappa_ci"]) == (None, None)
     assert unanimous["kappa_note"] == "undefined: judge and humans each gave a single class"
     assert (unanimous["fail_precision"], unanimous["fail_recall"]) == (None, None)
     assert unanimous["threshold"]["best_kappa"] is None
     assert unanimous["threshold"]["note"].startswith("humans gave a single class")
+
+
+PERFECT = {
+    "human_verdict": ["pass", "pass", "pass", "fail", "fail"],
+    "correctness_passed": [True, True, True, False, False],
+    "correctness_score": [0.9, 0.8, 0.95, 0.1, 0.2],
+}
+
+
+def test_a_perfect_sample_has_no_zero_width_interval(tmp_path: Path) -> None:
+    path = _file(tmp_path, PERFECT)
+    (judge,) = _json(_run(path, bootstrap=1000)[1])["judges"]
+    assert (judge["agreement"], judge["kappa"]) == (1.0, 1.0)
+    assert [round(x, 4) for x in judge["agreement_ci"]] == [0.5655, 1.0]
+    assert [round(x, 4) for x in judge["kappa_ci"]] == [0.0948, 1.0]
+    assert judge["kappa_ci_note"] == (
+        "every resample gave the same kappa (no disagreement in the sample), so its interval is"
+        " the agreement's Wilson interval at the observed chance agreement"
+    )
+    _, markdown = _run(path, bootstrap=1000, output_format="markdown")
+    assert (
+        "| `correctness` | `human_verdict` | 5 | 1.000 [0.566, 1.000] | 1.000 [0.095, 1.000] |"
+        in (markdown)
+    )
+    assert "kappa interval: every resample gave the same kappa" in markdown
 
 
 def test_a_seed_reproduces_the_intervals(tmp_path: Path) -> None:
@@ -203,12 +236,13 @@ def test_markdown(tmp_path: Path) -> None:
     assert head == (
         "## Judge vs human agreement\n"
         "\n"
-        f"`{path}` · no confidence intervals (--bootstrap 0)\n"
+        f"`{path}` · 95% CI: agreement Wilson score; no kappa interval (--bootstrap 0)\n"
         "\n"
         "| judge | human labels | compared | agreement (95% CI) | kappa (95% CI) "
         "| judge pass | human pass | fail precision | fail recall |\n"
         "|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
-        "| `correctness` | `human_verdict` | 4 | 0.500 | 0.000 | 0.500 | 0.500 | 0.500 | 0.500 |\n"
+        "| `correctness` | `human_verdict` | 4 | 0.500 [0.150, 0.850] | 0.000 | 0.500 | 0.500 "
+        "| 0.500 | 0.500 |\n"
         "\n"
         "### `correctness` vs `human_verdict` · threshold 0.7, the default "
         "(the file does not record one)\n"
@@ -236,8 +270,8 @@ def test_markdown_shows_intervals_and_notes(tmp_path: Path) -> None:
     _, out = _run(
         path, judges=("unanimous",), humans=("h",), output_format="markdown", bootstrap=50
     )
-    assert "· 95% CI from 50 bootstrap resamples, seed 0\n" in out
-    assert "| `unanimous` | `h` | 2 | 1.000 [1.000, 1.000] | — | 1.000 | 1.000 | — | — |" in out
+    assert "· 95% CI: agreement Wilson score, kappa from 50 bootstrap resamples (seed 0)\n" in out
+    assert "| `unanimous` | `h` | 2 | 1.000 [0.342, 1.000] | — | 1.000 | 1.000 | — | — |" in out
     assert "Note: kappa: undefined: judge and humans each gave a single class." in out
 
 
@@ -251,7 +285,7 @@ def test_table(tmp_path: Path) -> None:
     code, out = _run(_file(tmp_path, SMALL), output_format="table", bootstrap=100)
     assert code == 0 and max(len(line) for line in out.splitlines()) <= 100
     assert "Judge vs human agreement" in out
-    assert "95% CI from 100 bootstrap resamples, seed 0" in out
+    assert "95% CI: agreement Wilson score, kappa from 100 bootstrap resamples (seed 0)" in out
     assert re.search(r"correctness\s+4\s+0\.500 \[\d\.\d{3}, \d\.\d{3}\]", out)
     assert "rows 6 · labelled 6 · unsure 1 · judge errors 1 · compared 4" in out
     assert re.search(r"judge pass\s+│\s+1 tp\s+│\s+1 fp", out)

@@ -13,15 +13,18 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
 from judgekit.agreement_stats import (
+    KAPPA_FROM_WILSON,
     NO_SCORES,
     ONE_HUMAN_CLASS,
     Confusion,
+    agreement_intervals,
     binomial,
     bootstrap_intervals,
     calibrate,
     cohen_kappa,
     percentile,
     resample_confusion,
+    wilson_interval,
 )
 
 
@@ -252,3 +255,66 @@ def test_every_split_is_a_candidate() -> None:
         # Three distinct scores and a monotone truth can always be split perfectly.
         if list(humans) == sorted(humans):
             assert best.agreement == 1.0
+
+
+# --- intervals that stay honest on tiny and perfect samples -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("successes", "n"),
+    [(5, 5), (0, 5), (1, 1), (8, 10), (2, 4), (71, 77), (499_000, 1_000_000)],
+)
+def test_wilson_interval_matches_scipy(successes: int, n: int) -> None:
+    interval = wilson_interval(successes, n)
+    expected = stats.binomtest(successes, n).proportion_ci(method="wilson")
+    assert interval is not None
+    assert interval.low == pytest.approx(expected.low, abs=1e-12)
+    assert interval.high == pytest.approx(expected.high, abs=1e-12)
+
+
+def test_wilson_interval_of_a_perfect_sample_is_not_zero_width() -> None:
+    assert wilson_interval(0, 0) is None
+    perfect = wilson_interval(5, 5)
+    assert perfect is not None
+    assert (round(perfect.low, 4), perfect.high) == (0.5655, 1.0)
+    none = wilson_interval(0, 5)
+    assert none is not None
+    assert (none.low, round(none.high, 4)) == (0.0, 0.4345)
+
+
+def test_a_perfect_sample_gets_honest_agreement_and_kappa_intervals() -> None:
+    # 5 rows, 3 pass and 2 fail, judge and humans agree on every one: every bootstrap
+    # resample has kappa 1 (or none), a zero-width [1, 1] that claims certainty from 5 rows.
+    agreement, kappa, note = agreement_intervals(Confusion(3, 0, 0, 2), 1000, seed=0)
+    assert agreement is not None and kappa is not None
+    assert (round(agreement.low, 4), agreement.high) == (0.5655, 1.0)
+    chance = (3 * 3 + 2 * 2) / 25  # observed chance agreement pe = 0.52
+    assert kappa.low == pytest.approx((agreement.low - chance) / (1 - chance))
+    assert (round(kappa.low, 4), kappa.high) == (0.0948, 1.0)
+    assert note == KAPPA_FROM_WILSON
+
+
+def test_an_ordinary_sample_keeps_its_bootstrap_kappa_interval() -> None:
+    confusion = Confusion(41, 4, 6, 20)
+    agreement, kappa, note = agreement_intervals(confusion, 1000, seed=0)
+    assert (agreement, kappa, note) == (
+        wilson_interval(61, 71),
+        bootstrap_intervals(confusion, 1000, seed=0)[1],
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("confusion", "resamples", "expected"),
+    [
+        (Confusion(0, 0, 0, 0), 100, (False, False)),
+        (Confusion(8, 0, 0, 0), 100, (True, False)),  # kappa undefined: no interval
+        (Confusion(3, 0, 0, 2), 0, (True, False)),  # --bootstrap 0: agreement only
+    ],
+    ids=["nothing-compared", "single-class", "no-resamples"],
+)
+def test_agreement_interval_edges(
+    confusion: Confusion, resamples: int, expected: tuple[bool, bool]
+) -> None:
+    agreement, kappa, note = agreement_intervals(confusion, resamples, seed=0)
+    assert (agreement is not None, kappa is not None, note) == (*expected, None)

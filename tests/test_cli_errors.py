@@ -4,6 +4,9 @@ written), a 401 that stops the run, and row errors that end in ``J_error`` and e
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from disk_full import fill, tiny_disk
 
 if TYPE_CHECKING:
     from conftest import Workspace
@@ -421,3 +425,241 @@ def test_a_refused_connection_stops_the_run(workspace: Workspace) -> None:
         "refused); is the server running? check the port in base_url"
     )
     assert not output.exists()
+
+
+# -- paid work is never lost to a bad path or a full disk ----------------------------------
+
+RERUN_HINT = (
+    "fix that and rerun the same command: the answers so far are in the cache, not paid again"
+)
+
+
+def _output_is_input(ws: Workspace, case: Case) -> str:
+    case.output = case.dataset
+    return (
+        f"{case.dataset}: -o names the input dataset; writing there would replace the data being"
+        " scored (choose another path)"
+    )
+
+
+def _output_is_input_by_another_name(ws: Workspace, case: Case) -> str:
+    case.output = ws.root / "link.jsonl"
+    case.output.symlink_to(case.dataset)
+    return (
+        f"{case.output}: -o names the input dataset; writing there would replace the data being"
+        " scored (choose another path)"
+    )
+
+
+def _summary_in_a_missing_directory_under_a_file(ws: Workspace, case: Case) -> str:
+    blocker = ws.root / "blocker"
+    blocker.write_text("")
+    summary = blocker / "summary.json"
+    case.extra = ["--summary-json", str(summary)]
+    return f"{summary}: cannot create directory {blocker} ({blocker} is a file)"
+
+
+def _summary_is_a_directory(ws: Workspace, case: Case) -> str:
+    summary = ws.root / "reports"
+    summary.mkdir()
+    case.extra = ["--summary-json", str(summary)]
+    return f"{summary}: --summary-json is a directory (give a file name)"
+
+
+def _summary_is_the_output(ws: Workspace, case: Case) -> str:
+    case.extra = ["--summary-json", str(case.output)]
+    return f"{case.output}: --summary-json names the output file (choose another path)"
+
+
+def _summary_is_the_input(ws: Workspace, case: Case) -> str:
+    case.extra = ["--summary-json", str(case.dataset)]
+    return (
+        f"{case.dataset}: --summary-json names the input dataset; writing there would replace the"
+        " data being scored (choose another path)"
+    )
+
+
+BAD_PATHS: dict[str, Callable[[Workspace, Case], str]] = {
+    "output-is-input": _output_is_input,
+    "output-is-input-by-another-name": _output_is_input_by_another_name,
+    "summary-under-a-file": _summary_in_a_missing_directory_under_a_file,
+    "summary-is-a-directory": _summary_is_a_directory,
+    "summary-is-the-output": _summary_is_the_output,
+    "summary-is-the-input": _summary_is_the_input,
+}
+
+
+@pytest.mark.parametrize("spoil", BAD_PATHS.values(), ids=BAD_PATHS.keys())
+def test_a_bad_output_or_summary_path_exits_2_before_any_call(
+    workspace: Workspace, spoil: Callable[[Workspace, Case], str]
+) -> None:
+    ws = workspace
+    data = ws.write_rows(ws.qa_rows(3))
+    before = data.read_bytes()
+    case = Case(data, ws.write_config(), ws.root / "out.jsonl")
+    message = spoil(ws, case)
+    result = ws.invoke(*case.args(ws))
+    assert (result.exit_code, result.stderr, result.stdout) == (2, f"error: {message}\n", "")
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert ws.fake.stats().requests == 0
+    assert data.read_bytes() == before
+    assert not ws.cache.exists()
+
+
+def _padded_rows(ws: Workspace, n: int, kib: int = 4) -> list[dict[str, str]]:
+    """QA rows with ``kib`` KiB of incompressible text each, in a column no judge reads."""
+    return [row | {"padding": os.urandom(kib * 512).hex()} for row in ws.qa_rows(n)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_a_full_disk_keeps_every_answer_and_the_rerun_pays_nothing(
+    workspace: Workspace, suffix: str
+) -> None:
+    ws = workspace
+    data = ws.write_rows(_padded_rows(ws, 40))  # 160 KiB of output
+    config = ws.write_config(run="concurrency = 4")
+    with tiny_disk(ws.root / "disk", size_kib=256) as disk:
+        filler = fill(disk, leave_bytes=48 * 1024)
+        output = disk / f"out{suffix}"
+        result = ws.score(data, config, output)
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr.splitlines()[-1] == (
+            f"error: {output}: cannot write the output (No space left on device); nothing was"
+            f" written; {RERUN_HINT}"
+        )
+        assert "Traceback" not in result.stderr
+        assert isinstance(result.exception, SystemExit)
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # no partial file
+        assert ws.fake.stats().requests == 40
+        filler.unlink()
+        rerun = ws.score(data, config, output)
+        assert rerun.exit_code == 0, rerun.stderr
+        assert ws.fake.stats().requests == 40  # every answer came from the cache
+        assert sorted(p.name for p in disk.iterdir()) == [output.name]
+
+
+def test_a_full_disk_in_the_first_window_stops_new_calls(workspace: Workspace) -> None:
+    # Window 0 holds 2,000 rows, of which every 100th is sent (the others have no reference,
+    # refused for free); window 1 holds 300 rows, all sent.  The disk fills while window 0
+    # is written: window 1 must not be paid for, now or twice later.
+    from judgekit.engine.run import WINDOW_ROWS
+
+    ws = workspace
+    rows = ws.qa_rows(WINDOW_ROWS + 300)
+    for i, row in enumerate(rows[:WINDOW_ROWS]):
+        if i % 100:
+            row["reference"] = ""
+    data = ws.write_rows(rows)
+    config = ws.write_config(run="concurrency = 2\nmax_error_rate = 1.0")
+    with tiny_disk(ws.root / "disk", size_kib=256) as disk:
+        output = disk / "out.jsonl"
+        result = ws.score(data, config, output)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines()[-1].startswith(f"error: {output}: cannot write")
+        first = ws.fake.stats().requests
+        assert 20 <= first < 40  # window 0's 20 calls, and at most the few already on the wire
+        with tiny_disk(ws.root / "bigger", size_kib=32 * 1024) as bigger:
+            rerun = ws.score(data, config, bigger / "out.jsonl")
+            assert rerun.exit_code == 0, rerun.stderr
+        assert ws.fake.stats().requests == 20 + 300  # no call paid twice
+
+
+_LIMITED = """
+import resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv = ["judgekit", *sys.argv[2:]]
+from judgekit.cli import main
+main()
+"""
+
+
+def test_a_file_size_limit_is_one_line_and_the_rerun_pays_nothing(workspace: Workspace) -> None:
+    # RLIMIT_FSIZE: the portable full disk.  Python ignores SIGXFSZ, so a write past the
+    # limit fails with EFBIG instead of killing the process.  The cache stays far below it.
+    ws = workspace
+    data = ws.write_rows(_padded_rows(ws, 40, kib=16))  # 640 KiB of output
+    config = ws.write_config(run="concurrency = 4")
+    output = ws.root / "out" / "scored.jsonl"
+    args = ws.score_args(data, config, output)
+    limited = subprocess.run(
+        [sys.executable, "-c", _LIMITED, str(512 * 1024), *args],
+        env=ws.environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (limited.returncode, limited.stdout) == (2, ""), limited.stderr
+    assert limited.stderr.splitlines()[-1] == (
+        f"error: {output}: cannot write the output (File too large); nothing was written;"
+        f" {RERUN_HINT}"
+    )
+    assert "Traceback" not in limited.stderr
+    assert list(output.parent.iterdir()) == []
+    assert ws.fake.stats().requests == 40
+    assert ws.cache.stat().st_size < 512 * 1024
+    rerun = ws.score(data, config, output)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert ws.fake.stats().requests == 40
+
+
+def test_a_summary_that_cannot_be_written_at_the_end_keeps_the_scores(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    data = ws.write_rows(ws.qa_rows(3))
+    output = ws.root / "out.parquet"
+    with tiny_disk(ws.root / "disk", size_kib=64) as disk:
+        summary = disk / "summary.json"
+        result = ws.score(data, ws.write_config(), output, "--summary-json", str(summary), "-q")
+        assert (result.exit_code, result.stdout) == (0, "")
+        summary.unlink()
+        fill(disk, leave_bytes=0)
+        result = ws.score(data, ws.write_config(), output, "--summary-json", str(summary), "-q")
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"error: {summary}: cannot write the summary (No space left on device); the scores"
+            f" are in {output}\n",
+        )
+        assert [p.name for p in disk.iterdir()] == ["filler"]
+    assert len(ws.read_rows(output)) == 3
+    assert ws.fake.stats().requests == 3
+
+
+def test_an_output_path_taken_mid_run_is_one_line_and_the_rerun_pays_nothing(
+    workspace: Workspace,
+) -> None:
+    # The rename at the end fails (a directory appeared at OUT while the run was going; the
+    # same path as a permission lost mid-run, which root, running these tests, never sees).
+    ws = workspace
+    ws.fake.settings.latency_ms = 100
+    data = ws.write_rows(ws.qa_rows(10))
+    config = ws.write_config(run="concurrency = 1")
+    output = ws.root / "out.parquet"
+    process = subprocess.Popen(
+        [ws.executable(), *ws.score_args(data, config, output, "-q")],
+        env=ws.environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ws.wait_for(lambda: ws.fake.stats().requests >= 1, "the first request")
+        output.mkdir()
+        (output / "someone-else's").write_text("")
+    finally:
+        stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout) == (2, "")
+    assert stderr == (
+        f"error: {output}: cannot write the output (Is a directory); nothing was written;"
+        f" {RERUN_HINT}\n"
+    )
+    assert sorted(p.name for p in ws.root.iterdir() if p.name.startswith(".")) == []
+    assert ws.fake.stats().requests == 10
+    ws.fake.settings.latency_ms = 0
+    (output / "someone-else's").unlink()
+    output.rmdir()
+    rerun = ws.score(data, config, output)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert ws.fake.stats().requests == 10

@@ -294,12 +294,12 @@ def test_quiet_prints_nothing_on_success(workspace: Workspace) -> None:
 
 
 def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
-    # Two windows of the engine; a row with an empty answer is refused before any call, so
+    # Two windows of the engine; a row without a reference is refused before any call, so
     # only every 400th row costs a request and they finish out of order.
     n = WINDOW_ROWS + 100
     rows = [
-        {"id": f"r{i}", "question": "q?", "answer": "" if i % 400 else f"answer {i}"}
-        | {"reference": f"answer {i}"}
+        {"id": f"r{i}", "question": "q?", "answer": f"answer {i}"}
+        | {"reference": "" if i % 400 else f"answer {i}"}
         for i in range(n)
     ]
     data = workspace.write_rows(rows)
@@ -312,9 +312,85 @@ def test_rows_stay_in_input_order_across_windows(workspace: Workspace) -> None:
     answered = list(range(0, n, 400))
     assert [i for i, e in enumerate(errors) if e is None] == answered
     assert table.column("correctness_reasoning")[1].as_py() == (
-        "field 'output' (column 'answer') is empty"
+        "field 'expected' (column 'reference') is empty"
     )
     assert workspace.fake.stats().requests == len(answered)
+
+
+def test_a_rule_score_exactly_at_the_threshold_passes(workspace: Workspace) -> None:
+    judges = """
+[[judges]]
+name = "overlap"
+type = "token_f1"
+threshold = 0.75
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+    rows = [{"id": 1, "answer": "paris is capital of france", "reference": "capital of france"}]
+    output = workspace.root / "out.parquet"
+    result = workspace.score(
+        workspace.write_rows(rows), workspace.write_config(judges=judges), output
+    )
+    assert result.exit_code == 0, result.stderr
+    [row] = workspace.read_rows(output)
+    assert (row["overlap_score"], row["overlap_passed"]) == (0.75, True)
+
+
+def test_integers_beyond_64_bits_stay_exact_from_input_to_output(workspace: Workspace) -> None:
+    judges = """
+[[judges]]
+name = "same"
+type = "exact"
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+    data = workspace.root / "big.jsonl"
+    data.write_text(
+        '{"id": 18446744073709551617, "answer": 18446744073709551617,'
+        ' "reference": 18446744073709551617}\n'
+        '{"id": 18446744073709551618, "answer": 18446744073709551618,'
+        ' "reference": 18446744073709551617}\n'
+    )
+    config = workspace.write_config(judges=judges)
+    parquet, jsonl = workspace.root / "out.parquet", workspace.root / "out.jsonl"
+    assert workspace.score(data, config, parquet).exit_code == 0
+    rows = workspace.read_rows(parquet)
+    assert [r["id"] for r in rows] == ["18446744073709551617", "18446744073709551618"]
+    assert [r["same_score"] for r in rows] == [1.0, 0.0]  # a rounded float would say 1.0, 1.0
+    assert workspace.score(data, config, jsonl).exit_code == 0
+    lines = jsonl.read_text().splitlines()
+    assert [line.split(',"same_score"')[0] for line in lines] == [
+        '{"id":18446744073709551617,"answer":18446744073709551617,"reference":18446744073709551617',
+        '{"id":18446744073709551618,"answer":18446744073709551618,"reference":18446744073709551617',
+    ]
+
+
+def test_an_empty_answer_is_judged_not_an_error(workspace: Workspace) -> None:
+    # Null, absent, empty and blank answers are answers: each goes to the judge as an empty
+    # <output> block and gets the judge's score; none is bad_request, none counts against
+    # max_error_rate (0.02 by default: one error in five rows would fail the run).
+    rows = workspace.qa_rows(5)
+    rows[0]["answer"] = None
+    del rows[1]["answer"]
+    rows[2]["answer"] = ""
+    rows[3]["answer"] = "   "
+    data = workspace.write_rows(rows)
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, workspace.write_config(), output)
+    assert result.exit_code == 0, result.stderr
+    scored = workspace.read_rows(output)
+    assert [r["correctness_error"] for r in scored] == [None] * 5
+    assert [r["correctness_score"] for r in scored] == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert [r["correctness_passed"] for r in scored] == [False, False, False, False, True]
+    assert workspace.fake.stats().requests == 5
+    blocks = {}
+    for request in workspace.fake.requests:
+        user = request.body["messages"][-1]["content"]
+        row = next(i for i, r in enumerate(rows) if r["question"] in user)
+        blocks[row] = re.findall(r"<output>\n(.*?)\n</output>", user, re.DOTALL)[-1]
+    assert blocks == {0: "", 1: "", 2: "", 3: "   ", 4: rows[4]["answer"]}
 
 
 def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:

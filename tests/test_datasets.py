@@ -16,6 +16,7 @@ from judgekit.datasets import (
     DatasetInfo,
     inspect_dataset,
     iter_windows,
+    raw_json,
     row_ids,
     row_values,
 )
@@ -222,6 +223,28 @@ ERRORS: list[tuple[str, Callable[[], str], str]] = [
         " incompatible types: int64 vs string); give every file the same column types",
     ),
     (
+        "repeated-key",
+        _valid_then('{"id": 3, "answer": "a", "answer": "b"}', at=3),
+        'data.jsonl:3: key "answer" appears twice in one object (JSON readers disagree on which'
+        " value wins); keep one",
+    ),
+    (
+        "repeated-nested-key",
+        _valid_then('{"id": 2, "meta": {"k": 1, "k": 1}}', at=2),
+        'data.jsonl:2: key "k" appears twice in one object (JSON readers disagree on which'
+        " value wins); keep one",
+    ),
+    (
+        "nan-id",
+        _file("data.jsonl", b'{"id": 1.5}\n{"id": NaN}\n'),
+        "data.jsonl:2: id column 'id' is NaN",
+    ),
+    (
+        "parquet-nan-id",
+        lambda: write_parquet("data.parquet", pa.table({"id": [1.5, float("nan")]})),
+        "data.parquet: row 2: id column 'id' is NaN",
+    ),
+    (
         "parquet-empty",
         lambda: write_parquet("data.parquet", pa.table({"id": pa.array([], pa.int64())})),
         "data.parquet: dataset is empty (no rows)",
@@ -307,8 +330,19 @@ ACROSS_CHUNKS: list[tuple[str, Any, Any, pa.DataType, Any, Any]] = [
     ("int-then-float", 1, 0.5, pa.float64(), 1.0, 0.5),
     ("int-then-string", 1, "a", pa.string(), "1", "a"),
     ("struct-then-clash", {"a": 1}, {"a": "x"}, pa.string(), '{"a":1}', '{"a":"x"}'),
-    ("huge-int-then-float", 2**60, 0.5, pa.float64(), float(2**60), 0.5),
-    ("int-then-huge-int", 1, 2**70, pa.float64(), 1.0, float(2**70)),
+    # float64 would round these: the column keeps every number's digits as text instead.
+    ("huge-int-then-float", 2**60, 0.5, pa.string(), "1152921504606846976", "0.5"),
+    ("float-then-huge-int", 0.5, 2**60, pa.string(), "0.5", "1152921504606846976"),
+    ("int-then-huge-int", 1, 2**70, pa.string(), "1", "1180591620717411303424"),
+    (
+        "nested-huge-int-then-float",
+        {"n": 2**60},
+        {"n": 0.5},
+        pa.string(),
+        '{"n":1152921504606846976}',
+        '{"n":0.5}',
+    ),
+    ("exact-int-then-float", 2**53, 0.5, pa.float64(), float(2**53), 0.5),
     ("null-then-int", None, 3, pa.int64(), None, 3),
 ]
 
@@ -329,6 +363,27 @@ def test_types_merge_across_chunks(
     assert values[0] == early_out
     assert values[-1] == late_out
     assert len(values) == 20_001
+
+
+@pytest.mark.parametrize(
+    ("early", "late", "early_out", "late_out"),
+    [
+        (2**60, 0.5, "1152921504606846976", "0.5"),
+        ({"n": 2**60}, {"n": 0.5}, '{"n":1152921504606846976}', '{"n":0.5}'),
+        ([2**60], [0.5], "[1152921504606846976]", "[0.5]"),
+    ],
+    ids=["top-level", "in-a-struct", "in-a-list"],
+)
+def test_a_wide_int_and_a_float_in_different_chunks_make_a_string_column(
+    early: Any, late: Any, early_out: str, late_out: str
+) -> None:
+    # The first chunk (16,384 rows) holds only the int, the second only the float: each
+    # chunk infers cleanly, and the merge alone must see that float64 would round the int.
+    write_jsonl("data.jsonl", [{"x": early}] * 16_384 + [{"x": late}])
+    info = inspect_dataset("data.jsonl")
+    assert info.schema == pa.schema([("x", pa.string())])
+    values = [row["x"] for row in all_rows(info, rows_per_window=10_000)]
+    assert (values[0], values[-1], len(values)) == (early_out, late_out, 16_385)
 
 
 def test_jsonl_columns_in_order_of_first_appearance_and_no_id_column() -> None:
@@ -538,3 +593,91 @@ def test_corrupt_parquet_page_is_a_dataset_error_in_the_windows_pass() -> None:
 def test_window_limit_zero_yields_nothing() -> None:
     info = inspect_dataset(write_jsonl("data.jsonl", [{"id": 1}]))
     assert list(iter_windows(info, limit=0)) == []
+
+
+# --- values that must stay exact ------------------------------------------------------------------
+
+
+def test_integers_beyond_64_bits_stay_exact_and_distinct() -> None:
+    Path("data.jsonl").write_text(
+        '{"id": 18446744073709551617, "n": 18446744073709551617}\n'
+        '{"id": 18446744073709551618, "n": 1}\n'
+    )
+    info = inspect_dataset("data.jsonl")
+    assert info.schema == pa.schema([("id", pa.string()), ("n", pa.string())])
+    assert all_rows(info) == [
+        {"id": "18446744073709551617", "n": "18446744073709551617"},
+        {"id": "18446744073709551618", "n": "1"},
+    ]
+    window = next(iter_windows(info))
+    assert row_ids(info, window, start=0) == ["18446744073709551617", "18446744073709551618"]
+
+
+def test_the_duplicate_check_sees_exact_big_integers() -> None:
+    Path("data.jsonl").write_text(
+        '{"id": 18446744073709551617}\n{"id": 18446744073709551618}\n{"id": 18446744073709551617}\n'
+    )
+    with pytest.raises(DatasetError) as caught:
+        inspect_dataset("data.jsonl")
+    assert str(caught.value) == (
+        "data.jsonl: duplicate ids in column 'id': 18446744073709551617 (1 duplicated id)"
+    )
+
+
+NON_FINITE = [float("nan"), float("inf"), float("-inf"), 0.5]
+
+
+def _is_same(a: list[Any], b: list[Any]) -> bool:
+    return all((x != x and y != y) or x == y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_nan_and_infinity_are_read_as_floats_from_jsonl_and_parquet(fmt: str) -> None:
+    if fmt == "jsonl":
+        Path("data.jsonl").write_text(
+            '{"id": 1, "x": NaN}\n{"id": 2, "x": Infinity}\n{"id": 3, "x": -Infinity}\n'
+            '{"id": 4, "x": 0.5}\n'
+        )
+    else:
+        write_parquet("data.parquet", pa.table({"id": [1, 2, 3, 4], "x": NON_FINITE}))
+    info = inspect_dataset(f"data.{fmt}")
+    assert info.schema.field("x").type == pa.float64()
+    assert _is_same([row["x"] for row in all_rows(info)], NON_FINITE)
+
+
+def test_parquet_files_differing_only_in_encoding_read_as_one_dataset() -> None:
+    write_parquet("parts/a.parquet", pa.table({"id": [1], "t": pa.array(["a"], pa.string())}))
+    write_parquet("parts/b.parquet", pa.table({"id": [2], "t": pa.array(["b"], pa.large_string())}))
+    write_parquet(
+        "parts/c.parquet", pa.table({"id": [3], "t": pa.array(["c"]).dictionary_encode()})
+    )
+    write_parquet(
+        "parts/d.parquet",
+        pa.table({"id": [4], "t": pa.array(["d"], pa.large_string()).dictionary_encode()}),
+    )
+    info = inspect_dataset("parts")
+    assert info.schema == pa.schema([("id", pa.int64()), ("t", pa.string())])
+    assert all_rows(info, rows_per_window=3) == [
+        {"id": 1, "t": "a"},
+        {"id": 2, "t": "b"},
+        {"id": 3, "t": "c"},
+        {"id": 4, "t": "d"},
+    ]
+
+
+def test_windows_carry_the_json_of_values_arrow_cannot_give_back() -> None:
+    Path("data.jsonl").write_text(
+        '{"id": 1, "meta": {"a": 1}, "mixed": 7, "big": 18446744073709551617}\n'
+        '{"id": 2, "meta": {"b": null, "n": NaN}, "mixed": "7", "big": 2}\n'
+        '{"id": 3, "meta": null, "mixed": {"k": [1]}, "big": 3}\n'
+    )
+    info = inspect_dataset("data.jsonl")
+    plain = next(iter_windows(info))
+    assert raw_json(plain) == {}
+    window = next(iter_windows(info, with_json=True))
+    assert window.schema.remove_metadata() == info.schema
+    assert raw_json(window) == {
+        "meta": ['{"a":1}', '{"b":null,"n":NaN}', None],
+        "mixed": ["7", None, '{"k":[1]}'],
+        "big": ["18446744073709551617", "2", "3"],
+    }

@@ -12,8 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from disk_full import fill, tiny_disk
 
-from judgekit.errors import UsageError
+from judgekit.datasets import inspect_dataset, iter_windows
+from judgekit.errors import OutputError, UsageError
 from judgekit.output import OutputWriter, check_output_path, judge_fields, output_schema
 from judgekit.records import JudgeResult
 
@@ -379,3 +381,99 @@ def test_binary_and_dates_are_written_as_text(suffix: str) -> None:
     assert [row["tags"] for row in rows] == ["eA==", "eQ=="]
     assert [row["when"] for row in rows] == ['{"day":"2024-01-02","raw":"aGk="}', nulls]
     assert rows[0]["j_score"] in (0.9, "0.9")
+
+
+# --- each value as it came in -------------------------------------------------------------------
+
+ODD_JSONL = (
+    '{"id": 1, "meta": {"a": 1}, "mixed": 7, "big": 18446744073709551617, "x": NaN}\n'
+    '{"id": 2, "meta": {"b": null, "c": [1, {"d": 2}]}, "mixed": "7", "big": 2, "x": Infinity}\n'
+    '{"id": 3, "meta": null, "mixed": {"k": [1.5]}, "big": 3, "x": -Infinity}\n'
+)
+
+
+def _score_file(data: str, out: Path) -> None:
+    """Write ``data`` through the output writer as ``score`` does (one judge, every row OK)."""
+    info = inspect_dataset(data)
+    with OutputWriter(out, info.schema, [("j", ())]) as writer:
+        for table in iter_windows(info, 2, with_json=out.suffix in (".jsonl", ".csv")):
+            writer.write(table, {"j": [OK] * table.num_rows})
+        writer.commit({})
+
+
+def test_jsonl_output_writes_each_input_value_as_it_came_in() -> None:
+    Path("data.jsonl").write_text(ODD_JSONL)
+    _score_file("data.jsonl", Path("out.jsonl"))
+    lines = Path("out.jsonl").read_text().splitlines()
+    # The input's lines, but for spacing: no key added to "meta", numbers as numbers.
+    assert [line.split(',"j_score"')[0] + "}" for line in lines] == [
+        json.dumps(json.loads(line), separators=(",", ":")) for line in ODD_JSONL.splitlines()
+    ]
+    assert lines[0].startswith('{"id":1,"meta":{"a":1},"mixed":7,"big":18446744073709551617,')
+    assert json.loads(lines[0])["j_score"] == 0.9
+
+
+def test_csv_output_writes_nested_values_as_the_input_json() -> None:
+    Path("data.jsonl").write_text(ODD_JSONL)
+    _score_file("data.jsonl", Path("out.csv"))
+    with Path("out.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["meta"] for row in rows] == ['{"a":1}', '{"b":null,"c":[1,{"d":2}]}', ""]
+    assert [row["mixed"] for row in rows] == ["7", "7", '{"k":[1.5]}']
+    assert [row["big"] for row in rows] == ["18446744073709551617", "2", "3"]
+    assert [row["x"] for row in rows] == ["nan", "inf", "-inf"]
+
+
+def test_parquet_output_keeps_nan_and_infinity_and_the_digits_of_big_numbers() -> None:
+    Path("data.jsonl").write_text(ODD_JSONL)
+    _score_file("data.jsonl", Path("out.parquet"))
+    table = pq.read_table("out.parquet")
+    assert [str(x) for x in table.column("x").to_pylist()] == ["nan", "inf", "-inf"]
+    assert table.column("big").to_pylist() == ["18446744073709551617", "2", "3"]
+
+
+def test_jsonl_output_writes_nan_from_parquet_input_as_nan_not_null() -> None:
+    pq.write_table(
+        pa.table({"id": [1, 2], "x": [float("nan"), 0.5], "s": [{"f": float("inf")}, None]}),
+        "data.parquet",
+    )
+    _score_file("data.parquet", Path("out.jsonl"))
+    lines = Path("out.jsonl").read_text().splitlines()
+    assert [line.split(',"j_score"')[0] for line in lines] == [
+        '{"id":1,"x":NaN,"s":{"f":Infinity}',
+        '{"id":2,"x":0.5,"s":null',
+    ]
+
+
+# --- a write that fails ---------------------------------------------------------------------------
+
+
+def _big_window(rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "id": [str(i) for i in range(rows)],
+            "q": [os.urandom(2048).hex() for _ in range(rows)],
+            "ctx": [[] for _ in range(rows)],
+        },
+        schema=INPUT,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_a_full_disk_is_one_output_error_and_leaves_nothing(tmp_path: Path, suffix: str) -> None:
+    with tiny_disk(tmp_path / "disk", size_kib=256) as disk:
+        out = disk / f"out{suffix}"
+        out.write_bytes(b"previous run")
+        filler = fill(disk, leave_bytes=32 * 1024)
+        writer = OutputWriter(out, INPUT, JUDGES)
+        with pytest.raises(OutputError) as caught:
+            for _ in range(10):  # 10 x 40 KiB of incompressible text
+                writer.write(_big_window(10), results(*[OK] * 10))
+            writer.commit({})
+        writer.abort()
+        assert str(caught.value) == (
+            f"{out}: cannot write the output (No space left on device); nothing was written"
+        )
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+        assert sorted(p.name for p in disk.iterdir()) == sorted([out.name, filler.name])
+        assert out.read_bytes() == b"previous run"

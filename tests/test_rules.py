@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import pytest
 
-from judgekit.records import Verdict
+from judgekit.records import PASS_TOLERANCE, Verdict, passes
 from judgekit.rules import RuleKind, apply_rule, token_f1
 
 # (id, kind, output, expected, pattern, ignore_case, score, reasoning)
@@ -269,6 +270,34 @@ def test_token_f1_matches_squad_arithmetic() -> None:
     assert token_f1("red blue green yellow", "red blue purple") == pytest.approx(
         2 * (2 / 4) * (2 / 3) / (2 / 4 + 2 / 3)
     )
+
+
+def test_token_f1_of_exactly_three_quarters_is_stored_as_0_75() -> None:
+    # 5 output tokens, 3 expected, 3 shared: F1 = 2*3 / (5+3) = 3/4 exactly, while
+    # 2pr/(p+r) in floats gives 0.7499999999999999 and a 0.75 threshold would fail it.
+    assert token_f1("paris is capital of france", "capital of france") == 0.75
+    verdict = apply_rule("token_f1", "paris is capital of france", "capital of france")
+    assert (verdict.score, verdict.reasoning) == (0.75, "token F1 0.75")
+
+
+def test_token_f1_is_the_correctly_rounded_fraction() -> None:
+    for got in range(1, 16):
+        for want in range(1, 16):
+            for common in range(1, min(got, want) + 1):
+                output = " ".join([f"s{i}" for i in range(common)] + ["x"] * (got - common))
+                expected = " ".join([f"s{i}" for i in range(common)] + ["y"] * (want - common))
+                exact = Fraction(2 * common, got + want)
+                assert token_f1(output, expected) == float(exact), (got, want, common)
+
+
+@pytest.mark.parametrize(
+    ("score", "passed"),
+    [(0.75, True), (0.7499999999999999, True), (0.75 - 1e-9, True), (0.7499999, False)],
+    ids=["exact", "one-ulp-below", "tolerance", "below"],
+)
+def test_a_score_at_the_threshold_passes_up_to_float_rounding(score: float, passed: bool) -> None:
+    assert PASS_TOLERANCE == 1e-9
+    assert passes(score, 0.75) is passed
 
 
 def test_rules_are_pure_across_many_rows() -> None:

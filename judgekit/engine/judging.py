@@ -20,8 +20,9 @@ from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
-from judgekit.records import JudgeResult, ModelCall, Verdict
+from judgekit.records import JudgeResult, ModelCall, Verdict, passes
 from judgekit.rules import apply_rule
+from judgekit.templates import ANSWER_FIELD
 from judgekit.verdicts import MalformedVerdict, parse_verdict
 
 _N = TypeVar("_N", int, float)
@@ -36,8 +37,14 @@ def row_values(judge: JudgePlan, row: Mapping[str, object]) -> dict[str, object]
 
 
 def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
-    """The first required field that is empty in this row, if any."""
+    """The first required field that is empty in this row, if any.
+
+    The answer under test (``output``) is never missing: an empty, null or absent answer
+    is a legitimate answer, sent to the judge as an empty ``<output>`` block; every
+    template says how to score it."""
     for field in sorted(judge.required):
+        if field == ANSWER_FIELD:
+            continue
         value = values.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             return field
@@ -59,7 +66,7 @@ def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     # Built directly, not by replace(): this runs once per row, a million times in big runs.
     return JudgeResult(
         score=verdict.score,
-        passed=verdict.score >= judge.threshold,
+        passed=passes(verdict.score, judge.threshold),
         reasoning=verdict.reasoning,
     )
 
@@ -221,7 +228,7 @@ def _result(
         )
     return JudgeResult(
         score=verdict.score,
-        passed=verdict.score >= judge.threshold,
+        passed=passes(verdict.score, judge.threshold),
         reasoning=verdict.reasoning,
         confidence=verdict.confidence,
         criteria=verdict.criteria,

@@ -317,10 +317,16 @@ def _open_window(index: int, table: pa.Table, judges: Sequence[JudgePlan]) -> _W
 
 def _flush(state: _State, sink: Sink, slots: anyio.Semaphore) -> None:
     """Write every finished window that is next in input order."""
-    while state.written in state.ready:
+    while state.written in state.ready and state.fatal is None:
         window = state.ready.pop(state.written)
         results = {name: [r or JudgeResult() for r in rs] for name, rs in window.results.items()}
-        sink.write(window.table, results)
+        try:
+            sink.write(window.table, results)
+        except JudgekitError as exc:  # OutputError: OUT cannot be written, so call nothing more
+            # Calls on the wire finish and reach the cache; the run then raises ``exc``.
+            state.fatal, state.stopping = exc, True
+            slots.release()  # the producer may be waiting for a slot: let it see the stop
+            return
         state.written += 1
         slots.release()
 

@@ -21,8 +21,9 @@ from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, run
-from judgekit.errors import IncompleteRun
+from judgekit.errors import IncompleteRun, OutputError
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
+from judgekit.output_paths import check_not_input, check_summary_path
 from judgekit.records import JudgeResult
 
 
@@ -38,6 +39,8 @@ class ScoreJob:
     limit: int | None = None
     cache_path: Path | None = None
     use_cache: bool = True
+    summary_path: Path | None = None
+    """``--summary-json``: checked before any call, written by the caller."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,9 @@ def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, R
     """Every check that needs no model call (also used by --dry-run and validate)."""
     check_output_path(job.output)
     dataset = inspect_dataset(job.dataset, job.config.run.id_column, job.limit)
+    check_not_input(job.output, dataset.files)
+    if job.summary_path is not None:
+        check_summary_path(job.summary_path, job.output, dataset.files)
     plan = make_plan(job.config, job.config_path, dataset, job.overrides, require_keys=require_keys)
     return dataset, plan
 
@@ -82,12 +88,14 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     cache = open_cache(job)
     rows = dataset.rows if job.limit is None else min(dataset.rows, job.limit)
     judges = [(j.name, list(j.criteria)) for j in plan.judges]
+    # JSONL and CSV write each input value as it came in: they need the input's JSON text.
+    with_json = job.output.suffix.lower() in (".jsonl", ".csv")
     try:
         with OutputWriter(job.output, dataset.schema, judges) as writer:
             outcome = anyio.run(
                 run,
                 plan,
-                iter_windows(dataset, WINDOW_ROWS, job.limit),
+                iter_windows(dataset, WINDOW_ROWS, job.limit, with_json=with_json),
                 rows,
                 _WriterSink(writer),
                 cache,
@@ -98,9 +106,19 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
             writer.commit(
                 _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
             )
+    except OutputError as exc:
+        raise OutputError(f"{exc}; {_rerun_hint(job)}") from None
     finally:
         cache.close()
     return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem)
+
+
+def _rerun_hint(job: ScoreJob) -> str:
+    if not job.use_cache:
+        return "fix that and rerun (with --no-cache every call is paid again)"
+    return (
+        "fix that and rerun the same command: the answers so far are in the cache, not paid again"
+    )
 
 
 def check_clean(report: ScoreReport) -> None:

@@ -1,0 +1,90 @@
+"""Paths the ``score`` command writes besides OUT's rows: checked before any call, and the
+summary file.  A file that cannot be written is one line naming it and the cause.
+
+Before any call (``engine.score.prepare``): OUT and ``--summary-json`` need a
+directory that exists or can be made and is writable, and neither may be one of
+the dataset's files (it would be replaced) nor the other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from judgekit.errors import IncompleteRun, UsageError
+
+
+def check_directory(path: Path) -> None:
+    """Raise UsageError unless ``path``'s directory exists and is writable, or can be made."""
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:  # the writer creates them
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{path}: cannot create directory {path.parent} ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: cannot write in directory {existing} (permission denied)")
+
+
+def check_not_input(path: Path, inputs: Sequence[Path], flag: str = "-o") -> None:
+    """Raise UsageError when ``path`` is one of the dataset's files (it would be replaced)."""
+    for file in inputs:
+        if path.exists() and _same_file(path, file):
+            raise UsageError(
+                f"{path}: {flag} names the input dataset; writing there would replace the data"
+                " being scored (choose another path)"
+            )
+
+
+def check_summary_path(path: Path, output: Path, inputs: Sequence[Path]) -> None:
+    """Raise UsageError unless the ``--summary-json`` file can be written (before any call)."""
+    if path.is_dir():
+        raise UsageError(f"{path}: --summary-json is a directory (give a file name)")
+    if path.resolve() == output.resolve() or _same_file(path, output):
+        raise UsageError(f"{path}: --summary-json names the output file (choose another path)")
+    check_not_input(path, inputs, "--summary-json")
+    check_directory(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{path}: cannot write this file (permission denied)")
+
+
+def write_summary(path: Path, figures: Mapping[str, Any], output: Path) -> None:
+    """Write the summary as JSON, atomically; IncompleteRun (the scores are written) if not."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        # Mode 0o666: the umask decides, as for any new file (mkstemp would give 0o600).
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(json.dumps(figures, indent=2) + "\n")
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise IncompleteRun(
+            f"{path}: cannot write the summary ({describe_os_error(exc)}); the scores are in"
+            f" {output}"
+        ) from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of a failed file operation in words (``No space left on device``)."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    # Rust writers (polars) word it "No space left on device (os error 28)".
+    code = _OS_ERROR.search(text)
+    return os.strerror(int(code.group(1))) if code else " ".join(text.split())
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
