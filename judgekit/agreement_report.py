@@ -307,8 +307,10 @@ def report_table(report: AgreementReport, width: int = TABLE_WIDTH) -> Renderabl
     """
     longest = max((len(judge.judge) for judge in report.judges), default=0)
     between = " " if width >= longest + _SUMMARY_WIDTH else "\n"
+    title = f"Judge vs human agreement · {report.source}"
     summary = Table(
-        title=Text(f"Judge vs human agreement · {report.source}"),
+        # Wider than the table but not than the console (always so in a file): one line.
+        title=Text(title, no_wrap=width >= len(title), overflow="ignore"),
         caption=_bootstrap_caption(report),
         box=box.SIMPLE_HEAD,
     )

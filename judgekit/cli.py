@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from judgekit import __version__
+from judgekit import __version__, terminal
 from judgekit.config import Config, load_config
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
 
@@ -31,8 +30,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
+stderr = terminal.console(stderr=True)
+stdout = terminal.console()
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML config file.")]
 
@@ -110,9 +109,10 @@ def score(
                 on_retry=display.notice if verbose else None,
             )
             report = score_dataset(job, hooks)
+            display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         if not quiet:
-            stderr.print(summary_table(snapshot, str(output), report.problem))
+            stderr.print(terminal.fit(summary_table(snapshot, str(output), report.problem), stderr))
         if summary_json is not None:
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
             summary_json.parent.mkdir(parents=True, exist_ok=True)  # as OUTPUT's is
@@ -135,7 +135,7 @@ def _print_estimate(e: Estimate) -> None:
     if e.budget_usd is not None:
         verdict = "yes" if e.budget_covers else "NO: the run would stop with budget_exhausted"
         table.add_row("budget", f"${e.budget_usd:g} (covers worst case: {verdict})")
-    stdout.print(table)
+    stderr.print(terminal.fit(table, stderr))  # where the summary of a real run goes
 
 
 @app.command()
@@ -177,7 +177,7 @@ def _print_plan(cfg: Config, plan: RunPlan) -> None:
             price,
             ", ".join(f"{f}={c}" for f, c in judge.fields.items()),
         )
-    stdout.print(table)
+    stdout.print(terminal.fit(table, stdout))
 
 
 @app.command()
@@ -201,7 +201,7 @@ def templates(
                     scale,
                     template.description,
                 )
-            stdout.print(table)
+            stdout.print(terminal.fit(table, stdout))
             return
         if name not in TEMPLATES:
             raise UsageError(f"no template '{name}' (templates: {', '.join(TEMPLATES)})")
@@ -265,4 +265,5 @@ def _main(
 
 def main() -> None:
     """Console-script entry point."""
+    terminal.prepare_streams()
     app()

@@ -344,10 +344,10 @@ def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:
 def _dry_run(ws: Workspace, data: Path, config: Path, *extra: str) -> dict[str, str]:
     output = ws.root / "dry.parquet"
     result = ws.score(data, config, output, "--dry-run", *extra)
-    assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[0].strip() == "dry run: nothing was called"
+    assert (result.exit_code, result.stdout) == (0, "")  # on stderr, as a run's summary
+    assert result.stderr.splitlines()[0].strip() == "dry run: nothing was called"
     assert not output.exists()
-    return {row[0]: row[1] for row in ws.table(result.stdout)}
+    return {row[0]: row[1] for row in ws.table(result.stderr)}
 
 
 def test_dry_run_calls_nothing_and_counts_calls_cost_and_budget(
