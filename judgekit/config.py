@@ -6,6 +6,7 @@ itself is read from the environment when a run starts (``engine.plan``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from judgekit.errors import ConfigError
 
@@ -33,6 +35,9 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
     "constraints",
 )
 LabelMeaning = Literal["pass", "fail", "exclude"]
+
+_UNKNOWN_FIELD = "unknown_template_field"
+"""Error type of an unknown key in ``[judges.columns]``."""
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
@@ -146,7 +151,8 @@ class JudgeConfig(_Frozen):
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
         for key in columns:
             if key not in TEMPLATE_FIELDS:
-                raise ValueError(f"unknown field '{key}' (allowed: {', '.join(TEMPLATE_FIELDS)})")
+                # Rendered by _describe with the key in the path, like any unknown key.
+                raise PydanticCustomError(_UNKNOWN_FIELD, "unknown key", {"key": key})
         return columns
 
     @field_validator("criteria")
@@ -318,7 +324,8 @@ def load_config(path: str | Path, *, expand: bool = True) -> Config:
     connect (``agreement``) and so must not need the variables set."""
     file = Path(path)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML's business.
+        raw = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -354,8 +361,11 @@ def _describe(exc: ValidationError, source: str) -> str:
     """One line: ``source: key.path[1].x: message`` (+ how many more errors)."""
     errors = exc.errors()
     first = errors[0]
-    where = _key_path(first["loc"])
-    message = _message(first)
+    loc = tuple(first["loc"])
+    if first["type"] == _UNKNOWN_FIELD:  # [judges.columns]: the path names the key itself
+        loc += (first["ctx"]["key"],)
+    where = _key_path(loc)
+    message = _known_message(first, loc) or _message(first)
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {where}: {message}{more}" if where else f"{source}: {message}{more}"
 
@@ -383,3 +393,53 @@ def _message(error: Mapping[str, Any]) -> str:
         return f"invalid value {error.get('input')!r} (allowed: {expected})"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
+
+
+_SECTIONS: Mapping[str, type[BaseModel]] = {
+    "run": RunConfig,
+    "connections": ConnectionConfig,
+    "judges": JudgeConfig,
+    "agreement": AgreementConfig,
+}
+_SCALE_EXAMPLE = "on a 1-5 template, 4 becomes (4 - 1) / (5 - 1) = 0.75"
+
+
+def _known_message(error: Mapping[str, Any], loc: tuple[int | str, ...]) -> str | None:
+    """What to do, for the mistakes people make; None for pydantic's own words."""
+    kind, key, value = error["type"], loc[-1] if loc else "", error.get("input")
+    if kind in ("extra_forbidden", _UNKNOWN_FIELD):
+        return _unknown_key(str(key), _allowed_keys(loc))
+    if key == "threshold" and kind in ("less_than_equal", "greater_than_equal"):
+        return (
+            f"{value!r} is outside 0..1: every score is normalised to 0..1, and so is the "
+            f"threshold ({_SCALE_EXAMPLE})"
+        )
+    if key == "name" and kind == "string_pattern_mismatch" and isinstance(value, str):
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
+        hint = f"; e.g. '{suggestion}'" if re.fullmatch(r"[a-z][a-z0-9_]*", suggestion) else ""
+        return (
+            f"{value!r} is not a judge name: use lowercase letters, digits and underscores, "
+            f"starting with a letter (it begins the output column names){hint}"
+        )
+    if key == "api_key_env" and kind == "string_pattern_mismatch":
+        return (
+            f"{value!r} is not an environment variable name: use letters, digits and "
+            "underscores, not starting with a digit (the NAME of the variable, not the key)"
+        )
+    return None
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> tuple[str, ...]:
+    """The keys allowed where the last element of ``loc`` stands."""
+    if len(loc) >= 2 and loc[-2] == "columns":
+        return TEMPLATE_FIELDS
+    model = Config if len(loc) == 1 else _SECTIONS.get(str(loc[0]))
+    return tuple(model.model_fields) if model is not None else ()
+
+
+def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    """``unknown key; did you mean 'x'? (allowed: ...)``."""
+    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
+    guess = f"; did you mean '{close[0]}'?" if close else ""
+    listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
+    return f"unknown key{guess}{listed}"

@@ -70,8 +70,8 @@ def _malformed_line(ws: Workspace, case: Case) -> str:
 def _unknown_config_key(ws: Workspace, case: Case) -> str:
     ws.write_config(run="concurency = 4")
     return (
-        f"{case.config}: run.concurency: unknown key "
-        "(check the spelling; see README for the allowed keys)"
+        f"{case.config}: run.concurency: unknown key; did you mean 'concurrency'? "
+        "(allowed: concurrency, budget_usd, max_error_rate, id_column)"
     )
 
 

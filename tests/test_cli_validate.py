@@ -96,8 +96,11 @@ def test_validate_without_a_dataset_checks_the_config_alone(workspace: Workspace
 def _unknown_key(ws: Workspace, config: Path, data: Path) -> str:
     ws.write_config(connection="temprature = 0.5")
     return (
-        f"{config}: connections.fake.temprature: unknown key "
-        "(check the spelling; see README for the allowed keys)"
+        f"{config}: connections.fake.temprature: unknown key; did you mean 'temperature'? "
+        "(allowed: protocol, base_url, model, api_key_env, api_key_required, "
+        "requests_per_minute, tokens_per_minute, timeout_s, max_retries, temperature, "
+        "max_output_tokens, output_mode, input_usd_per_mtok, cached_input_usd_per_mtok, "
+        "output_usd_per_mtok, max_cost_usd_per_call, max_input_tokens)"
     )
 
 
