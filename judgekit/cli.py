@@ -142,18 +142,32 @@ def _print_estimate(e: Estimate) -> None:
 def validate(
     config: ConfigOption,
     dataset: Annotated[str | None, typer.Argument(help="Also check this dataset.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also check that this output file can be written."),
+    ] = None,
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
     from judgekit.engine.plan import make_plan
+    from judgekit.output import check_output_path
+    from judgekit.preflight import run_warnings
 
     with _handled():
         cfg = load_config(config)
+        if output is not None:
+            check_output_path(output)
         info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
         plan = make_plan(cfg, str(config), info)
         _print_plan(cfg, plan)
+        warnings = run_warnings(cfg, str(config), plan, info)
+        for warning in warnings:
+            stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
         checked = f"{config} and {dataset} ({info.rows} rows) are" if info else f"{config} is"
-        stdout.print(f"ok: {checked} valid; no model was called", markup=False)
+        noted = f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''} above)"
+        stdout.print(
+            f"ok: {checked} valid{noted if warnings else ''}; no model was called", markup=False
+        )
 
 
 def _print_plan(cfg: Config, plan: RunPlan) -> None:

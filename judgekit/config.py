@@ -55,7 +55,7 @@ class RunConfig(_Frozen):
     budget_usd: PositiveFloat | None = None
     """Hard cap on new spend for this run."""
     max_error_rate: float = Field(0.02, ge=0, le=1)
-    """Share of judge calls that may fail before the run exits 1."""
+    """Share of LLM judgements that may fail before the run exits 1 (rule judges aside)."""
     id_column: str = "id"
     """Column holding row ids; the 0-based row index when absent."""
 
@@ -97,6 +97,9 @@ class ConnectionConfig(_Frozen):
     """Refuse a row whose worst-case cost exceeds this."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
+    cache_endpoint: str | None = Field(None, min_length=1)
+    """A name that stands for base_url's scheme, host and port in cache keys, for a
+    server whose address changes between runs (a local server on a random port)."""
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:

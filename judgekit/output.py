@@ -7,10 +7,11 @@ leaves a truncated OUT and never clobbers an existing one.  ``abort`` (or leavin
 the ``with`` block without committing) deletes the temp file.
 
 Parquet is zstd-compressed, one row group per window, and carries the run's
-key-value metadata.  JSONL writes one object per line (structs as nested
-objects).  CSV has a header; nested values are JSON-encoded strings.  Binary
-values, which JSON and CSV cannot hold, are written as base64 text.  JSONL and
-CSV have no place for metadata: ``commit`` ignores it for them.
+key-value metadata.  JSONL (``.jsonl``, ``.ndjson``, gzipped as ``.jsonl.gz``)
+writes one object per line (structs as nested objects).  CSV has a header;
+nested values are JSON-encoded strings.  Binary values, which JSON and CSV
+cannot hold, are written as base64 text.  JSONL and CSV have no place for
+metadata: ``commit`` ignores it for them.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import base64
 import contextlib
 import datetime as dt
 import glob
+import gzip
 import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, cast
 
 import polars as pl
 import pyarrow as pa
@@ -35,7 +37,16 @@ import pyarrow.parquet as pq
 from judgekit.errors import UsageError
 from judgekit.records import JudgeResult
 
-OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
+OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".csv")
+"""What OUT may end in: every format ``score`` reads back as an input too."""
+_FORMATS_HINT = "use .parquet, .jsonl, .ndjson, .jsonl.gz or .csv"
+
+
+def output_suffix(path: Path) -> str | None:
+    """The entry of ``OUTPUT_SUFFIXES`` that ``path`` ends in (case-insensitive), or None."""
+    name = path.name.lower()
+    return next((suffix for suffix in OUTPUT_SUFFIXES if name.endswith(suffix)), None)
+
 
 _RESULT_COLUMNS: tuple[tuple[str, pa.DataType | None], ...] = (
     ("score", pa.float64()),
@@ -86,12 +97,11 @@ def output_schema(
 
 def check_output_path(path: Path) -> None:
     """Raise UsageError unless OUT has a known extension and its directory can be written."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"{path}: unsupported output format (use .parquet, .jsonl or .csv)")
-    if path.is_dir():
-        raise UsageError(
-            f"{path}: is a directory (give a file name ending in .parquet, .jsonl or .csv)"
-        )
+    if path.is_dir():  # before the suffix: `-o out/` is a directory, not a format
+        example = path / "scored.parquet"
+        raise UsageError(f"{path}: is a directory; give a file name, e.g. -o {example}")
+    if output_suffix(path) is None:
+        raise UsageError(f"{path}: unsupported output format ({_FORMATS_HINT})")
     existing = path.parent
     while not existing.exists() and existing != existing.parent:  # the writer creates them
         existing = existing.parent
@@ -204,9 +214,26 @@ def _holds(type_: pa.DataType, matches: Callable[[pa.DataType], bool]) -> bool:
     return any(_holds(type_.field(i).type, matches) for i in range(type_.num_fields))
 
 
-_SINKS: dict[str, type[_ParquetSink | _JsonlSink | _CsvSink]] = {
+class _GzipJsonlSink:
+    def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
+        # filename="" and mtime=0: the header names no temp file and carries no clock.
+        self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=stream, mtime=0)
+        self._jsonl = _JsonlSink(cast(IO[bytes], self._gzip), schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._jsonl.write(table)
+
+    def close(self, metadata: Mapping[str, str]) -> None:
+        """Write the gzip trailer; JSONL has no place for metadata."""
+        self._gzip.close()
+
+
+_SINKS: dict[str, type[_ParquetSink | _JsonlSink | _GzipJsonlSink | _CsvSink]] = {
     ".parquet": _ParquetSink,
     ".jsonl": _JsonlSink,
+    ".ndjson": _JsonlSink,
+    ".jsonl.gz": _GzipJsonlSink,
+    ".ndjson.gz": _GzipJsonlSink,
     ".csv": _CsvSink,
 }
 
@@ -229,7 +256,7 @@ class OutputWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._temp, self._stream = _create_temp(path)
         try:
-            self._sink: _Sink = _SINKS[path.suffix.lower()](self._stream, self.schema)
+            self._sink: _Sink = _SINKS[output_suffix(path) or ""](self._stream, self.schema)
         except BaseException:
             self._discard()
             raise

@@ -26,7 +26,7 @@ CONNECTION_KEYS = (
     "protocol, base_url, model, api_key_env, api_key_required, requests_per_minute, "
     "tokens_per_minute, timeout_s, max_retries, temperature, max_output_tokens, output_mode, "
     "input_usd_per_mtok, cached_input_usd_per_mtok, output_usd_per_mtok, "
-    "max_cost_usd_per_call, max_input_tokens"
+    "max_cost_usd_per_call, max_input_tokens, cache_endpoint"
 )
 
 

@@ -27,6 +27,10 @@ class Counters:
     saved_usd: float = 0.0
     """What the cached answers cost when they were paid for."""
     errors: Counter[str] = field(default_factory=Counter)
+    rule_judgements_done: int = 0
+    """Judgements by rule judges (free, local): no part of the error rate."""
+    rule_errors: int = 0
+    """Rule judgements that ended in an error (also counted in ``errors``)."""
 
     def snapshot(self, elapsed_s: float, budget_usd: float | None) -> Snapshot:
         """A frozen copy for displays."""
@@ -46,6 +50,8 @@ class Counters:
             budget_usd=budget_usd,
             errors=dict(self.errors),
             elapsed_s=elapsed_s,
+            rule_judgements_done=self.rule_judgements_done,
+            rule_errors=self.rule_errors,
         )
 
 
@@ -68,6 +74,8 @@ class Snapshot:
     budget_usd: float | None
     errors: dict[str, int]
     elapsed_s: float
+    rule_judgements_done: int = 0
+    rule_errors: int = 0
 
     @property
     def error_count(self) -> int:
@@ -86,6 +94,26 @@ class Snapshot:
             return None
         left = self.judgements_total - self.judgements_done
         return left * self.elapsed_s / self.judgements_done
+
+    @property
+    def llm_judgements_done(self) -> int:
+        """LLM judgements that ran (answered or failed), budget exhaustion aside."""
+        unscored = self.errors.get("budget_exhausted", 0)
+        return self.judgements_done - self.rule_judgements_done - unscored
+
+    @property
+    def llm_failed(self) -> int:
+        """LLM judgements that ended in an error, budget exhaustion aside."""
+        return self.error_count - self.rule_errors - self.errors.get("budget_exhausted", 0)
+
+    @property
+    def error_rate(self) -> float:
+        """Share of LLM judgements that failed, budget exhaustion aside (0 when none ran).
+
+        Rule judgements are free and local: counting them would dilute the rate of the
+        judgements ``max_error_rate`` is about."""
+        done = self.llm_judgements_done
+        return self.llm_failed / done if done > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain figures for --summary-json."""
