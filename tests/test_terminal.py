@@ -104,6 +104,34 @@ def test_score_warnings_retries_and_summary_redirected_keep_lines_whole(
     assert f"│ output     │ {deep} │" in lines
 
 
+def test_status_lines_under_cron_are_whole_lines(workspace: Workspace) -> None:
+    """Not a terminal: one status line every 5 s, never wrapped at COLUMNS=80."""
+    workspace.fake.settings.hang_first_n = 1  # the run waits until a status line is out
+    data = workspace.write_rows(workspace.qa_rows(3))
+    config = workspace.write_config(run="budget_usd = 2.5")
+    args = workspace.score_args(data, config, workspace.root / "o.parquet")
+    with subprocess.Popen(
+        [workspace.executable(), *args],
+        env=workspace.environ() | {"COLUMNS": "80"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        workspace.fake.reset()  # release the hung request: its retry finishes the run
+        rest = process.stderr.read()
+        assert process.wait(timeout=60) == 0
+    status = re.compile(
+        r"rows [0-3]/3 · judgements [0-3]/3 · [0-9.]+ req/s · tokens [0-9,]+ · "
+        r"spend \$[0-9.]+/\$2\.5 · cached 0 · errors 0 · eta \S+\n"
+    )
+    assert status.fullmatch(first), first
+    assert len(first) > 80
+    assert "judgekit summary" in rest
+
+
 def test_a_narrow_terminal_shows_a_wide_table_as_blocks() -> None:
     table = Table(title="built-in templates")
     for header in ("name", "needs", "what it judges"):
