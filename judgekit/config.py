@@ -6,7 +6,6 @@ itself is read from the environment when a run starts (``engine.plan``).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from judgekit.config_errors import UNKNOWN_FIELD, describe
 from judgekit.errors import ConfigError
 
 Protocol = Literal["chat_completions", "responses", "anthropic"]
@@ -35,9 +35,6 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
     "constraints",
 )
 LabelMeaning = Literal["pass", "fail", "exclude"]
-
-_UNKNOWN_FIELD = "unknown_template_field"
-"""Error type of an unknown key in ``[judges.columns]``."""
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
@@ -154,8 +151,11 @@ class JudgeConfig(_Frozen):
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
         for key in columns:
             if key not in TEMPLATE_FIELDS:
-                # Rendered by _describe with the key in the path, like any unknown key.
-                raise PydanticCustomError(_UNKNOWN_FIELD, "unknown key", {"key": key})
+                # Rendered with the key in the path, like any unknown key (config_errors).
+                allowed = ", ".join(TEMPLATE_FIELDS)
+                raise PydanticCustomError(
+                    UNKNOWN_FIELD, "unknown key", {"key": key, "allowed": allowed}
+                )
         return columns
 
     @field_validator("criteria")
@@ -343,7 +343,7 @@ def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) ->
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(describe(exc, source, Config)) from None
     if not expand:
         return config
     connections = {
@@ -358,91 +358,3 @@ def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) ->
 def config_hash(config: Config) -> str:
     """Stable short hash of the config's content (stored in output metadata)."""
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    """One line: ``source: key.path[1].x: message`` (+ how many more errors)."""
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
-    if first["type"] == _UNKNOWN_FIELD:  # [judges.columns]: the path names the key itself
-        loc += (first["ctx"]["key"],)
-    where = _key_path(loc)
-    message = _known_message(first, loc) or _message(first)
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {where}: {message}{more}" if where else f"{source}: {message}{more}"
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif str(item).startswith(("function-after", "function-before")):
-            continue
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts)
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see README for the allowed keys)"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"invalid value {error.get('input')!r} (allowed: {expected})"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-_SECTIONS: Mapping[str, type[BaseModel]] = {
-    "run": RunConfig,
-    "connections": ConnectionConfig,
-    "judges": JudgeConfig,
-    "agreement": AgreementConfig,
-}
-_SCALE_EXAMPLE = "on a 1-5 template, 4 becomes (4 - 1) / (5 - 1) = 0.75"
-
-
-def _known_message(error: Mapping[str, Any], loc: tuple[int | str, ...]) -> str | None:
-    """What to do, for the mistakes people make; None for pydantic's own words."""
-    kind, key, value = error["type"], loc[-1] if loc else "", error.get("input")
-    if kind in ("extra_forbidden", _UNKNOWN_FIELD):
-        return _unknown_key(str(key), _allowed_keys(loc))
-    if key == "threshold" and kind in ("less_than_equal", "greater_than_equal"):
-        return (
-            f"{value!r} is outside 0..1: every score is normalised to 0..1, and so is the "
-            f"threshold ({_SCALE_EXAMPLE})"
-        )
-    if key == "name" and kind == "string_pattern_mismatch" and isinstance(value, str):
-        suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
-        hint = f"; e.g. '{suggestion}'" if re.fullmatch(r"[a-z][a-z0-9_]*", suggestion) else ""
-        return (
-            f"{value!r} is not a judge name: use lowercase letters, digits and underscores, "
-            f"starting with a letter (it begins the output column names){hint}"
-        )
-    if key == "api_key_env" and kind == "string_pattern_mismatch":
-        return (
-            f"{value!r} is not an environment variable name: use letters, digits and "
-            "underscores, not starting with a digit (the NAME of the variable, not the key)"
-        )
-    return None
-
-
-def _allowed_keys(loc: tuple[int | str, ...]) -> tuple[str, ...]:
-    """The keys allowed where the last element of ``loc`` stands."""
-    if len(loc) >= 2 and loc[-2] == "columns":
-        return TEMPLATE_FIELDS
-    model = Config if len(loc) == 1 else _SECTIONS.get(str(loc[0]))
-    return tuple(model.model_fields) if model is not None else ()
-
-
-def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
-    """``unknown key; did you mean 'x'? (allowed: ...)``."""
-    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
-    guess = f"; did you mean '{close[0]}'?" if close else ""
-    listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
-    return f"unknown key{guess}{listed}"

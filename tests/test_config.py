@@ -151,6 +151,16 @@ def doc(**over: Any) -> dict[str, Any]:
             "name: use letters, digits and underscores, not starting with a digit (the NAME of "
             "the variable, not the key)",
         ),
+        (
+            {"judges": {"name": "j", "type": "exact"}},
+            "x.toml: judges: a single [judges] table; write [[judges]] (double brackets) before "
+            "each judge",
+        ),
+        (
+            doc(connections={"base_url": "http://x"}),
+            "x.toml: connections.base_url: 'base_url' is not a connection table; write "
+            "[connections.NAME] with base_url = ... under it",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -176,6 +186,8 @@ def doc(**over: Any) -> dict[str, Any]:
         "threshold-below-0",
         "judge-name-no-suggestion",
         "api-key-env-not-a-name",
+        "judges-table-not-array",
+        "connection-key-without-name",
     ],
 )
 def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
