@@ -104,7 +104,7 @@ class ProgressDisplay:
                 ),
             )
         else:
-            self.console.print(status_line(snapshot), markup=False, soft_wrap=True)
+            self.console.print(status_line(snapshot), markup=False, highlight=False, soft_wrap=True)
 
     def finish(self, snapshot: Snapshot) -> None:
         """Show the final state (a completed run's bar at 100%) before the summary."""
@@ -113,7 +113,7 @@ class ProgressDisplay:
 
     def notice(self, message: str) -> None:
         """A warning worth a line even under --quiet."""
-        self.console.print(f"judgekit: {message}", markup=False, soft_wrap=True)
+        self.console.print(f"judgekit: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def summary_table(s: Snapshot, output: str | None, exit_reason: str | None) -> Table:

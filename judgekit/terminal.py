@@ -213,7 +213,6 @@ def prepare_streams() -> None:
         stream = getattr(sys, name)
         if stream is None or isinstance(stream, PipeSafeStream):
             continue
-        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
-        if not encoding.startswith("utf") and isinstance(stream, io.TextIOWrapper):
+        if isinstance(stream, io.TextIOWrapper):  # UTF-8 too: a lone surrogate from a file name
             stream.reconfigure(errors=ASCII_FALLBACK)
         setattr(sys, name, cast(IO[str], PipeSafeStream(stream)))
