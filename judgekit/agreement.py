@@ -190,7 +190,7 @@ def label_codes(values: pl.Series, vocabulary: Mapping[str, LabelMeaning], where
     unknown = (text != "") & codes.is_null()
     if unknown.any():
         raise DatasetError(
-            f"{where}: unknown labels: {_tally(values, unknown)}; "
+            f"{where}: unknown labels: {_tally(text, unknown)}; "
             f"known: {', '.join(vocabulary)}; map them in [agreement] labels"
         )
     return pl.select(pl.when(text == "").then(None).otherwise(codes)).to_series().rename("code")
@@ -211,7 +211,8 @@ def _label_text(values: pl.Series, where: str) -> pl.Series:
 
 
 def _tally(values: pl.Series, mask: pl.Series) -> str:
-    """``'maybe' (3), 'n/a' (1)``: the most frequent first."""
+    """``'maybe' (3), 'n/a' (1)``: the most frequent first.  Give the lowercased text:
+    labels are case-insensitive, so ``Maybe`` and ``maybe`` are one unknown label."""
     found = values.filter(mask).cast(pl.String).str.strip_chars().value_counts(name="n")
     found = found.sort(["n", found.columns[0]], descending=[True, False])
     shown = [f"'{word}' ({n})" for word, n in found.head(_SHOWN).iter_rows()]
@@ -310,7 +311,7 @@ def scan_scored(path: Path, csv_types: Mapping[str, pl.DataType] | None = None) 
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pl.scan_parquet(path)
-    if suffix in (".jsonl", ".ndjson"):
+    if path.name.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")):
         return pl.scan_ndjson(path, infer_schema_length=None)
     if suffix == ".csv":
         return pl.scan_csv(path, schema_overrides=csv_types)

@@ -79,6 +79,7 @@ from typing import Any, Literal
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -353,11 +354,7 @@ def report_table(report: AgreementReport, width: int = TABLE_WIDTH) -> Renderabl
     """
     longest = max((len(judge.judge) for judge in report.judges), default=0)
     between = " " if width >= longest + _SUMMARY_WIDTH else "\n"
-    summary = Table(
-        title=Text(f"Judge vs human agreement · {report.source}"),
-        caption=_bootstrap_caption(report),
-        box=box.SIMPLE_HEAD,
-    )
+    summary = Table(caption=_bootstrap_caption(report), box=box.SIMPLE_HEAD)
     summary.add_column("judge", overflow="fold")
     for header in ("compared", "agreement (95% CI)", "kappa (95% CI)", "pass rate\njudge/human"):
         summary.add_column(header, justify="right", no_wrap=True)
@@ -369,7 +366,18 @@ def report_table(report: AgreementReport, width: int = TABLE_WIDTH) -> Renderabl
             _with_ci(judge.kappa, judge.kappa_ci, between),
             f"{_num(judge.judge_pass_rate, 2)} / {_num(judge.human_pass_rate, 2)}",
         )
+    summary.title = _title(f"Judge vs human agreement · {report.source}", summary, width)
     return Group(summary, *(_judge_details(judge) for judge in report.judges))
+
+
+def _title(title: str, table: Table, width: int) -> Text:
+    """Centred over ``table``; a title wider than the table but not than ``width`` (always
+    so in a file or a pipe) stays on one line instead of wrapping at the table's edge."""
+    measuring = Console(width=max(width, 1), color_system=None)
+    table_width = Measurement.get(measuring, measuring.options, table).maximum
+    if table_width < len(title) <= width:
+        return Text(title, no_wrap=True, overflow="ignore")
+    return Text(title)
 
 
 def _judge_details(judge: JudgeAgreement) -> RenderableType:

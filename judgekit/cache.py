@@ -58,12 +58,16 @@ class CachedAnswer:
     latency_ms: float
 
 
-def request_key(request: httpx.Request) -> str:
-    """Cache key of a request: sha256 of method, URL and body (never headers)."""
+def request_key(request: httpx.Request, endpoint: str | None = None) -> str:
+    """Cache key of a request: sha256 of method, URL and body (never headers).
+
+    ``endpoint`` (a connection's ``cache_endpoint``) stands for the URL's scheme, host
+    and port: answers of a server whose address changes (a random port) stay cached."""
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\n")
-    digest.update(str(request.url).encode())
+    url = str(request.url) if endpoint is None else f"{endpoint} {request.url.raw_path.decode()}"
+    digest.update(url.encode())
     digest.update(b"\n")
     digest.update(request.content)
     return digest.hexdigest()

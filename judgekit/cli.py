@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from judgekit import __version__
+from judgekit import __version__, terminal
 from judgekit.config import Config, load_config
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
 
@@ -30,8 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
+stderr = terminal.console(stderr=True)
+stdout = terminal.console()
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="TOML config: judges, connections, run settings.")
@@ -154,10 +153,12 @@ def score(
                 on_retry=display.notice if verbose else None,
             )
             report = score_dataset(job, hooks)
+            display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
         if not quiet:
-            stderr.print(summary_table(snapshot, str(output), report.problem, skipped))
+            table = summary_table(snapshot, str(output), report.problem, skipped)
+            stderr.print(terminal.fit(table, stderr))
         if summary_json is not None:
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
             if skipped:
@@ -183,7 +184,7 @@ def _print_estimate(e: Estimate) -> None:
     if e.budget_usd is not None:
         verdict = "yes" if e.budget_covers else "NO: the run would stop with budget_exhausted"
         table.add_row("budget", f"${e.budget_usd:g} (covers worst case: {verdict})")
-    stdout.print(table)
+    stderr.print(terminal.fit(table, stderr))  # where the summary of a real run goes
 
 
 def _worst_case(e: Estimate) -> str:
@@ -203,18 +204,32 @@ def validate(
         str | None,
         typer.Argument(help="Also check that this dataset has every column the judges need."),
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also check that this output file can be written."),
+    ] = None,
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
     from judgekit.engine.plan import make_plan
+    from judgekit.output import check_output_path
+    from judgekit.preflight import run_warnings
 
     with _handled():
         cfg = load_config(config)
+        if output is not None:
+            check_output_path(output)
         info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
         plan = make_plan(cfg, str(config), info)
         _print_plan(cfg, plan)
+        warnings = run_warnings(cfg, str(config), plan, info)
+        for warning in warnings:
+            stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
         checked = f"{config} and {dataset} ({info.rows} rows) are" if info else f"{config} is"
-        stdout.print(f"ok: {checked} valid; no model was called", markup=False)
+        noted = f" ({len(warnings)} warning{'s' if len(warnings) > 1 else ''} above)"
+        stdout.print(
+            f"ok: {checked} valid{noted if warnings else ''}; no model was called", markup=False
+        )
 
 
 def _print_plan(cfg: Config, plan: RunPlan) -> None:
@@ -238,7 +253,7 @@ def _print_plan(cfg: Config, plan: RunPlan) -> None:
             price,
             ", ".join(f"{f}={c}" for f, c in judge.fields.items()),
         )
-    stdout.print(table)
+    stdout.print(terminal.fit(table, stdout))
 
 
 @app.command()
@@ -264,7 +279,7 @@ def templates(
                     scale,
                     template.description,
                 )
-            stdout.print(table)
+            stdout.print(terminal.fit(table, stdout))
             return
         if name not in TEMPLATES:
             raise UsageError(f"no template '{name}' (templates: {', '.join(TEMPLATES)})")
@@ -422,4 +437,5 @@ def _main(
 
 def main() -> None:
     """Console-script entry point."""
+    terminal.prepare_streams()
     app()

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from judgekit.config_errors import UNKNOWN_FIELD, describe
 from judgekit.envvars import expand_env as expand_env
 from judgekit.errors import ConfigError
 from judgekit.presets import preset_defaults, provider_for_model, split_prefix
@@ -52,7 +54,7 @@ class RunConfig(_Frozen):
     budget_usd: PositiveFloat | None = None
     """Hard cap on new spend for this run."""
     max_error_rate: float = Field(0.02, ge=0, le=1)
-    """Share of judge calls that may fail before the run exits 1."""
+    """Share of LLM judgements that may fail before the run exits 1 (rule judges aside)."""
     id_column: str = "id"
     """Column holding row ids; the 0-based row index when absent."""
     local_only: bool = False
@@ -178,6 +180,10 @@ class ConnectionConfig(_Frozen):
             )
         return proxy
 
+    cache_endpoint: str | None = Field(None, min_length=1)
+    """A name that stands for base_url's scheme, host and port in cache keys, for a
+    server whose address changes between runs (a local server on a random port)."""
+
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:
         if self.api_key_env is None and self.api_key_required:
@@ -239,7 +245,11 @@ class JudgeConfig(_Frozen):
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
         for key in columns:
             if key not in TEMPLATE_FIELDS:
-                raise ValueError(f"unknown field '{key}' (allowed: {', '.join(TEMPLATE_FIELDS)})")
+                # Rendered with the key in the path, like any unknown key (config_errors).
+                allowed = ", ".join(TEMPLATE_FIELDS)
+                raise PydanticCustomError(
+                    UNKNOWN_FIELD, "unknown key", {"key": key, "allowed": allowed}
+                )
         return columns
 
     @field_validator("criteria")
@@ -388,7 +398,8 @@ def load_config(path: str | Path, *, expand: bool = True) -> Config:
     connect (``agreement``) and so must not need the variables set."""
     file = Path(path)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML's business.
+        raw = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -403,7 +414,7 @@ def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) ->
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(describe(exc, source, Config)) from None
     if not expand:
         return config
     connections = {
@@ -418,38 +429,3 @@ def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) ->
 def config_hash(config: Config) -> str:
     """Stable short hash of the config's content (stored in output metadata)."""
     return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    """One line: ``source: key.path[1].x: message`` (+ how many more errors)."""
-    errors = exc.errors()
-    first = errors[0]
-    where = _key_path(first["loc"])
-    message = _message(first)
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {where}: {message}{more}" if where else f"{source}: {message}{more}"
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif str(item).startswith(("function-after", "function-before")):
-            continue
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts)
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see README for the allowed keys)"
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"invalid value {error.get('input')!r} (allowed: {expected})"
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")

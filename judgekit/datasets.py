@@ -1,4 +1,4 @@
-"""Streaming dataset readers: JSONL (optionally gzipped) and Parquet (a file, a directory, a glob).
+"""Streaming dataset readers: JSONL (optionally gzipped), CSV, Parquet (file, directory, glob).
 
 A dataset is read twice.  ``inspect_dataset`` is a validating pre-pass that runs
 before any model call and fails fast with one ``file:line: reason`` line; it
@@ -7,6 +7,7 @@ rows in windows of that schema.  Memory stays bounded whatever the file size;
 the one exception is the set of ids kept for the duplicate check.
 
 JSONL column types are settled by ``judgekit.jsonl_types`` (rules there).
+CSV columns are all text (``judgekit.csv_reader``).
 
 JSONL objects must not repeat a key (JSON readers disagree on which value
 wins); ``NaN``, ``Infinity`` and ``-Infinity`` are read as the float values.
@@ -47,16 +48,17 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from judgekit.csv_reader import count_and_check_ids, csv_schema, csv_tables
 from judgekit.errors import DatasetError, UsageError
 from judgekit.jsonl_types import CONVERSION_ERRORS, TypeInference, as_string, encode_json
 
 RAW_JSON_KEY = b"judgekit.raw_json"
 """Window schema metadata: JSON ``{column: [JSON text of the input value, or null]}``."""
 
-Format = Literal["jsonl", "parquet"]
+Format = Literal["jsonl", "parquet", "csv"]
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
-FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .parquet, a directory or a glob of .parquet"
+FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet, a directory or a glob of .parquet"
 """An object column with more distinct keys than this is a map, not a record: JSON-encode it."""
 
 _INFER_ROWS = 16_384  # the pre-pass infers types per chunk of rows ...
@@ -92,6 +94,8 @@ def inspect_dataset(path: str, id_column: str = "id", limit: int | None = None) 
     files, fmt = _resolve(path)
     if fmt == "jsonl":
         info = _inspect_jsonl(path, files[0], id_column, limit)
+    elif fmt == "csv":
+        info = _inspect_csv(path, files[0], id_column, limit)
     else:
         info = _inspect_parquet(path, files, id_column, limit)
     if info.rows == 0:
@@ -117,6 +121,9 @@ def iter_windows(
         return
     if info.format == "jsonl":
         yield from _jsonl_windows(info, rows_per_window, total, with_json)
+    elif info.format == "csv":
+        tables = csv_tables(info.path, info.files[0], info.schema, total)
+        yield from _rechunk(tables, rows_per_window)
     else:
         yield from _rechunk(_parquet_tables(info, total, rows_per_window), rows_per_window)
 
@@ -167,15 +174,32 @@ def _resolve(path: str) -> tuple[tuple[Path, ...], Format]:
         matches = sorted(Path(m) for m in glob.glob(path, recursive=True))
         found = tuple(m for m in matches if m.is_file() and _format_of(m.name) == "parquet")
         if not found:
+            _refuse_other_files(path, [m for m in matches if m.is_file()])
             raise DatasetError(f"{path}: no .parquet file matches this pattern")
         return found, "parquet"
     raise DatasetError(f"{path}: no such file")
+
+
+def _refuse_other_files(pattern: str, files: Sequence[Path]) -> None:
+    """A glob that matches only JSONL or CSV files: say what to do instead."""
+    kinds = Counter(_format_of(file.name) for file in files)
+    named: tuple[tuple[Format, str], ...] = (("jsonl", "JSONL"), ("csv", "CSV"))
+    for kind, name in named:
+        if kinds[kind]:
+            joined = "one .jsonl file" if kind == "jsonl" else "one .csv file with one header"
+            raise DatasetError(
+                f"{pattern}: matches {kinds[kind]} {name} file{'s' if kinds[kind] > 1 else ''};"
+                f" a glob or directory reads .parquet files only: join them into {joined}"
+                " and score that"
+            )
 
 
 def _format_of(name: str) -> Format | None:
     lower = name.lower()
     if lower.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if lower.endswith(".csv"):
+        return "csv"
     if lower.endswith(".parquet"):
         return "parquet"
     return None
@@ -475,6 +499,27 @@ def _to_array(label: str, field: pa.Field, values: list[Any]) -> pa.Array:
             f"{label}: column '{field.name}' no longer has the type {field.type} found by the"
             f" first pass ({_one_line(exc)}); was the file changed while judgekit read it?"
         ) from None
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _inspect_csv(path: str, file: Path, id_column: str, limit: int | None) -> DatasetInfo:
+    schema = csv_schema(path, file)
+    has_ids = id_column in schema.names
+    rows, duplicates = count_and_check_ids(
+        path, file, schema, id_column if has_ids else None, limit
+    )
+    _raise_duplicates(path, id_column, duplicates)
+    return DatasetInfo(
+        path=path,
+        files=(file,),
+        format="csv",
+        columns=tuple(schema.names),
+        schema=schema,
+        rows=rows,
+        id_column=id_column if has_ids else None,
+    )
 
 
 # --- Parquet ----------------------------------------------------------------------------------

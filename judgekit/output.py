@@ -7,15 +7,16 @@ leaves a truncated OUT and never clobbers an existing one.  ``abort`` (or leavin
 the ``with`` block without committing) deletes the temp file.
 
 Parquet is zstd-compressed, one row group per window, and carries the run's
-key-value metadata.  JSONL writes one object per line, each input value as it
-came in: a window read with ``iter_windows(with_json=True)`` carries the JSON
-text of the values Arrow cannot give back (a nested object's own keys, not
-every key of its column; the numbers of a JSON-encoded column), and NaN and
-Infinity are written as the literals ``NaN``/``Infinity`` that judgekit and
-Python read (not null).  CSV has a header; nested values are JSON text (the
-input's, when the window carries it); NaN and Infinity are ``nan``/``inf``.
-Binary values, which JSON and CSV cannot hold, are written as base64 text.
-JSONL and CSV have no place for metadata: ``commit`` ignores it for them.
+key-value metadata.  JSONL (``.jsonl``, ``.ndjson``, gzipped as ``.jsonl.gz``) writes
+one object per line, each input value as it came in: a window read with
+``iter_windows(with_json=True)`` carries the JSON text of the values Arrow cannot give
+back (a nested object's own keys, not every key of its column; the numbers of a
+JSON-encoded column), and NaN and Infinity are written as the literals
+``NaN``/``Infinity`` that judgekit and Python read (not null).  CSV has a header;
+nested values are JSON text (the input's, when the window carries it); NaN and
+Infinity are ``nan``/``inf``.  Binary values, which JSON and CSV cannot hold, are
+written as base64 text.  JSONL and CSV have no place for metadata: ``commit`` ignores
+it for them.
 
 A write that fails (disk full, permission lost, file size limit) raises
 ``OutputError`` naming OUT and the cause; the temp file is removed, OUT is left
@@ -27,13 +28,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import glob
+import gzip
 import json
 import os
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, cast
 
 import polars as pl
 import pyarrow as pa
@@ -46,9 +48,18 @@ from judgekit.json_text import json_default, json_lines, non_finite
 from judgekit.output_paths import check_directory, describe_os_error
 from judgekit.records import JudgeResult
 
-OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".csv")
+OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".csv")
+"""What OUT may end in: every format ``score`` reads back as an input too."""
+_FORMATS_HINT = "use .parquet, .jsonl, .ndjson, .jsonl.gz or .csv"
 THRESHOLDS_KEY = "judgekit.thresholds"
 """Parquet metadata key: JSON object judge name -> the threshold its ``J_passed`` used."""
+
+
+def output_suffix(path: Path) -> str | None:
+    """The entry of ``OUTPUT_SUFFIXES`` that ``path`` ends in (case-insensitive), or None."""
+    name = path.name.lower()
+    return next((suffix for suffix in OUTPUT_SUFFIXES if name.endswith(suffix)), None)
+
 
 _RESULT_COLUMNS: tuple[tuple[str, pa.DataType | None], ...] = (
     ("score", pa.float64()),
@@ -99,12 +110,11 @@ def output_schema(
 
 def check_output_path(path: Path) -> None:
     """Raise UsageError unless OUT has a known extension and its directory can be written."""
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UsageError(f"{path}: unsupported output format (use .parquet, .jsonl or .csv)")
-    if path.is_dir():
-        raise UsageError(
-            f"{path}: is a directory (give a file name ending in .parquet, .jsonl or .csv)"
-        )
+    if path.is_dir():  # before the suffix: `-o out/` is a directory, not a format
+        example = path / "scored.parquet"
+        raise UsageError(f"{path}: is a directory; give a file name, e.g. -o {example}")
+    if output_suffix(path) is None:
+        raise UsageError(f"{path}: unsupported output format ({_FORMATS_HINT})")
     check_directory(path)
 
 
@@ -220,9 +230,26 @@ def _holds(type_: pa.DataType, matches: Callable[[pa.DataType], bool]) -> bool:
     return any(_holds(type_.field(i).type, matches) for i in range(type_.num_fields))
 
 
-_SINKS: dict[str, type[_ParquetSink | _JsonlSink | _CsvSink]] = {
+class _GzipJsonlSink:
+    def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
+        # filename="" and mtime=0: the header names no temp file and carries no clock.
+        self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=stream, mtime=0)
+        self._jsonl = _JsonlSink(cast(IO[bytes], self._gzip), schema)
+
+    def write(self, table: pa.Table) -> None:
+        self._jsonl.write(table)
+
+    def close(self, metadata: Mapping[str, str]) -> None:
+        """Write the gzip trailer; JSONL has no place for metadata."""
+        self._gzip.close()
+
+
+_SINKS: dict[str, type[_ParquetSink | _JsonlSink | _GzipJsonlSink | _CsvSink]] = {
     ".parquet": _ParquetSink,
     ".jsonl": _JsonlSink,
+    ".ndjson": _JsonlSink,
+    ".jsonl.gz": _GzipJsonlSink,
+    ".ndjson.gz": _GzipJsonlSink,
     ".csv": _CsvSink,
 }
 
@@ -248,7 +275,7 @@ class OutputWriter:
         except OSError as exc:
             raise self._failed(exc) from None
         try:
-            self._sink: _Sink = _SINKS[path.suffix.lower()](self._stream, self.schema)
+            self._sink: _Sink = _SINKS[output_suffix(path) or ""](self._stream, self.schema)
         except OSError as exc:
             self._discard()
             raise self._failed(exc) from None

@@ -1,8 +1,10 @@
 """What a person (or a cron log) sees while a run goes and when it ends.
 
-On a terminal: a live rich bar.  Without one: a plain status line to stderr
-every few seconds, so a cron log shows progress without control characters.
-``--quiet`` keeps only warnings, errors and nothing else.
+On a terminal: a live rich bar counting judgements (one judge on one row),
+left at 100% when the run completes.  Without one, or on a terminal that
+cannot redraw (``TERM=dumb``): a plain status line to stderr every few seconds,
+so a cron log shows progress without control characters.  ``--quiet`` keeps
+only warnings, errors and nothing else.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from rich.progress import (
 from rich.table import Table
 
 from judgekit.engine.stats import Snapshot
+from judgekit.terminal import can_redraw
 
 PLAIN_INTERVAL_S = 5.0
+"""Seconds between status lines in a file, a pipe or a cron log."""
+DUMB_TERMINAL_INTERVAL_S = 1.0
+"""Seconds between status lines on a terminal that cannot redraw: someone is watching."""
 
 
 def status_line(s: Snapshot) -> str:
@@ -45,7 +51,7 @@ class ProgressDisplay:
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
         self.console = console
         self.quiet = quiet
-        self.live = console.is_terminal and not quiet
+        self.live = can_redraw(console) and not quiet
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._last_plain = time.monotonic()
@@ -53,7 +59,9 @@ class ProgressDisplay:
     @property
     def interval_s(self) -> float:
         """How often the engine should send a snapshot."""
-        return 0.25 if self.live else PLAIN_INTERVAL_S
+        if self.live:
+            return 0.25
+        return DUMB_TERMINAL_INTERVAL_S if self.console.is_terminal else PLAIN_INTERVAL_S
 
     def __enter__(self) -> ProgressDisplay:
         if self.live:
@@ -61,10 +69,9 @@ class ProgressDisplay:
                 TextColumn("[bold]judging"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("judgements · {task.fields[status]}"),
                 TimeRemainingColumn(),
                 console=self.console,
-                transient=True,
             )
             self._bar.__enter__()
             self._task = self._bar.add_task("judging", total=None, status="")
@@ -101,7 +108,12 @@ class ProgressDisplay:
                 ),
             )
         else:
-            self.console.print(status_line(snapshot), markup=False, highlight=False)
+            self.console.print(status_line(snapshot), markup=False, highlight=False, soft_wrap=True)
+
+    def finish(self, snapshot: Snapshot) -> None:
+        """Show the final state (a completed run's bar at 100%) before the summary."""
+        if self._bar is not None:
+            self.update(snapshot)
 
     def notice(self, message: str) -> None:
         """A warning worth a line even under --quiet."""

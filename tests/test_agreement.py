@@ -79,14 +79,14 @@ def test_a_blank_configured_word_is_refused() -> None:
     assert str(caught.value) == "[agreement] labels: a blank label is always unlabelled; remove it"
 
 
-def test_unknown_labels_are_counted_and_named() -> None:
-    values = pl.Series(["correct", "maybe", "n/a", "Maybe", "maybe", "maybe", "unsure"])
+def test_unknown_labels_are_counted_and_named_case_variants_as_one() -> None:
+    values = pl.Series(["correct", "maybe", "n/a", "Maybe", " MAYBE ", "maybe", "unsure", "N/A"])
     vocabulary = label_vocabulary({"good": "pass"})
     with pytest.raises(DatasetError) as caught:
         label_codes(values, vocabulary, "scored.parquet: column 'human_verdict'")
     assert str(caught.value) == (
-        "scored.parquet: column 'human_verdict': unknown labels: 'maybe' (3), 'Maybe' (1), "
-        "'n/a' (1); known: correct, pass, true, yes, 1, incorrect, fail, false, no, 0, unsure, "
+        "scored.parquet: column 'human_verdict': unknown labels: 'maybe' (4), 'n/a' (2); "
+        "known: correct, pass, true, yes, 1, incorrect, fail, false, no, 0, unsure, "
         "unknown, skip, good; map them in [agreement] labels"
     )
 

@@ -86,6 +86,15 @@ def test_what_changes_the_answer_changes_the_key(changed: httpx.Request) -> None
     assert request_key(changed) != request_key(request())
 
 
+def test_a_cache_endpoint_stands_for_scheme_host_and_port() -> None:
+    here, there = request(), request(url=URL.replace("8000", "8001"))
+    assert request_key(here, "local") == request_key(there, "local")
+    assert request_key(here, "local") != request_key(here, "other")
+    assert request_key(here, "local") != request_key(here)
+    moved = request(url=URL.replace("chat/completions", "responses"))
+    assert request_key(moved, "local") != request_key(here, "local")  # the path still counts
+
+
 # -- the store -----------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ output formats, the flags, the summary, the dry run, and one run of the installe
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 import subprocess
@@ -234,6 +235,52 @@ def test_jsonl_and_csv_outputs_hold_the_same_rows(
         assert line[columns.index("id")] == row["id"]
 
 
+AGAIN = """
+[[judges]]
+name = "again"
+type = "exact"
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".ndjson", ".csv"])
+def test_every_output_format_is_an_input_too(workspace: Workspace, suffix: str) -> None:
+    rows = [row | {"human": "pass"} for row in workspace.qa_rows(3)]
+    data = workspace.write_rows(rows)
+    first = workspace.root / f"first{suffix}"
+    assert workspace.score(data, workspace.write_config(), first).exit_code == 0
+    if suffix == ".jsonl.gz":
+        lines = gzip.decompress(first.read_bytes()).decode().splitlines()
+        assert [json.loads(line)["id"] for line in lines] == ["row-000", "row-001", "row-002"]
+    second = workspace.root / "second.parquet"
+    rescored = workspace.score(first, workspace.write_config(judges=AGAIN), second)
+    assert rescored.exit_code == 0, rescored.stderr
+    table = pq.read_table(second)
+    assert table.column("id").to_pylist() == ["row-000", "row-001", "row-002"]
+    assert {"correctness_score", "again_score"} <= set(table.column_names)
+    report = workspace.invoke(
+        "agreement", str(first), "--judge", "correctness", "--human", "human", "--format", "json"
+    )
+    assert report.exit_code == 0, report.stderr
+    assert json.loads(report.stdout)["judges"][0]["rows"] == 3
+
+
+def test_csv_input_is_scored_as_text(workspace: Workspace) -> None:
+    data = workspace.root / "data.csv"
+    with data.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, ["id", "question", "answer", "reference"])
+        writer.writeheader()
+        writer.writerows(workspace.qa_rows(4))
+    output = workspace.root / "out.parquet"
+    result = workspace.score(data, workspace.write_config(), output)
+    assert result.exit_code == 0, result.stderr
+    rows = workspace.read_rows(output)
+    assert [r["id"] for r in rows] == ["row-000", "row-001", "row-002", "row-003"]
+    assert [r["correctness_passed"] for r in rows] == [True, False, True, False]
+
+
 # -- flags ---------------------------------------------------------------------------------
 
 
@@ -422,10 +469,10 @@ def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:
 def _dry_run(ws: Workspace, data: Path, config: Path, *extra: str) -> dict[str, str]:
     output = ws.root / "dry.parquet"
     result = ws.score(data, config, output, "--dry-run", *extra)
-    assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout.splitlines()[0].strip() == "dry run: nothing was called"
+    assert (result.exit_code, result.stdout) == (0, "")  # on stderr, as a run's summary
+    assert result.stderr.splitlines()[0].strip() == "dry run: nothing was called"
     assert not output.exists()
-    return {row[0]: row[1] for row in ws.table(result.stdout)}
+    return {row[0]: row[1] for row in ws.table(result.stderr)}
 
 
 def test_dry_run_calls_nothing_and_counts_calls_cost_and_budget(
@@ -454,6 +501,20 @@ def test_dry_run_calls_nothing_and_counts_calls_cost_and_budget(
     )
     assert {k: short[k] for k in figures} == figures
     assert workspace.fake.stats().requests == 0
+
+
+def test_dry_run_creates_no_file(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = workspace.write_rows(workspace.qa_rows(2))
+    config = workspace.write_config()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(workspace.root / "xdg"))
+    before = sorted(workspace.root.rglob("*"))
+    output = workspace.root / "new" / "dir" / "out.parquet"
+    result = workspace.invoke("score", str(data), "-c", str(config), "-o", str(output), "--dry-run")
+    assert result.exit_code == 0
+    assert sorted(workspace.root.rglob("*")) == before  # no cache, no directory, no output
+    explicit = workspace.score(data, config, output, "--dry-run")
+    assert explicit.exit_code == 0
+    assert sorted(workspace.root.rglob("*")) == before  # --cache PATH is not created either
 
 
 def test_dry_run_after_a_run_counts_cached_calls(workspace: Workspace) -> None:

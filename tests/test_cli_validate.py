@@ -44,6 +44,12 @@ model = "some-unknown-model"
 api_key_required = false
 """
 
+UNPRICED_WARNING = (
+    "warning: {config}: judges[1]: no known price for model 'some-unknown-model'; "
+    "unpriced_cost_usd will be null and no budget can cap it (set input_usd_per_mtok and "
+    "output_usd_per_mtok on connections.local)\n"
+)
+
 TEMPLATE_NAMES = ["correctness", "faithfulness", "helpfulness", "safety", "accuracy", "behavior"]
 
 
@@ -54,7 +60,7 @@ def test_validate_lists_each_judge_with_price_and_columns(workspace: Workspace) 
     data = workspace.write_rows(workspace.qa_rows(5))
     config = workspace.write_config(judges=THREE_JUDGES)
     result = workspace.invoke("validate", "-c", str(config), str(data))
-    assert (result.exit_code, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, UNPRICED_WARNING.format(config=config))
     lines = result.stdout.splitlines()
     assert lines[0].strip() == "judges"
     assert workspace.table(result.stdout) == [
@@ -76,7 +82,9 @@ def test_validate_lists_each_judge_with_price_and_columns(workspace: Workspace) 
         ],
         ["overlap", "token_f1", "-", "-", "-", "output=answer, expected=reference"],
     ]
-    assert lines[-1] == f"ok: {config} and {data} (5 rows) are valid; no model was called"
+    assert lines[-1] == (
+        f"ok: {config} and {data} (5 rows) are valid (1 warning above); no model was called"
+    )
     assert workspace.fake.stats().requests == 0
     assert not workspace.cache.exists()
     assert not (workspace.root / "judgekit").exists()
@@ -96,8 +104,12 @@ def test_validate_without_a_dataset_checks_the_config_alone(workspace: Workspace
 def _unknown_key(ws: Workspace, config: Path, data: Path) -> str:
     ws.write_config(connection="temprature = 0.5")
     return (
-        f"{config}: connections.fake.temprature: unknown key "
-        "(check the spelling; see README for the allowed keys)"
+        f"{config}: connections.fake.temprature: unknown key; did you mean 'temperature'? "
+        "(allowed: protocol, base_url, model, api_key_env, api_key_required, "
+        "requests_per_minute, tokens_per_minute, timeout_s, max_retries, temperature, "
+        "max_output_tokens, output_mode, input_usd_per_mtok, cached_input_usd_per_mtok, "
+        "output_usd_per_mtok, max_cost_usd_per_call, max_input_tokens, provider, api_key_header, "
+        "headers, params, proxy, cache_endpoint)"
     )
 
 
@@ -202,6 +214,80 @@ def test_what_validate_accepts_score_runs(workspace: Workspace) -> None:
     options = ["--judge", "correctness", "--judge", "overlap", "--summary-json", str(summary)]
     assert workspace.score(data, config, output, *options).exit_code == 0
     assert json.loads(summary.read_text())["requests"] == 2
+
+
+# -- what score would only reveal after spending --------------------------------------------
+
+
+def test_validate_warns_of_a_missing_human_label_and_id_column(workspace: Workspace) -> None:
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in workspace.qa_rows(2)]
+    data = workspace.write_rows([row | {"human_verdict": "pass"} for row in rows])
+    judges = workspace.judges.replace("threshold = 0.5", 'human_label = "human_verdct"')
+    config = workspace.write_config(judges=judges)
+    result = workspace.invoke("validate", "-c", str(config), str(data))
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"warning: {data}: no id column 'id'; rows will be identified by their 0-based row "
+        "index (set [run] id_column to the column that names each row)",
+        f"warning: {config}: judges[0].human_label: no column 'human_verdct' in {data} (did you "
+        "mean 'human_verdict'?); `judgekit agreement` will need it (columns: question, answer, "
+        "reference, human_verdict)",
+    ]
+    assert result.stdout.splitlines()[-1] == (
+        f"ok: {config} and {data} (2 rows) are valid (2 warnings above); no model was called"
+    )
+
+
+def test_validate_names_a_near_id_column(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(2))
+    config = workspace.write_config(run='id_column = "ID"')
+    result = workspace.invoke("validate", "-c", str(config), str(data))
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"warning: {data}: no id column 'ID' (did you mean 'id'?); rows will be identified by "
+        "their 0-based row index (set [run] id_column to the column that names each row)\n",
+    )
+
+
+def _output_under_a_file(ws: Workspace) -> tuple[Path, str]:
+    (ws.root / "blocker").write_text("")
+    output = ws.root / "blocker" / "out.parquet"
+    return (
+        output,
+        f"{output}: cannot create directory {output.parent} ({ws.root}/blocker is a file)",
+    )
+
+
+def _output_is_a_directory(ws: Workspace) -> tuple[Path, str]:
+    output = ws.root / "scored"
+    output.mkdir()
+    return output, f"{output}: is a directory; give a file name, e.g. -o {output}/scored.parquet"
+
+
+def _output_format(ws: Workspace) -> tuple[Path, str]:
+    output = ws.root / "scored.xlsx"
+    return output, (
+        f"{output}: unsupported output format (use .parquet, .jsonl, .ndjson, .jsonl.gz or .csv)"
+    )
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [_output_under_a_file, _output_is_a_directory, _output_format],
+    ids=["under-a-file", "a-directory", "format"],
+)
+def test_validate_checks_the_output_path(
+    workspace: Workspace, spoil: Callable[[Workspace], tuple[Path, str]]
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(2))
+    config = workspace.write_config()
+    output, message = spoil(workspace)
+    result = workspace.invoke("validate", "-c", str(config), str(data), "-o", str(output))
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"error: {message}\n")
+    fresh = workspace.root / "new" / "o.parquet"
+    good = workspace.invoke("validate", "-c", str(config), str(data), "-o", str(fresh))
+    assert good.exit_code == 0
+    assert not fresh.parent.exists()  # checked, not created
 
 
 # -- templates -----------------------------------------------------------------------------

@@ -17,6 +17,17 @@ from judgekit.errors import ConfigError
 
 CONN = {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "K"}
 LLM = {"name": "j", "connection": "c", "template": "correctness"}
+JUDGE_KEYS = (
+    "name, type, connection, model, template, prompt, system, scale, threshold, human_label, "
+    "criteria, columns, pattern, ignore_case, max_cost_usd_per_call, max_input_tokens, params"
+)
+CONNECTION_KEYS = (
+    "protocol, base_url, model, api_key_env, api_key_required, requests_per_minute, "
+    "tokens_per_minute, timeout_s, max_retries, temperature, max_output_tokens, output_mode, "
+    "input_usd_per_mtok, cached_input_usd_per_mtok, output_usd_per_mtok, "
+    "max_cost_usd_per_call, max_input_tokens, provider, api_key_header, headers, params, proxy, "
+    "cache_endpoint"
+)
 
 
 def doc(**over: Any) -> dict[str, Any]:
@@ -30,8 +41,8 @@ def doc(**over: Any) -> dict[str, Any]:
     [
         (
             doc(judges=[{**LLM, "colums": {}}]),
-            "x.toml: judges[0].colums: unknown key "
-            "(check the spelling; see README for the allowed keys)",
+            "x.toml: judges[0].colums: unknown key; did you mean 'columns'? (allowed: "
+            f"{JUDGE_KEYS})",
         ),
         (
             doc(run={"concurrency": 0}),
@@ -43,8 +54,9 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(judges=[{**LLM, "columns": {"expectd": "reference"}}]),
-            "x.toml: judges[0].columns: unknown field 'expectd' (allowed: input, output, expected, "
-            "context, history, tool_calls, expected_behavior, constraints)",
+            "x.toml: judges[0].columns.expectd: unknown key; did you mean 'expected'? (allowed: "
+            "input, output, expected, context, history, tool_calls, expected_behavior, "
+            "constraints)",
         ),
         (
             doc(connections={"c": {**CONN, "protocol": "grpc"}}),
@@ -65,7 +77,9 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(judges=[{"name": "Bad-Name", "type": "exact"}]),
-            "x.toml: judges[0].name: String should match pattern '^[a-z][a-z0-9_]*$'",
+            "x.toml: judges[0].name: 'Bad-Name' is not a judge name: use lowercase letters, "
+            "digits and underscores, starting with a letter (it begins the output column "
+            "names); e.g. 'bad_name'",
         ),
         (
             doc(judges=[{"name": "r", "type": "exact", "connection": "c"}]),
@@ -90,6 +104,63 @@ def doc(**over: Any) -> dict[str, Any]:
             {"judges": []},
             "x.toml: judges: List should have at least 1 item after validation, not 0",
         ),
+        (
+            doc(run={"concurency": 4}),
+            "x.toml: run.concurency: unknown key; did you mean 'concurrency'? (allowed: "
+            "concurrency, budget_usd, max_error_rate, id_column, local_only)",
+        ),
+        (
+            doc(connections={"c": {**CONN, "modle": "m"}}),
+            "x.toml: connections.c.modle: unknown key; did you mean 'model'? (allowed: "
+            f"{CONNECTION_KEYS})",
+        ),
+        (
+            doc(agreement={"bootstrapp": 10}),
+            "x.toml: agreement.bootstrapp: unknown key; did you mean 'bootstrap'? (allowed: "
+            "labels, bootstrap, seed)",
+        ),
+        (
+            doc(runn={}),
+            "x.toml: runn: unknown key; did you mean 'run'? (allowed: run, connections, judges, "
+            "agreement)",
+        ),
+        (
+            doc(judges=[{**LLM, "weight": 2}]),
+            f"x.toml: judges[0].weight: unknown key (allowed: {JUDGE_KEYS})",
+        ),
+        (
+            doc(judges=[{**LLM, "threshold": 7}]),
+            "x.toml: judges[0].threshold: 7 is outside 0..1: every score is normalised to 0..1, "
+            "and so is the threshold (on a 1-5 template, 4 becomes (4 - 1) / (5 - 1) = 0.75)",
+        ),
+        (
+            doc(judges=[{**LLM, "threshold": -0.5}]),
+            "x.toml: judges[0].threshold: -0.5 is outside 0..1: every score is normalised to "
+            "0..1, and so is the threshold (on a 1-5 template, 4 becomes (4 - 1) / (5 - 1) = "
+            "0.75)",
+        ),
+        (
+            doc(judges=[{"name": "2nd", "type": "exact"}]),
+            "x.toml: judges[0].name: '2nd' is not a judge name: use lowercase letters, "
+            "digits and underscores, starting with a letter (it begins the output column "
+            "names)",
+        ),
+        (
+            doc(connections={"c": {**CONN, "api_key_env": "sk-abc123"}}),
+            "x.toml: connections.c.api_key_env: 'sk-abc123' is not an environment variable "
+            "name: use letters, digits and underscores, not starting with a digit (the NAME of "
+            "the variable, not the key)",
+        ),
+        (
+            {"judges": {"name": "j", "type": "exact"}},
+            "x.toml: judges: a single [judges] table; write [[judges]] (double brackets) before "
+            "each judge",
+        ),
+        (
+            doc(connections={"base_url": "http://x"}),
+            "x.toml: connections.base_url: 'base_url' is not a connection table; write "
+            "[connections.NAME] with base_url = ... under it",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -106,6 +177,17 @@ def doc(**over: Any) -> dict[str, Any]:
         "key-not-explicit",
         "half-price",
         "no-judges",
+        "unknown-run-key",
+        "unknown-connection-key",
+        "unknown-agreement-key",
+        "unknown-section",
+        "unknown-key-no-guess",
+        "threshold-above-1",
+        "threshold-below-0",
+        "judge-name-no-suggestion",
+        "api-key-env-not-a-name",
+        "judges-table-not-array",
+        "connection-key-without-name",
     ],
 )
 def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
@@ -119,6 +201,12 @@ def test_load_config_reports_toml_syntax_with_file(tmp_path: Path) -> None:
     path.write_text("[run\nconcurrency = 3\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: invalid TOML \("):
         load_config(path)
+
+
+def test_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbf[[judges]]\nname = "j"\ntype = "exact"\n')
+    assert load_config(path).judges[0].name == "j"
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

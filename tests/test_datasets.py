@@ -100,12 +100,22 @@ def _parquet_dir_with_missing_id() -> str:
     return "parts"
 
 
+def _glob_of(*names: str) -> Callable[[], str]:
+    def make() -> str:
+        Path("parts").mkdir()
+        for name in names:
+            Path("parts", name).write_bytes(b'{"id": 1}\n')
+        return "parts/*"
+
+    return make
+
+
 ERRORS: list[tuple[str, Callable[[], str], str]] = [
     ("missing", lambda: "data.jsonl", "data.jsonl: no such file"),
     (
         "unsupported",
         _file("data.txt", b'{"id": 1}\n'),
-        "data.txt: unsupported dataset format (use .jsonl, .ndjson, .jsonl.gz, .parquet,"
+        "data.txt: unsupported dataset format (use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet,"
         " a directory or a glob of .parquet)",
     ),
     (
@@ -199,6 +209,18 @@ ERRORS: list[tuple[str, Callable[[], str], str]] = [
         "glob-no-match",
         lambda: "parts/*.parquet",
         "parts/*.parquet: no .parquet file matches this pattern",
+    ),
+    (
+        "glob-of-jsonl",
+        _glob_of("a.jsonl", "b.jsonl.gz", "notes.txt"),
+        "parts/*: matches 2 JSONL files; a glob or directory reads .parquet files only: join"
+        " them into one .jsonl file and score that",
+    ),
+    (
+        "glob-of-csv",
+        _glob_of("a.csv"),
+        "parts/*: matches 1 CSV file; a glob or directory reads .parquet files only: join"
+        " them into one .csv file with one header and score that",
     ),
     (
         "parquet-null-id",

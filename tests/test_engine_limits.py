@@ -291,3 +291,18 @@ def test_a_budget_too_small_for_one_call_scores_nothing_and_still_writes(
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert [line["correctness_error"] for line in lines] == ["budget_exhausted"] * 3
     assert workspace.fake.stats().requests == 0
+
+
+def test_the_budget_message_under_no_cache_does_not_promise_the_cache(
+    workspace: Workspace,
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    config = workspace.write_config()
+    output = workspace.root / "out.jsonl"
+    result = workspace.score(data, config, output, "--budget-usd", "0.00001", "--no-cache")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: budget of $1e-05 exhausted: 3 judgements not scored "
+        "(raise --budget-usd and rerun; under --no-cache every call is paid again)"
+    )
+    assert not workspace.cache.exists()

@@ -161,3 +161,30 @@ def test_verdict_text(fenced: bool) -> None:
     assert ("```json\n" in text) is fenced
     body = text.split("```json\n")[1].split("\n```")[0] if fenced else text
     assert json.loads(body) == verdict
+
+
+@pytest.mark.parametrize(
+    ("text", "reasoning"),
+    [
+        (
+            "Score scale: 1 to 5 (integers only)\n<output>a b c d</output>"
+            "<expected>a b c e</expected>",
+            "Token F1 between the output and the expected answer is 0.75, "
+            "so the score is 4 on the 1-5 scale.",
+        ),
+        (
+            "<output>a b c d</output><expected>a b c e</expected>",
+            "Token F1 between the output and the expected answer is 0.75, so the score is 0.75.",
+        ),
+        (
+            "Score scale: 0 to 10\n<output>one two</output>",
+            "No reference or context; the output has 2 tokens: 0.30, "
+            "so the score is 3 on the 0-10 scale.",
+        ),
+    ],
+    ids=["1-5", "0-1", "0-10"],
+)
+def test_the_reasoning_names_the_score_returned(text: str, reasoning: str) -> None:
+    verdict = judge(text)
+    assert verdict["reasoning"] == reasoning
+    assert f"the score is {verdict['score']:g}" in verdict["reasoning"]

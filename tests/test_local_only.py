@@ -89,7 +89,7 @@ def test_the_dry_run_lists_what_local_only_skips(workspace: Workspace) -> None:
     data = ws.write_rows(ws.qa_rows(2))
     result = ws.score(data, config, ws.root / "out.parquet", "--dry-run", "--local-only")
     assert result.exit_code == 0, result.stderr
-    rows = {tuple(r) for r in ws.table(result.stdout)}
+    rows = {tuple(r) for r in ws.table(result.stderr)}  # the dry run goes to stderr
     assert ("judges", "2") in rows
     assert ("calls needed", "2") in rows
     assert ("skipped (local only)", f"paid: {SKIPPED['paid']}") in rows
@@ -147,5 +147,5 @@ def test_an_unpriced_connection_is_free_only_on_this_machine(
     data = ws.write_rows(ws.qa_rows(1))
     result = ws.score(data, config, ws.root / "out.parquet", "--dry-run", "--local-only")
     assert result.exit_code == 0, result.stderr
-    rows = {tuple(r) for r in ws.table(result.stdout)}
+    rows = {tuple(r) for r in ws.table(result.stderr)}  # the dry run goes to stderr
     assert (("judges", "2") in rows) is free

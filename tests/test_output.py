@@ -134,7 +134,14 @@ def test_output_schema_refuses_name_clashes(
 
 
 def test_check_output_path_accepts_known_formats_in_new_directories() -> None:
-    for name in ["out.parquet", "a/b/out.jsonl", "OUT.CSV"]:
+    for name in [
+        "out.parquet",
+        "a/b/out.jsonl",
+        "OUT.CSV",
+        "o.ndjson",
+        "o.jsonl.gz",
+        "o.NDJSON.GZ",
+    ]:
         check_output_path(Path(name))
     assert not Path("a").exists()  # checking creates nothing
 
@@ -142,12 +149,22 @@ def test_check_output_path_accepts_known_formats_in_new_directories() -> None:
 @pytest.mark.parametrize(
     ("setup", "path", "message"),
     [
-        (None, "out.xlsx", "out.xlsx: unsupported output format (use .parquet, .jsonl or .csv)"),
-        (None, "out", "out: unsupported output format (use .parquet, .jsonl or .csv)"),
         (
             None,
-            "out.jsonl.gz",
-            "out.jsonl.gz: unsupported output format (use .parquet, .jsonl or .csv)",
+            "out.xlsx",
+            "out.xlsx: unsupported output format (use .parquet, .jsonl, .ndjson, .jsonl.gz or "
+            ".csv)",
+        ),
+        (
+            None,
+            "out",
+            "out: unsupported output format (use .parquet, .jsonl, .ndjson, .jsonl.gz or .csv)",
+        ),
+        (
+            None,
+            "out.json.gz",
+            "out.json.gz: unsupported output format (use .parquet, .jsonl, .ndjson, .jsonl.gz or "
+            ".csv)",
         ),
         (
             "file",
@@ -157,10 +174,15 @@ def test_check_output_path_accepts_known_formats_in_new_directories() -> None:
         (
             "dir",
             "taken.parquet",
-            "taken.parquet: is a directory (give a file name ending in .parquet, .jsonl or .csv)",
+            "taken.parquet: is a directory; give a file name, e.g. -o taken.parquet/scored.parquet",
+        ),
+        (
+            "dir",
+            "taken.parquet/",
+            "taken.parquet: is a directory; give a file name, e.g. -o taken.parquet/scored.parquet",
         ),
     ],
-    ids=["xlsx", "no-extension", "gzip", "file-in-the-way", "is-a-directory"],
+    ids=["xlsx", "no-extension", "json-gz", "file-in-the-way", "is-a-directory", "dir-slash"],
 )
 def test_check_output_path_errors(setup: str | None, path: str, message: str) -> None:
     if setup == "file":

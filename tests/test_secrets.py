@@ -112,3 +112,40 @@ def test_the_key_is_no_part_of_the_cache_key(
     monkeypatch.setenv(workspace.key_env, "sk-test-ROTATED-5678")
     assert workspace.score(data, config, output).exit_code == 0
     assert workspace.fake.stats().requests == 3
+
+
+@pytest.mark.parametrize(
+    "pasted", ["{key}\n", "  {key}\r\n", "\t{key} "], ids=["newline", "crlf", "tab-space"]
+)
+def test_whitespace_around_a_pasted_key_is_trimmed(
+    checked_key: Workspace, monkeypatch: pytest.MonkeyPatch, pasted: str
+) -> None:
+    ws = checked_key
+    monkeypatch.setenv(ws.key_env, pasted.format(key=ws.key))
+    data = ws.write_rows(ws.qa_rows(2))
+    result = ws.score(data, ws.write_config(), ws.root / "out.parquet")
+    assert result.exit_code == 0, result.stderr
+    assert {r.headers["authorization"] for r in ws.fake.requests} == {f"Bearer {ws.key}"}
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    ["{key}\nsk-second-key", "{key} extra", "{key}\x7fx"],
+    ids=["two-lines", "space", "control"],
+)
+def test_a_key_with_whitespace_inside_is_refused_in_one_line(
+    checked_key: Workspace, monkeypatch: pytest.MonkeyPatch, pasted: str
+) -> None:
+    ws = checked_key
+    monkeypatch.setenv(ws.key_env, pasted.format(key=ws.key))
+    data = ws.write_rows(ws.qa_rows(2))
+    output = ws.root / "out.parquet"
+    result = ws.score(data, ws.write_config(), output)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "error: connection 'fake': environment variable JUDGEKIT_TEST_API_KEY holds a space, "
+        "line break or control character inside the key; set it to the key alone\n",
+    )
+    assert ws.fake.stats().requests == 0
+    assert not output.exists()

@@ -202,7 +202,7 @@ class Caller:
         attempts = Attempts()
         while True:
             request = connection.adapter.build_request(connection.endpoint, call)
-            key = request_key(request)
+            key = request_key(request, settings.cache_endpoint)
             cached = self._cache.get(key)
             if cached is not None:
                 self._counters.cache_hits += 1

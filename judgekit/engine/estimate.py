@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from judgekit.cache import request_key
+from judgekit.cache import NoCache, default_cache_path, request_key
 from judgekit.datasets import iter_windows
 from judgekit.engine.judging import prepare_call
 from judgekit.engine.run import WINDOW_ROWS
@@ -41,7 +41,9 @@ class Estimate:
 def estimate(job: ScoreJob) -> Estimate:
     """Walk the dataset exactly as ``score`` would, without sending anything."""
     dataset, plan = prepare(job, require_keys=False)
-    cache = open_cache(job)
+    # A dry run creates no file: without a cache file, nothing is cached yet.
+    exists = job.use_cache and (job.cache_path or default_cache_path()).exists()
+    cache = open_cache(job) if exists else NoCache()
     rows = needed = cached = refused = rules = tokens = 0
     worst = 0.0
     unpriced: set[str] = set()
@@ -61,7 +63,8 @@ def estimate(job: ScoreJob) -> Estimate:
                     request = judge.connection.adapter.build_request(
                         judge.connection.endpoint, prepared.call
                     )
-                    if cache.contains(request_key(request)):
+                    endpoint = judge.connection.config.cache_endpoint
+                    if cache.contains(request_key(request, endpoint)):
                         cached += 1
                         continue
                     needed += 1

@@ -273,7 +273,7 @@ def _connection(
 ) -> ConnectionPlan:
     key: str | None = None
     if conn.api_key_env is not None:
-        key = environ.get(conn.api_key_env) or None
+        key = _read_key(name, conn.api_key_env, environ)
         if key is None and require_keys and conn.api_key_required:
             raise CredentialsError(
                 f"connection '{name}': environment variable {conn.api_key_env} is not set "
@@ -295,6 +295,19 @@ def _connection(
         adapter=PROTOCOLS[conn.protocol],
         proxy=choose_proxy(name, conn.base_url, conn.proxy, environ),
     )
+
+
+def _read_key(connection: str, variable: str, environ: Mapping[str, str]) -> str | None:
+    """The key in ``variable`` without the whitespace around it (a key pasted from a file
+    ends in a line break); None when unset or blank.  CredentialsError when whitespace or a
+    control character is inside it: it cannot travel in a header, and guessing is unsafe."""
+    key = environ.get(variable, "").strip() or None
+    if key is not None and any(c.isspace() or not c.isprintable() for c in key):
+        raise CredentialsError(
+            f"connection '{connection}': environment variable {variable} holds a space, line "
+            "break or control character inside the key; set it to the key alone"
+        )
+    return key
 
 
 _RULE_FIELDS = {

@@ -232,6 +232,9 @@ class _Run:
         window.results[judge.name][row] = result
         if result.error is not None:
             self.counters.errors[result.error] += 1
+        if not judge.is_llm:
+            self.counters.rule_judgements_done += 1
+            self.counters.rule_errors += result.error is not None
         window.pending_per_row[row] -= 1
         if window.pending_per_row[row] == 0:
             self.counters.rows_done += 1
@@ -332,7 +335,5 @@ def _flush(state: _State, sink: Sink, slots: anyio.Semaphore) -> None:
 
 
 def error_rate(snapshot: Snapshot) -> float:
-    """Share of judgements that failed, budget exhaustion aside (0 when none ran)."""
-    failed = snapshot.error_count - snapshot.errors.get("budget_exhausted", 0)
-    done = snapshot.judgements_done - snapshot.errors.get("budget_exhausted", 0)
-    return failed / done if done > 0 else 0.0
+    """Share of LLM judgements that failed, budget exhaustion aside (``Snapshot.error_rate``)."""
+    return snapshot.error_rate

@@ -101,7 +101,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 cache,
                 hooks or RunHooks(),
             )
-            problem = _problem(outcome, plan)
+            problem = _problem(outcome, plan, cached=job.use_cache)
             thresholds = {judge.name: judge.threshold for judge in plan.judges}
             writer.commit(
                 _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
@@ -127,19 +127,25 @@ def check_clean(report: ScoreReport) -> None:
         raise IncompleteRun(report.problem)
 
 
-def _problem(outcome: RunOutcome, plan: RunPlan) -> str | None:
+def _problem(outcome: RunOutcome, plan: RunPlan, *, cached: bool = True) -> str | None:
     snapshot = outcome.snapshot
     unscored = snapshot.errors.get("budget_exhausted", 0)
     if outcome.budget_exhausted and unscored:
+        rerun = (
+            "answered calls come from the cache"
+            if cached
+            else "under --no-cache every call is paid again"
+        )
         return (
             f"budget of ${plan.budget_usd:g} exhausted: {unscored} judgements not scored "
-            "(raise --budget-usd and rerun; answered calls come from the cache)"
+            f"(raise --budget-usd and rerun; {rerun})"
         )
     rate = error_rate(snapshot)
     if rate > plan.max_error_rate:
         return (
             f"error rate {rate:.1%} is above max_error_rate {plan.max_error_rate:.1%} "
-            f"({snapshot.error_count} failed judgements; see the J_error column)"
+            f"({snapshot.llm_failed} of {snapshot.llm_judgements_done} LLM judgements failed;"
+            " see the J_error column)"
         )
     return None
 

@@ -33,6 +33,10 @@ class Counters:
     """The worst cases those replies keep charged against the budget."""
     calls_without_price: int = 0
     """Replies of models without a known price: their cost is unknown."""
+    rule_judgements_done: int = 0
+    """Judgements by rule judges (free, local): no part of the error rate."""
+    rule_errors: int = 0
+    """Rule judgements that ended in an error (also counted in ``errors``)."""
 
     def snapshot(self, elapsed_s: float, budget_usd: float | None) -> Snapshot:
         """A frozen copy for displays."""
@@ -55,6 +59,8 @@ class Counters:
             calls_without_usage=self.calls_without_usage,
             charged_without_usage_usd=self.charged_without_usage_usd,
             calls_without_price=self.calls_without_price,
+            rule_judgements_done=self.rule_judgements_done,
+            rule_errors=self.rule_errors,
         )
 
 
@@ -86,6 +92,9 @@ class Snapshot:
         """Whether ``spent_usd`` is the whole spend (no reply of unknown cost)."""
         return self.calls_without_usage == 0 and self.calls_without_price == 0
 
+    rule_judgements_done: int = 0
+    rule_errors: int = 0
+
     @property
     def error_count(self) -> int:
         """Judgements that ended in an error."""
@@ -103,6 +112,26 @@ class Snapshot:
             return None
         left = self.judgements_total - self.judgements_done
         return left * self.elapsed_s / self.judgements_done
+
+    @property
+    def llm_judgements_done(self) -> int:
+        """LLM judgements that ran (answered or failed), budget exhaustion aside."""
+        unscored = self.errors.get("budget_exhausted", 0)
+        return self.judgements_done - self.rule_judgements_done - unscored
+
+    @property
+    def llm_failed(self) -> int:
+        """LLM judgements that ended in an error, budget exhaustion aside."""
+        return self.error_count - self.rule_errors - self.errors.get("budget_exhausted", 0)
+
+    @property
+    def error_rate(self) -> float:
+        """Share of LLM judgements that failed, budget exhaustion aside (0 when none ran).
+
+        Rule judgements are free and local: counting them would dilute the rate of the
+        judgements ``max_error_rate`` is about."""
+        done = self.llm_judgements_done
+        return self.llm_failed / done if done > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain figures for --summary-json."""

@@ -25,7 +25,9 @@ Stand-in scoring on lowercased alphanumeric tokens:
 - ``base`` = token F1 between output and expected when ``<expected>`` is present;
   else the share of output tokens found in ``<context>`` when that is present;
   else 0.8 when the output has at least 5 tokens, otherwise 0.3.
-- score = base mapped onto the scale (rounded half up on integer scales).
+- score = base mapped onto the scale (rounded half up on integer scales); the
+  reasoning names the base figure and the score returned ("... is 0.83, so the
+  score is 4 on the 1-5 scale.").
 - Each criterion = base nudged by a fixed offset in [-0.10, 0.10] derived from
   the CRC-32 of its name, clipped to [0, 1], mapped onto the scale.
 - confidence = 0.6 when 0.35 <= base <= 0.65, else 0.9.
@@ -187,7 +189,7 @@ def base_score(fields: Mapping[str, str]) -> tuple[float, str]:
         return base, f"{base:.2f} of the output's tokens appear in the context."
     count = len(tokens(output))
     base = 0.8 if count >= 5 else 0.3
-    return base, f"No reference or context; the output has {count} tokens, so {base:.2f}."
+    return base, f"No reference or context; the output has {count} tokens: {base:.2f}."
 
 
 def to_scale(base: float, scale: FakeScale) -> float | int:
@@ -213,7 +215,7 @@ def verdict_for(facts: PromptFacts, *, out_of_scale: bool = False) -> dict[str, 
         score = int(score) if scale.integer else score
     verdict: dict[str, Any] = {
         "score": score,
-        "reasoning": reasoning,
+        "reasoning": _with_score(reasoning, score, scale),
         "confidence": 0.6 if 0.35 <= base <= 0.65 else 0.9,
     }
     if facts.criteria:
@@ -222,6 +224,17 @@ def verdict_for(facts: PromptFacts, *, out_of_scale: bool = False) -> dict[str, 
             for name in facts.criteria
         }
     return verdict
+
+
+def _with_score(reasoning: str, score: float, scale: FakeScale) -> str:
+    """``"... is 0.83, so the score is 4 on the 1-5 scale."``: the reason names the score
+    returned, not only the 0..1 figure it came from."""
+    on_scale = (
+        ""
+        if (scale.low, scale.high) == (0.0, 1.0)
+        else f" on the {scale.low:g}-{scale.high:g} scale"
+    )
+    return f"{reasoning.removesuffix('.')}, so the score is {score:g}{on_scale}."
 
 
 def verdict_text(verdict: Mapping[str, Any], *, fenced: bool) -> str:
