@@ -8,7 +8,7 @@ from judgekit.cache import request_key
 from judgekit.datasets import iter_windows
 from judgekit.engine.judging import prepare_call
 from judgekit.engine.run import WINDOW_ROWS
-from judgekit.engine.score import ScoreJob, open_cache, prepare
+from judgekit.engine.score import ScoreJob, open_cache_for_counting, prepare
 from judgekit.pricing import estimate_input_tokens, worst_case_usd
 
 
@@ -35,7 +35,7 @@ class Estimate:
 def estimate(job: ScoreJob) -> Estimate:
     """Walk the dataset exactly as ``score`` would, without sending anything."""
     dataset, plan = prepare(job, require_keys=False)
-    cache = open_cache(job)
+    cache = open_cache_for_counting(job, plan)
     rows = needed = cached = refused = rules = tokens = 0
     worst = 0.0
     try:

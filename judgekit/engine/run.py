@@ -8,7 +8,8 @@ Shape of a run (all tasks in one anyio task group)::
 
 At most ``WINDOWS_IN_FLIGHT`` windows are held at once, so memory stays flat
 however large the dataset.  A ticker task hands progress snapshots out; a
-signal task turns SIGINT/SIGTERM into a graceful stop.
+signal task turns SIGINT/SIGTERM/SIGHUP into a graceful stop; a storing task brings
+answers held while another process locks the cache to disk once it frees.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ from judgekit.engine.judging import judge_llm, judge_rule
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
+from judgekit.engine.storing import keep_storing, store_before_exit
 from judgekit.errors import Interrupted, JudgekitError
 from judgekit.records import JudgeResult
+from judgekit.stopping import STOP_SIGNALS
 
 WINDOW_ROWS = 2_000
 WINDOWS_IN_FLIGHT = 3
 GRACE_S = 5.0
-"""After SIGINT/SIGTERM, how long in-flight calls may finish before they are abandoned."""
+"""After SIGINT/SIGTERM/SIGHUP, how long in-flight calls may finish before they are abandoned."""
 
 
 class Sink(Protocol):
@@ -74,6 +77,7 @@ class _State:
     stopping: bool = False
     fatal: JudgekitError | None = None
     interrupted: bool = False
+    signal_name: str = ""
     written: int = 0
     ready: dict[int, _Window] = field(default_factory=dict)
 
@@ -177,6 +181,7 @@ class _Run:
                 tg.start_soon(self._produce, windows, send)
                 async with anyio.create_task_group() as background:
                     background.start_soon(self._tick)
+                    background.start_soon(keep_storing, cache)
                     if hooks.handle_signals:
                         background.start_soon(_watch_signals, state, tg, GRACE_S, caller.in_flight)
                     async with anyio.create_task_group() as workers:
@@ -184,14 +189,22 @@ class _Run:
                             workers.start_soon(self._work, caller, receive.clone(), tg)
                         receive.close()
                     background.cancel_scope.cancel()
+        await store_before_exit(
+            cache, hooks.on_notice, STOP_SIGNALS if hooks.handle_signals else ()
+        )
         if state.fatal is not None:
             raise state.fatal
         if state.interrupted:
-            raise Interrupted(
-                f"interrupted: {self.counters.requests} calls made, answers kept in the cache; "
-                "rerun the same command to resume"
-            )
+            raise Interrupted(self._interrupted(cache))
         return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
+
+    def _interrupted(self, cache: AnswerCache | NoCache) -> str:
+        """The line an interrupted run ends with: what was kept, and how to resume."""
+        made = f"interrupted by {self.state.signal_name}: {self.counters.requests} calls made"
+        problem = cache.problem(output_written=False)
+        if problem is not None:
+            return f"{made}; {problem}"
+        return f"{made}, answers kept in the cache; rerun the same command to resume"
 
     def _announce_unknown_prices(self) -> None:
         for judge in self.llm_judges:
@@ -265,12 +278,13 @@ class _Run:
 async def _watch_signals(
     state: _State, tg: TaskGroup, grace_s: float, in_flight: Callable[[], int]
 ) -> None:
-    """SIGINT/SIGTERM: start nothing new, let requests on the wire finish for up to
+    """SIGINT/SIGTERM/SIGHUP: start nothing new, let requests on the wire finish for up to
     ``grace_s`` (a second signal cuts that short), then cancel what is left."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        async for signum in signals:
             state.stopping = True
             state.interrupted = True
+            state.signal_name = signal.Signals(signum).name
             break
 
         async def second_signal() -> None:
