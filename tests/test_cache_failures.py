@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -266,6 +267,42 @@ def test_a_lock_held_past_the_wait_leaves_the_answers_in_the_output_and_exits_1(
     assert answers_in(workspace.cache) == 6
 
 
+def test_a_signal_while_waiting_for_the_lock_gives_up_on_it_and_still_writes_the_output(
+    workspace: Workspace,
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(4))
+    output = workspace.root / "out.parquet"
+    args = workspace.score_args(data, workspace.write_config(), output, "-q")
+    AnswerCache(workspace.cache).close()
+    with write_lock_held(workspace.cache):
+        process = subprocess.Popen(
+            [workspace.executable(), *args],
+            env=workspace.environ() | {"COLUMNS": "1000"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        try:
+            lines = [process.stderr.readline(), process.stderr.readline()]
+            assert lines[1] == (
+                "judgekit: waiting up to 30 s for the cache lock to store 4 answers "
+                "(a signal gives up)\n"
+            )
+            process.send_signal(signal.SIGHUP)
+            _, rest = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 1
+    assert re.fullmatch(
+        rf"error: cache {re.escape(str(workspace.cache))}: another process held its write lock "
+        r"for more than [0-9.]+ s; 4 answers were not stored \(they are in the output; a rerun "
+        r"pays for them again\); rerun when that process is done, or set JUDGEKIT_CACHE_WAIT_S "
+        r"higher, or use --cache PATH or --no-cache\n",
+        rest,
+    )
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 4
+
+
 # -- a full disk -----------------------------------------------------------------------------
 
 
@@ -323,10 +360,26 @@ def test_no_home_says_where_the_cache_goes_and_how_to_set_it_before_any_call(
     assert answers_in(workspace.root / "set.sqlite3") == 3
 
 
+@contextmanager
+def unwritable_home(where: Path) -> Iterator[tuple[Path, str]]:
+    """A home directory nobody can write to, and why mkdir fails there: a read-only tmpfs
+    for root (who ignores permission bits), a directory without write permission otherwise."""
+    if os.geteuid() != 0:
+        where.mkdir()
+        where.chmod(0o555)
+        try:
+            yield where, "[Errno 13] Permission denied"
+        finally:
+            where.chmod(0o755)
+        return
+    with mounted_tmpfs(where, "ro,size=64k") as home:
+        yield home, "[Errno 30] Read-only file system"
+
+
 def test_an_unwritable_home_says_where_the_cache_would_go_before_any_call(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    with mounted_tmpfs(tmp_path / "home", "ro,size=64k") as home:
+    with unwritable_home(tmp_path / "home") as (home, why):
         monkeypatch.setenv("HOME", str(home))
         monkeypatch.delenv("XDG_CACHE_HOME")
         monkeypatch.delenv("JUDGEKIT_CACHE", raising=False)
@@ -334,7 +387,7 @@ def test_an_unwritable_home_says_where_the_cache_would_go_before_any_call(
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         f"error: cannot create the answer cache at {home}/.cache/judgekit/cache.sqlite3 "
-        f"([Errno 30] Read-only file system: '{home}/.cache'); "
+        f"({why}: '{home}/.cache'); "
         "set JUDGEKIT_CACHE=/path/to/cache.sqlite3, or use --cache PATH or --no-cache\n"
     )
     assert workspace.fake.stats().requests == 0

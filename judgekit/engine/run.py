@@ -19,7 +19,8 @@ import random
 import signal
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -163,6 +164,23 @@ class _Run:
     ) -> RunOutcome:
         """Run every task to the end; raise AuthError or Interrupted when that is how it ended."""
         self._announce_unknown_prices()
+        state = self.state
+        with _stop_signals(self.hooks.handle_signals) as signals:
+            await self._judge_all(windows, cache, signals)
+            await store_before_exit(cache, self.hooks.on_notice, signals)
+        if state.fatal is not None:
+            raise state.fatal
+        if state.interrupted:
+            raise Interrupted(self._interrupted(cache))
+        return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
+
+    async def _judge_all(
+        self,
+        windows: Iterator[pa.Table],
+        cache: AnswerCache | NoCache,
+        signals: AsyncIterator[signal.Signals] | None,
+    ) -> None:
+        """The producer, the workers and the background tasks, until all are done."""
         plan, hooks, state = self.plan, self.hooks, self.state
         async with make_transport(plan.concurrency) as transport:
             caller = Caller(
@@ -182,21 +200,15 @@ class _Run:
                 async with anyio.create_task_group() as background:
                     background.start_soon(self._tick)
                     background.start_soon(keep_storing, cache)
-                    if hooks.handle_signals:
-                        background.start_soon(_watch_signals, state, tg, GRACE_S, caller.in_flight)
+                    if signals is not None:
+                        background.start_soon(
+                            _watch_signals, signals, state, tg, GRACE_S, caller.in_flight
+                        )
                     async with anyio.create_task_group() as workers:
                         for _ in range(plan.concurrency):
                             workers.start_soon(self._work, caller, receive.clone(), tg)
                         receive.close()
                     background.cancel_scope.cancel()
-        await store_before_exit(
-            cache, hooks.on_notice, STOP_SIGNALS if hooks.handle_signals else ()
-        )
-        if state.fatal is not None:
-            raise state.fatal
-        if state.interrupted:
-            raise Interrupted(self._interrupted(cache))
-        return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
 
     def _interrupted(self, cache: AnswerCache | NoCache) -> str:
         """The line an interrupted run ends with: what was kept, and how to resume."""
@@ -275,29 +287,43 @@ class _Run:
         return self.counters.snapshot(time.monotonic() - self.started, self.plan.budget_usd)
 
 
+@contextmanager
+def _stop_signals(enabled: bool) -> Iterator[AsyncIterator[signal.Signals] | None]:
+    """One receiver of ``STOP_SIGNALS`` for the whole run, the final wait for the cache
+    included: asyncio resets a signal to its default action (death) when a receiver closes."""
+    if not enabled:
+        yield None
+        return
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        yield signals
+
+
 async def _watch_signals(
-    state: _State, tg: TaskGroup, grace_s: float, in_flight: Callable[[], int]
+    signals: AsyncIterator[signal.Signals],
+    state: _State,
+    tg: TaskGroup,
+    grace_s: float,
+    in_flight: Callable[[], int],
 ) -> None:
     """SIGINT/SIGTERM/SIGHUP: start nothing new, let requests on the wire finish for up to
     ``grace_s`` (a second signal cuts that short), then cancel what is left."""
-    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
-        async for signum in signals:
-            state.stopping = True
-            state.interrupted = True
-            state.signal_name = signal.Signals(signum).name
+    async for signum in signals:
+        state.stopping = True
+        state.interrupted = True
+        state.signal_name = signal.Signals(signum).name
+        break
+
+    async def second_signal() -> None:
+        async for _ in signals:
             break
+        grace.cancel()
 
-        async def second_signal() -> None:
-            async for _ in signals:
-                break
-            grace.cancel()
-
-        with anyio.move_on_after(grace_s) as grace:
-            async with anyio.create_task_group() as waiting:
-                waiting.start_soon(second_signal)
-                while in_flight() > 0:
-                    await anyio.sleep(0.05)
-                waiting.cancel_scope.cancel()
+    with anyio.move_on_after(grace_s) as grace:
+        async with anyio.create_task_group() as waiting:
+            waiting.start_soon(second_signal)
+            while in_flight() > 0:
+                await anyio.sleep(0.05)
+            waiting.cancel_scope.cancel()
     tg.cancel_scope.cancel()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import anyio
@@ -44,10 +44,10 @@ async def keep_storing(cache: WaitingStore) -> None:
 async def store_before_exit(
     cache: WaitingStore,
     notice: Callable[[str], None],
-    signals: Sequence[signal.Signals],
+    signals: AsyncIterator[signal.Signals] | None,
 ) -> None:
     """End of a run: wait up to ``cache.wait_s`` for the lock to store what is held; the
-    time running out or one of ``signals`` (none: do not listen) gives up on them."""
+    time running out or a signal from ``signals`` (None: do not listen) gives up on them."""
     if cache.store_waiting():
         return
     notice(
@@ -57,7 +57,7 @@ async def store_before_exit(
     started = time.monotonic()
     with anyio.move_on_after(cache.wait_s) as timer:
         async with anyio.create_task_group() as waiting:
-            if signals:
+            if signals is not None:
                 waiting.start_soon(_cancel_on_signal, waiting.cancel_scope, signals)
             while not cache.store_waiting():
                 await anyio.sleep(STORE_RETRY_S)
@@ -66,8 +66,9 @@ async def store_before_exit(
     cache.give_up_waiting(waited_s)
 
 
-async def _cancel_on_signal(scope: anyio.CancelScope, signals: Sequence[signal.Signals]) -> None:
-    with anyio.open_signal_receiver(*signals) as received:
-        async for _ in received:
-            scope.cancel()
-            return
+async def _cancel_on_signal(
+    scope: anyio.CancelScope, signals: AsyncIterator[signal.Signals]
+) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
