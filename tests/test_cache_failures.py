@@ -355,6 +355,7 @@ def test_no_home_says_where_the_cache_goes_and_how_to_set_it_before_any_call(
     assert workspace.fake.stats().requests == 0
     assert not (workspace.root / "out.parquet").exists()
 
+    assert workspace.invoke(*_args(workspace, "--no-cache")).exit_code == 0
     monkeypatch.setenv("JUDGEKIT_CACHE", str(workspace.root / "set.sqlite3"))
     assert workspace.invoke(*_args(workspace)).exit_code == 0
     assert answers_in(workspace.root / "set.sqlite3") == 3
