@@ -122,8 +122,9 @@ def score(
     from judgekit.engine.score import ScoreJob, check_clean, score_dataset
     from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
+    from judgekit.stopping import stop_signals_interrupt
 
-    with _handled():
+    with _handled(), stop_signals_interrupt():
         cfg = load_config(config)
         job = ScoreJob(
             dataset=dataset,

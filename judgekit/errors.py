@@ -7,14 +7,16 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │   ├── ConfigError           the TOML config is wrong
     │   ├── DatasetError          the dataset is unreadable, empty, or lacks a column
     │   ├── CredentialsError      an API key environment variable is not set
+    │   ├── CacheError            the answer cache cannot be opened or has no place
     │   ├── AuthError             the provider answered 401/403 during a run
     │   └── UnreachableError      a connection's first calls reached no server, or no API
     ├── OutputError               exit 2: OUT could not be written (disk full, permission);
     │                             nothing written, answers so far kept in the cache
     ├── IncompleteRun             exit 1: finished, output written, but not clean
-    └── Interrupted               exit 130: SIGINT/SIGTERM; answers kept in the cache
+    │                             (also: the cache failed and answers went to the output only)
+    └── Interrupted               exit 130: SIGINT/SIGTERM/SIGHUP; answers kept in the cache
 
-Ctrl-C and SIGTERM exit 130.  Any other exception is a bug and keeps its
+Ctrl-C, SIGTERM and SIGHUP exit 130.  Any other exception is a bug and keeps its
 traceback.
 
 A row-level failure is not an exception: it is an ``ErrorKind`` value stored in
@@ -69,6 +71,10 @@ class CredentialsError(UsageError):
     """A connection's API key environment variable is not set."""
 
 
+class CacheError(UsageError):
+    """The answer cache cannot be opened, or there is no place for it; nothing was called."""
+
+
 class AuthError(UsageError):
     """A provider rejected our credentials (401/403); the run stops at once."""
 
@@ -91,6 +97,6 @@ class IncompleteRun(JudgekitError):
 
 
 class Interrupted(JudgekitError):
-    """SIGINT or SIGTERM stopped the run; every answer so far is in the cache."""
+    """SIGINT, SIGTERM or SIGHUP stopped the run; every answer so far is in the cache."""
 
     exit_code = EXIT_INTERRUPTED

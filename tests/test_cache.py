@@ -1,16 +1,27 @@
-"""The answer cache: what its key hashes, what it stores, where it lives, how it fails."""
+"""The answer cache: what its key hashes, what it stores, where it lives, how it fails:
+a held lock, a damaged page, older layouts, no home."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from judgekit.cache import AnswerCache, CachedAnswer, NoCache, default_cache_path, request_key
-from judgekit.errors import UsageError
+from judgekit.cache import (
+    WAITING_MAX,
+    AnswerCache,
+    CachedAnswer,
+    CountingCache,
+    NoCache,
+    default_cache_path,
+    request_key,
+)
+from judgekit.cache_file import LAYOUT_VERSION
+from judgekit.errors import CacheError, UsageError
 from judgekit.records import Reply, Usage
 
 URL = "http://127.0.0.1:8000/v1/chat/completions"
@@ -188,8 +199,8 @@ def test_a_file_that_is_not_a_database_is_a_usage_error(tmp_cache: Path) -> None
     with pytest.raises(UsageError) as caught:
         AnswerCache(tmp_cache)
     assert str(caught.value) == (
-        f"{tmp_cache}: cannot open the cache (file is not a database); "
-        "use --cache PATH or --no-cache"
+        f"{tmp_cache}: cannot open the cache (file is not a database): if it is a damaged "
+        "cache, delete it; or use --cache PATH or --no-cache"
     )
 
 
@@ -221,3 +232,249 @@ def test_home_cache_is_the_fallback(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_cache_path() == tmp_path / ".cache" / "judgekit" / "cache.sqlite3"
+
+
+def test_no_home_and_no_xdg_cache_home_is_an_error_saying_how_to_set_the_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("JUDGEKIT_CACHE", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(CacheError) as caught:
+        default_cache_path()
+    assert str(caught.value) == (
+        "no place for the answer cache: it goes to $XDG_CACHE_HOME/judgekit/cache.sqlite3 or "
+        "~/.cache/judgekit/cache.sqlite3, and neither XDG_CACHE_HOME nor HOME is set; set "
+        "JUDGEKIT_CACHE=/path/to/cache.sqlite3, or use --cache PATH or --no-cache"
+    )
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan"], ids=["word", "negative", "nan"])
+def test_a_lock_wait_that_is_not_seconds_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_cache: Path, value: str
+) -> None:
+    monkeypatch.setenv("JUDGEKIT_CACHE_WAIT_S", value)
+    with pytest.raises(CacheError) as caught:
+        AnswerCache(tmp_cache)
+    assert str(caught.value) == (
+        f"JUDGEKIT_CACHE_WAIT_S={value!r}: not a number of seconds >= 0; unset it or fix it"
+    )
+    assert not tmp_cache.exists()
+
+
+# -- another connection holds the write lock -------------------------------------------------
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection with an exclusive transaction on ``path``; commit to release."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield holder
+    finally:
+        if holder.in_transaction:
+            holder.execute("COMMIT")
+        holder.close()
+
+
+def test_an_answer_waits_in_memory_while_the_lock_is_held_and_is_stored_once_it_frees(
+    tmp_cache: Path,
+) -> None:
+    notices: list[str] = []
+    store = AnswerCache(tmp_cache, notices.append)
+    with write_lock(tmp_cache) as holder:
+        store.put("k", ANSWER)
+        store.put("j", ANSWER)
+        assert (store.waiting(), store.get("k")) == (2, ANSWER)  # served while it waits
+        assert not store.store_waiting()
+        holder.execute("COMMIT")
+        assert store.store_waiting()
+    assert store.waiting() == 0
+    assert store.problem(output_written=True) is None
+    store.close()
+    assert AnswerCache(tmp_cache).get("j") == ANSWER
+    assert notices == [
+        f"cache {tmp_cache} is locked by another process; answers wait in memory and are "
+        "stored when it frees",
+        f"cache {tmp_cache}: the lock is free again; 2 answers were stored",
+    ]
+
+
+def test_answers_waiting_for_the_lock_are_bounded(tmp_cache: Path) -> None:
+    store = AnswerCache(tmp_cache)
+    with write_lock(tmp_cache) as holder:
+        for i in range(WAITING_MAX + 1):
+            store.put(str(i), ANSWER)
+        assert store.waiting() == WAITING_MAX
+        holder.execute("COMMIT")
+        assert store.store_waiting()
+    assert store.problem(output_written=True) == (
+        f"cache {tmp_cache}: more than {WAITING_MAX} answers waited for another process's write "
+        "lock; 1 answer was not stored (they are in the output; a rerun pays for them again); "
+        "rerun when that process is done, or use --cache PATH or --no-cache"
+    )
+    store.close()
+
+
+def test_a_lock_held_too_long_drops_the_waiting_answers_with_a_problem(tmp_cache: Path) -> None:
+    store = AnswerCache(tmp_cache)
+    with write_lock(tmp_cache):
+        store.put("k", ANSWER)
+        store.give_up_waiting(30.0)
+        store.put("j", ANSWER)  # storing has stopped: not even tried
+    assert store.problem(output_written=False) == (
+        f"cache {tmp_cache}: another process held its write lock for more than 30 s; "
+        "2 answers were not stored (a rerun pays for them again); rerun when that process is "
+        "done, or set JUDGEKIT_CACHE_WAIT_S higher, or use --cache PATH or --no-cache"
+    )
+    store.close()
+    assert AnswerCache(tmp_cache).get("k") is None
+
+
+def test_a_new_cache_that_stays_locked_is_an_error_before_any_call(
+    tmp_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUDGEKIT_CACHE_WAIT_S", "0.1")
+    with write_lock(tmp_cache), pytest.raises(CacheError) as caught:
+        AnswerCache(tmp_cache)
+    assert str(caught.value) == (
+        f"{tmp_cache}: another process holds the cache's write lock (waited 0.1 s); "
+        "rerun when it is done, or use --cache PATH or --no-cache"
+    )
+
+
+# -- a damaged file --------------------------------------------------------------------------
+
+
+def test_a_damaged_page_turns_its_lookups_into_misses_and_stops_storing(
+    tmp_cache: Path,
+) -> None:
+    store = AnswerCache(tmp_cache)
+    for i in range(200):
+        store.put(f"k{i:03d}", ANSWER)
+    store.close()
+    size = tmp_cache.stat().st_size
+    with tmp_cache.open("r+b") as damage:
+        damage.seek(size // 2)
+        damage.write(b"\xff" * 2048)
+
+    notices: list[str] = []
+    store = AnswerCache(tmp_cache, notices.append)
+    found = [store.get(f"k{i:03d}") for i in range(200)]
+    misses = found.count(None)
+    assert 0 < misses < 200
+    assert set(found) == {None, ANSWER}  # what still reads, reads right
+    for i in range(misses):  # the answers paid for again
+        store.put(f"new{i}", ANSWER)
+    assert store.get("new0") is None
+    assert notices == [
+        f"cache {tmp_cache}: the file is damaged (database disk image is malformed); answers "
+        "from now on go to the output only; delete it, or use --cache PATH or --no-cache"
+    ]
+    assert store.problem(output_written=True) == (
+        f"cache {tmp_cache}: the file is damaged (database disk image is malformed); "
+        f"{misses} answers were not stored (they are in the output; a rerun pays for them "
+        "again); delete it, or use --cache PATH or --no-cache"
+    )
+    store.close()
+
+
+# -- layouts ---------------------------------------------------------------------------------
+
+
+def _database(path: Path, *statements: str) -> None:
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+
+
+def test_a_new_cache_is_stamped_with_its_layout_version(
+    cache: AnswerCache, tmp_cache: Path
+) -> None:
+    with sqlite3.connect(tmp_cache) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (LAYOUT_VERSION,)
+    db.close()
+
+
+def test_an_older_layout_is_upgraded_keeping_its_answers(tmp_cache: Path) -> None:
+    _database(
+        tmp_cache,
+        "CREATE TABLE answers (key TEXT PRIMARY KEY, text TEXT NOT NULL, model TEXT NOT NULL,"
+        " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_usd REAL NOT NULL)",
+        "INSERT INTO answers VALUES ('k', '{}', 'm', 10, 2, 0.5)",
+    )
+    notices: list[str] = []
+    store = AnswerCache(tmp_cache, notices.append)
+    assert store.get("k") == CachedAnswer(Reply("{}", Usage(10, 2), "m", None), 0.5, 0.0)
+    store.put("j", ANSWER)
+    assert store.get("j") == ANSWER
+    store.close()
+    assert notices == [
+        f"cache {tmp_cache}: upgraded from an older layout (added response_id, "
+        "cached_input_tokens, cache_write_tokens, reasoning_tokens, latency_ms, created_at); "
+        "its answers are kept"
+    ]
+    notices.clear()
+    AnswerCache(tmp_cache, notices.append).close()
+    assert notices == []  # upgraded once
+
+
+def test_unreadable_layouts_are_set_aside_one_after_another(tmp_cache: Path) -> None:
+    for number, aside in enumerate(["cache.sqlite3.old", "cache.sqlite3.old-2"]):
+        _database(tmp_cache, f"CREATE TABLE answers (key TEXT PRIMARY KEY, v{number} BLOB)")
+        notices: list[str] = []
+        AnswerCache(tmp_cache, notices.append).close()
+        assert notices == [
+            f"cache {tmp_cache}: written in a layout this judgekit cannot read (its answers "
+            "table has no text, model, input_tokens, output_tokens, cost_usd); moved it to "
+            f"{tmp_cache.with_name(aside)} and started a new cache"
+        ]
+        with sqlite3.connect(tmp_cache.with_name(aside)) as db:
+            assert f"v{number}" in [row[1] for row in db.execute("PRAGMA table_info(answers)")]
+        db.close()
+        tmp_cache.unlink()
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (
+            ["CREATE TABLE answers (key TEXT PRIMARY KEY)", "PRAGMA user_version = 7"],
+            "written by a newer judgekit (cache layout 7; this one reads 1); upgrade judgekit, "
+            "or use --cache PATH or --no-cache",
+        ),
+        (
+            ["CREATE TABLE invoices (id INTEGER)", "CREATE TABLE clients (id INTEGER)"],
+            "an SQLite database but not a judgekit cache (tables: clients, invoices); "
+            "use --cache PATH or --no-cache",
+        ),
+    ],
+    ids=["newer-judgekit", "another-program"],
+)
+def test_a_database_it_must_not_touch_is_an_error(
+    tmp_cache: Path, statements: list[str], message: str
+) -> None:
+    _database(tmp_cache, *statements)
+    before = tmp_cache.read_bytes()
+    with pytest.raises(CacheError) as caught:
+        AnswerCache(tmp_cache)
+    assert str(caught.value) == f"{tmp_cache}: {message}"
+    assert tmp_cache.read_bytes() == before
+
+
+# -- the dry run's view ----------------------------------------------------------------------
+
+
+def test_counting_never_creates_a_cache_and_reads_an_existing_one(tmp_cache: Path) -> None:
+    view = CountingCache(tmp_cache)
+    assert not view.contains("k")
+    view.close()
+    assert not tmp_cache.exists()
+    assert not tmp_cache.parent.joinpath("cache.sqlite3-wal").exists()
+    store = AnswerCache(tmp_cache)
+    store.put("k", ANSWER)
+    store.close()
+    view = CountingCache(tmp_cache)
+    assert (view.contains("k"), view.contains("j")) == (True, False)
+    view.close()

@@ -1,5 +1,5 @@
 """Cache and resume end to end: a rerun pays for nothing twice, also after ``kill -9``;
-SIGTERM and SIGINT stop a run with exit 130, keep every answer and write no output."""
+SIGTERM, SIGINT and SIGHUP stop a run with exit 130, keep every answer and write no output."""
 
 from __future__ import annotations
 
@@ -159,7 +159,9 @@ def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Worksp
     assert [r["correctness_error"] for r in rows] == [None] * ROWS
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"]
+)
 def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
     workspace: Workspace, signum: signal.Signals
 ) -> None:
@@ -175,8 +177,8 @@ def test_a_signal_stops_with_130_keeps_every_answer_and_the_rerun_resumes(
     assert process.returncode == 130
     before = workspace.sent_bodies()
     assert stderr.splitlines()[-1] == (
-        f"error: interrupted: {len(before)} calls made, answers kept in the cache; "
-        "rerun the same command to resume"
+        f"error: interrupted by {signum.name}: {len(before)} calls made, answers kept in the "
+        "cache; rerun the same command to resume"
     )
     assert "Traceback" not in stderr
     assert len(before) < ROWS
@@ -215,3 +217,26 @@ def test_after_a_signal_no_call_waiting_for_a_429_pause_is_sent(workspace: Works
     thread.join(timeout=30)
     assert result.exit_code == 130
     assert [r.time_s for r in fake.requests if r.time_s > signalled[0]] == []
+
+
+def test_sighup_before_the_run_starts_exits_130_and_leaves_nothing(workspace: Workspace) -> None:
+    dataset = workspace.root / "data.jsonl"
+    os.mkfifo(dataset)  # judgekit blocks reading it: a window before any call, held open
+    output = workspace.root / "out.parquet"
+    args = workspace.score_args(dataset, workspace.write_config(), output)
+    process = subprocess.Popen(
+        [workspace.executable(), *args],
+        env=workspace.environ(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with dataset.open("w"):  # returns once judgekit has opened the dataset for reading
+            process.send_signal(signal.SIGHUP)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (process.returncode, stderr) == (130, "interrupted\n")
+    assert sorted(p.name for p in workspace.root.iterdir()) == ["data.jsonl", "judges.toml"]
+    assert workspace.fake.stats().requests == 0

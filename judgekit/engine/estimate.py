@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from judgekit.cache import NoCache, default_cache_path, request_key
+from judgekit.cache import request_key
 from judgekit.datasets import iter_windows
 from judgekit.engine.judging import prepare_call
 from judgekit.engine.run import WINDOW_ROWS
-from judgekit.engine.score import ScoreJob, open_cache, prepare
+from judgekit.engine.score import ScoreJob, open_cache_for_counting, prepare
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 
 
@@ -41,9 +41,7 @@ class Estimate:
 def estimate(job: ScoreJob) -> Estimate:
     """Walk the dataset exactly as ``score`` would, without sending anything."""
     dataset, plan = prepare(job, require_keys=False)
-    # A dry run creates no file: without a cache file, nothing is cached yet.
-    exists = job.use_cache and (job.cache_path or default_cache_path()).exists()
-    cache = open_cache(job) if exists else NoCache()
+    cache = open_cache_for_counting(job, plan)
     rows = needed = cached = refused = rules = tokens = 0
     worst = 0.0
     unpriced: set[str] = set()

@@ -8,7 +8,8 @@ Shape of a run (all tasks in one anyio task group)::
 
 At most ``WINDOWS_IN_FLIGHT`` windows are held at once, so memory stays flat
 however large the dataset.  A ticker task hands progress snapshots out; a
-signal task turns SIGINT/SIGTERM into a graceful stop.
+signal task turns SIGINT/SIGTERM/SIGHUP into a graceful stop; a storing task brings
+answers held while another process locks the cache to disk once it frees.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,13 +35,15 @@ from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.network import Transports
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
+from judgekit.engine.storing import keep_storing, store_before_exit
 from judgekit.errors import Interrupted, JudgekitError
 from judgekit.records import JudgeResult
+from judgekit.stopping import STOP_SIGNALS
 
 WINDOW_ROWS = 2_000
 WINDOWS_IN_FLIGHT = 3
 GRACE_S = 5.0
-"""After SIGINT/SIGTERM, how long in-flight calls may finish before they are abandoned."""
+"""After SIGINT/SIGTERM/SIGHUP, how long in-flight calls may finish before they are abandoned."""
 
 
 class Sink(Protocol):
@@ -71,6 +75,7 @@ class _State:
     stopping: bool = False
     fatal: JudgekitError | None = None
     interrupted: bool = False
+    signal_name: str = ""
     written: int = 0
     ready: dict[int, _Window] = field(default_factory=dict)
 
@@ -147,6 +152,23 @@ class _Run:
     ) -> RunOutcome:
         """Run every task to the end; raise AuthError or Interrupted when that is how it ended."""
         self._announce_unknown_prices()
+        state = self.state
+        with _stop_signals(self.hooks.handle_signals) as signals:
+            await self._judge_all(windows, cache, signals)
+            await store_before_exit(cache, self.hooks.on_notice, signals)
+        if state.fatal is not None:
+            raise state.fatal
+        if state.interrupted:
+            raise Interrupted(self._interrupted(cache))
+        return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
+
+    async def _judge_all(
+        self,
+        windows: Iterator[pa.Table],
+        cache: AnswerCache | NoCache,
+        signals: AsyncIterator[signal.Signals] | None,
+    ) -> None:
+        """The producer, the workers and the background tasks, until all are done."""
         plan, hooks, state = self.plan, self.hooks, self.state
         async with make_transports(plan) as transports:
             caller = Caller(
@@ -165,21 +187,24 @@ class _Run:
                 tg.start_soon(self._produce, windows, send)
                 async with anyio.create_task_group() as background:
                     background.start_soon(self._tick)
-                    if hooks.handle_signals:
-                        background.start_soon(_watch_signals, state, tg, GRACE_S, caller.in_flight)
+                    background.start_soon(keep_storing, cache)
+                    if signals is not None:
+                        background.start_soon(
+                            _watch_signals, signals, state, tg, GRACE_S, caller.in_flight
+                        )
                     async with anyio.create_task_group() as workers:
                         for _ in range(plan.concurrency):
                             workers.start_soon(self._work, caller, receive.clone(), tg)
                         receive.close()
                     background.cancel_scope.cancel()
-        if state.fatal is not None:
-            raise state.fatal
-        if state.interrupted:
-            raise Interrupted(
-                f"interrupted: {self.counters.requests} calls made, answers kept in the cache; "
-                "rerun the same command to resume"
-            )
-        return RunOutcome(snapshot=self._snapshot(), budget_exhausted=self.budget.exhausted)
+
+    def _interrupted(self, cache: AnswerCache | NoCache) -> str:
+        """The line an interrupted run ends with: what was kept, and how to resume."""
+        made = f"interrupted by {self.state.signal_name}: {self.counters.requests} calls made"
+        problem = cache.problem(output_written=False)
+        if problem is not None:
+            return f"{made}; {problem}"
+        return f"{made}, answers kept in the cache; rerun the same command to resume"
 
     def _announce_unknown_prices(self) -> None:
         for judge in self.llm_judges:
@@ -253,28 +278,43 @@ class _Run:
         return self.counters.snapshot(time.monotonic() - self.started, self.plan.budget_usd)
 
 
+@contextmanager
+def _stop_signals(enabled: bool) -> Iterator[AsyncIterator[signal.Signals] | None]:
+    """One receiver of ``STOP_SIGNALS`` for the whole run, the final wait for the cache
+    included: asyncio resets a signal to its default action (death) when a receiver closes."""
+    if not enabled:
+        yield None
+        return
+    with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        yield signals
+
+
 async def _watch_signals(
-    state: _State, tg: TaskGroup, grace_s: float, in_flight: Callable[[], int]
+    signals: AsyncIterator[signal.Signals],
+    state: _State,
+    tg: TaskGroup,
+    grace_s: float,
+    in_flight: Callable[[], int],
 ) -> None:
-    """SIGINT/SIGTERM: start nothing new, let requests on the wire finish for up to
+    """SIGINT/SIGTERM/SIGHUP: start nothing new, let requests on the wire finish for up to
     ``grace_s`` (a second signal cuts that short), then cancel what is left."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    async for signum in signals:
+        state.stopping = True
+        state.interrupted = True
+        state.signal_name = signal.Signals(signum).name
+        break
+
+    async def second_signal() -> None:
         async for _ in signals:
-            state.stopping = True
-            state.interrupted = True
             break
+        grace.cancel()
 
-        async def second_signal() -> None:
-            async for _ in signals:
-                break
-            grace.cancel()
-
-        with anyio.move_on_after(grace_s) as grace:
-            async with anyio.create_task_group() as waiting:
-                waiting.start_soon(second_signal)
-                while in_flight() > 0:
-                    await anyio.sleep(0.05)
-                waiting.cancel_scope.cancel()
+    with anyio.move_on_after(grace_s) as grace:
+        async with anyio.create_task_group() as waiting:
+            waiting.start_soon(second_signal)
+            while in_flight() > 0:
+                await anyio.sleep(0.05)
+            waiting.cancel_scope.cancel()
     tg.cancel_scope.cancel()
 
 

@@ -7,7 +7,7 @@ nothing of windows, caches or writers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,15 +16,16 @@ import anyio
 import pyarrow as pa
 
 from judgekit import __version__
-from judgekit.cache import AnswerCache, NoCache, default_cache_path
+from judgekit.cache import AnswerCache, CountingCache, NoCache, cache_location
 from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, run
-from judgekit.errors import IncompleteRun, OutputError
+from judgekit.errors import CacheError, IncompleteRun, OutputError
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.output_paths import check_not_input, check_summary_path
 from judgekit.records import JudgeResult
+from judgekit.stopping import signal_handlers_kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,24 +75,39 @@ def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, R
     return dataset, plan
 
 
-def open_cache(job: ScoreJob) -> AnswerCache | NoCache:
-    """The answer cache this job reads and writes."""
-    if not job.use_cache:
+def open_cache(
+    job: ScoreJob, plan: RunPlan, notice: Callable[[str], None] = lambda _message: None
+) -> AnswerCache | NoCache:
+    """The answer cache this job reads and writes; none (not even a location) when
+    it calls no model.  Raises CacheError (exit 2) before any call."""
+    if not job.use_cache or not any(judge.is_llm for judge in plan.judges):
         return NoCache()
-    return AnswerCache(job.cache_path or default_cache_path())
+    return AnswerCache(cache_location(job.cache_path), notice)
+
+
+def open_cache_for_counting(job: ScoreJob, plan: RunPlan) -> CountingCache | NoCache:
+    """``--dry-run``'s read-only view of the cache: an existing file or nothing."""
+    if not job.use_cache or not any(judge.is_llm for judge in plan.judges):
+        return NoCache()
+    try:
+        location = cache_location(job.cache_path)
+    except CacheError:  # no home: no cache can exist there, and a dry run needs none
+        return NoCache()
+    return CountingCache(location.path)
 
 
 def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     """Run ``job``; raises usage errors before any call, AuthError/Interrupted during it."""
     dataset, plan = prepare(job)
     started_at = datetime.now(UTC)
-    cache = open_cache(job)
+    hooks = hooks or RunHooks()
+    cache = open_cache(job, plan, hooks.on_notice)
     rows = dataset.rows if job.limit is None else min(dataset.rows, job.limit)
     judges = [(j.name, list(j.criteria)) for j in plan.judges]
     # JSONL and CSV write each input value as it came in: they need the input's JSON text.
     with_json = job.output.suffix.lower() in (".jsonl", ".csv")
     try:
-        with OutputWriter(job.output, dataset.schema, judges) as writer:
+        with OutputWriter(job.output, dataset.schema, judges) as writer, signal_handlers_kept():
             outcome = anyio.run(
                 run,
                 plan,
@@ -99,9 +115,12 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 rows,
                 _WriterSink(writer),
                 cache,
-                hooks or RunHooks(),
+                hooks,
             )
-            problem = _problem(outcome, plan, cached=job.use_cache)
+            problem = _joined(
+                _problem(outcome, plan, cached=job.use_cache),
+                cache.problem(output_written=True),
+            )
             thresholds = {judge.name: judge.threshold for judge in plan.judges}
             writer.commit(
                 _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
@@ -125,6 +144,11 @@ def check_clean(report: ScoreReport) -> None:
     """Raise IncompleteRun (exit 1) when the run was not clean."""
     if report.problem is not None:
         raise IncompleteRun(report.problem)
+
+
+def _joined(*problems: str | None) -> str | None:
+    """Every reason a run is not clean, on one line."""
+    return "; ".join(p for p in problems if p) or None
 
 
 def _problem(outcome: RunOutcome, plan: RunPlan, *, cached: bool = True) -> str | None:
