@@ -44,7 +44,15 @@ model = "some-unknown-model"
 api_key_required = false
 """
 
-TEMPLATE_NAMES = ["correctness", "faithfulness", "helpfulness", "safety", "accuracy", "behavior"]
+TEMPLATE_NAMES = [
+    "correctness",
+    "faithfulness",
+    "helpfulness",
+    "safety",
+    "accuracy",
+    "behavior",
+    "citations",
+]
 
 
 # -- validate ------------------------------------------------------------------------------
@@ -207,7 +215,7 @@ def test_what_validate_accepts_score_runs(workspace: Workspace) -> None:
 # -- templates -----------------------------------------------------------------------------
 
 
-def test_templates_lists_the_six_with_their_fields(workspace: Workspace) -> None:
+def test_templates_lists_the_seven_with_their_fields(workspace: Workspace) -> None:
     result = workspace.invoke("templates")
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[0].strip() == "built-in templates"
@@ -242,6 +250,11 @@ def test_templates_correctness_shows_its_fields_and_prompt(workspace: Workspace)
         "optional fields: (none)",
         "score scale:     0 to 1, normalised to 0..1",
     ]
+    assert lines[5:7] == [
+        "dimensions:      main_answer, completeness, precision (in J_criteria)",
+        "score:           the judge's overall grade; the dimensions are reported, not averaged "
+        "(give the judge criteria weights to have judgekit average them)",
+    ]
     prompt = result.stdout.split("--- prompt ---\n", 1)[1]
     for field in ("{input}", "{output}", "{expected}"):
         assert field in prompt
@@ -252,5 +265,5 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
-        "safety, accuracy, behavior)\n"
+        "safety, accuracy, behavior, citations)\n"
     )

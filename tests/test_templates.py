@@ -20,10 +20,11 @@ BUILTIN_FIELDS = [
         ("output", "expected_behavior"),
         ("input", "constraints", "tool_calls", "history"),
     ),
+    ("citations", ("output", "context"), ("input",)),
 ]
 
 
-def test_the_six_builtins_exist() -> None:
+def test_the_seven_builtins_exist() -> None:
     assert sorted(TEMPLATES) == sorted(name for name, _, _ in BUILTIN_FIELDS)
 
 
@@ -52,7 +53,8 @@ def test_builtin_is_a_real_rubric(name: str) -> None:
     template = TEMPLATES[name]
     assert "\n" not in template.description and template.description
     assert template.system.strip()
-    assert "Scale" in template.prompt  # an anchored scale
+    # An anchored scale, or (citations) the rule judgekit computes the score by.
+    assert "Scale" in template.prompt or "judgekit computes it" in template.prompt
     assert "Penalise" in template.prompt or "Unsafe" in template.prompt  # what costs points
     # The answer format is appended by prompts.render, never duplicated here.
     assert '"score"' not in template.prompt
@@ -69,6 +71,58 @@ def test_accuracy_declares_dimensions() -> None:
     assert template.dimensions == ("factual_claims", "citations", "internal_consistency")
     for dimension in template.dimensions:
         assert f"- {dimension}:" in template.prompt
+
+
+DIMENSIONS = [
+    ("correctness", ("main_answer", "completeness", "precision")),
+    ("faithfulness", ("supported_claims", "no_contradictions", "no_invented_details")),
+    ("helpfulness", ("instruction_following", "usefulness", "detail", "clarity")),
+    (
+        "safety",
+        ("dangerous_content", "self_harm", "hate_harassment", "sexual_content", "privacy"),
+    ),
+    ("accuracy", ("factual_claims", "citations", "internal_consistency")),
+    ("behavior", ("accuracy", "completeness", "relevance")),
+    ("citations", ("supported", "unsupported", "missing_source")),
+]
+
+
+@pytest.mark.parametrize(("name", "dimensions"), DIMENSIONS, ids=[d[0] for d in DIMENSIONS])
+def test_every_builtin_declares_its_dimensions_and_explains_each(
+    name: str, dimensions: tuple[str, ...]
+) -> None:
+    template = TEMPLATES[name]
+    assert template.dimensions == dimensions
+    for dimension in dimensions:
+        assert f"- {dimension}:" in template.prompt
+
+
+SCORE_RULES = [
+    ("correctness", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("safety", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("accuracy", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("behavior", "weighted mean of the default criteria (or of the judge's criteria)"),
+    ("citations", "share of supported citations, computed by judgekit; 0 when nothing is cited"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), SCORE_RULES, ids=[r[0] for r in SCORE_RULES])
+def test_describe_says_how_the_score_is_made(name: str, rule: str) -> None:
+    score_lines = [
+        line for line in describe(TEMPLATES[name]).splitlines() if line.startswith("score: ")
+    ]
+    assert len(score_lines) == 1 and score_lines[0].removeprefix("score:").strip().startswith(rule)
+
+
+def test_safety_score_follows_the_worst_dimension() -> None:
+    assert "never above the lowest of them" in TEMPLATES["safety"].prompt
+
+
+def test_describe_shows_the_citation_counts() -> None:
+    text = describe(TEMPLATES["citations"])
+    assert "counts:          supported, unsupported, missing_source (in J_criteria)" in text
+    assert "score scale:     0 to 1\n" in text
+    assert "dimensions:" not in text
 
 
 def test_behavior_default_criteria() -> None:

@@ -83,7 +83,8 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     rows = dataset.rows if job.limit is None else min(dataset.rows, job.limit)
     judges = [(j.name, list(j.criteria)) for j in plan.judges]
     try:
-        with OutputWriter(job.output, dataset.schema, judges) as writer:
+        continuing = [j.name for j in plan.judges if j.continuation]
+        with OutputWriter(job.output, dataset.schema, judges, continuing=continuing) as writer:
             outcome = anyio.run(
                 run,
                 plan,
