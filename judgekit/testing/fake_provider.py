@@ -51,8 +51,9 @@ from typing import Any
 from aiohttp import web
 
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
+from judgekit.testing.fake_judges import answer_for
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
-from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
+from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_text
 from judgekit.testing.fake_wire import (
     PATH_PROTOCOLS,
     WireCall,
@@ -326,13 +327,14 @@ class FakeProvider:
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):
             answer = BAD_VERDICT_TEXT
-        elif call.structured:
-            answer = verdict_for(facts, out_of_scale=s.out_of_scale)
         else:
-            # Prose + a code fence for some prompts, chosen by content so a
-            # repeated request gets the same reply.
+            verdict = answer_for(
+                facts, call.schema, should_continue=s.should_continue, out_of_scale=s.out_of_scale
+            )
+            # Prompt-only replies: prose + a code fence for some prompts, chosen by
+            # content so a repeated request gets the same reply.
             fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
-            answer = verdict_text(verdict_for(facts, out_of_scale=s.out_of_scale), fenced=fenced)
+            answer = verdict if call.structured else verdict_text(verdict, fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)
         reasoning = max(s.reasoning_tokens, 0)
         usage = WireUsage(count_tokens(call.text), count_tokens(out_text) + reasoning, reasoning)

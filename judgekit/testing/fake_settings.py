@@ -57,6 +57,8 @@ class FakeSettings:
     """Prompt-only replies: prose + a json fence when crc32(prompt) % N == 0 (0: never)."""
     reasoning_tokens: int = 0
     """Reported reasoning tokens (added to output tokens; Responses gets a reasoning item)."""
+    should_continue: bool = True
+    """Answer to the continuation question: go on (with a next_prompt), or end."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     record: bool = True
