@@ -55,7 +55,7 @@ def read_tool_calls(value: object) -> list[ToolCall]:
     if isinstance(value, Mapping):
         value = [value]
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise ValueError(f"tool_calls is a {type(value).__name__}, not a list of calls")
+        raise ValueError(f"tool_calls is not a list of calls (got {type(value).__name__})")
     calls: list[ToolCall] = []
     for index, item in enumerate(value):
         _collect(item, calls, f"tool_calls[{index}]")
@@ -67,7 +67,7 @@ def _collect(item: object, calls: list[ToolCall], where: str) -> None:
     if item is None:
         return
     if not isinstance(item, Mapping):
-        raise ValueError(f"{where} is a {type(item).__name__}, not an object")
+        raise ValueError(f"{where} is not an object (got {type(item).__name__})")
     kind = item.get("type")
     function = item.get("function")
     if isinstance(function, Mapping):  # OpenAI Chat Completions

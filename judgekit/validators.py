@@ -165,15 +165,18 @@ def _length(spec: ValidatorSpec, output: object) -> Verdict:
         (len(text), "characters", spec.min_chars, spec.max_chars, "chars"),
         (len(text.split()), "words", spec.min_words, spec.max_words, "words"),
     )
-    measured = []
-    for count, unit, low, high, key in checks:
+    measured, bounds = [], []
+    for count, units, low, high, key in checks:
+        unit = units if count != 1 else units[:-1]
         if low is not None and count < low:
             return Verdict(_FAILS, f"{count} {unit}, below min_{key} {low}")
         if high is not None and count > high:
             return Verdict(_FAILS, f"{count} {unit}, above max_{key} {high}")
         if low is not None or high is not None:
             measured.append(f"{count} {unit}")
-    return Verdict(_HOLDS, f"{' and '.join(measured)}, within bounds")
+        bounds += [f"{name}_{key} {value}" for name, value in (("min", low), ("max", high))]
+    shown = ", ".join(b for b in bounds if not b.endswith(" None"))
+    return Verdict(_HOLDS, f"{' and '.join(measured)}, within {shown}")
 
 
 def _reject_constant(name: str) -> NoReturn:

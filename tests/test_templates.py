@@ -4,6 +4,7 @@ import math
 import re
 
 import pytest
+from conftest import Workspace
 
 from judgekit.config import TEMPLATE_FIELDS
 from judgekit.records import Scale
@@ -206,3 +207,45 @@ def test_describe_shows_default_criteria_and_integer_scale() -> None:
     helpfulness = describe(TEMPLATES["helpfulness"])
     assert "1 to 5 (integers only)" in helpfulness
     assert "optional fields: (none)" in helpfulness
+
+
+def test_every_builtin_asks_for_its_dimensions_and_they_land_in_j_criteria(
+    workspace: Workspace,
+) -> None:
+    judges = "".join(
+        f'[[judges]]\nname = "{name}"\nconnection = "fake"\ntemplate = "{name}"\n\n'
+        for name, _ in DIMENSIONS
+    )
+    row = {
+        "id": "r1",
+        "input": "When did JWST launch?",
+        "output": "JWST launched on 25 December 2021 [1].",
+        "expected": "It launched on 25 December 2021.",
+        "context": "[1] JWST launched on 25 December 2021 from Kourou.",
+        "expected_behavior": "Answer with the launch date.",
+    }
+    out = workspace.root / "out.parquet"
+    config = workspace.write_config(judges=judges)
+    result = workspace.score(workspace.write_rows([row]), config, out, "-q")
+    assert result.exit_code == 0, result.stderr
+    scored = workspace.read_rows(out)[0]
+    for name, dimensions in DIMENSIONS:
+        assert scored[f"{name}_error"] is None, name
+        assert tuple(scored[f"{name}_criteria"]) == dimensions
+    asked = {}
+    for request in workspace.fake.requests:
+        schema = request.body["response_format"]["json_schema"]["schema"]
+        if "criteria" in schema["properties"]:
+            inner = schema["properties"]["criteria"]
+            asked[tuple(inner["required"])] = request.body["messages"][1]["content"]
+    for name, dimensions in DIMENSIONS[:-1]:  # citations are asked as a list of verdicts
+        assert f"Criteria: {', '.join(dimensions)}" in asked[dimensions], name
+    # The judge's own grade is the score: the fake's base is token F1 with the reference...
+    assert scored["correctness_score"] != pytest.approx(
+        sum(scored["correctness_criteria"].values()) / 3
+    )
+    # ... and behavior's is the weighted mean of its criteria.
+    weights = {"accuracy": 0.4, "completeness": 0.3, "relevance": 0.3}
+    assert scored["behavior_score"] == pytest.approx(
+        sum(w * scored["behavior_criteria"][k] for k, w in weights.items())
+    )

@@ -91,8 +91,11 @@ def try_judge(job: TrialJob, notice: Callable[[str], None] = lambda _message: No
     if empty is not None:
         flag = f"--{empty.replace('_', '-')}"
         if job.row is not None:
-            problem = f"field '{empty}' (column '{judge.fields[empty]}') is empty"
-            raise UsageError(f"{where}: judge '{judge.name}' needs {problem}")
+            column = judge.fields[empty]
+            raise UsageError(
+                f"{where}: field '{empty}' (column '{column}') is empty; judge '{judge.name}' "
+                "needs it"
+            )
         if empty in job.fields:
             raise UsageError(f"{flag} is empty (judge '{judge.name}' needs it)")
         raise UsageError(f"judge '{judge.name}' needs {flag} too")
