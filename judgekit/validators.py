@@ -110,10 +110,12 @@ def _tool_called(spec: ValidatorSpec, calls: Sequence[ToolCall]) -> Verdict:
     wanted = _show(spec.arguments)
     if any(_contains(call.arguments, spec.arguments) for call in matching):
         return Verdict(_HOLDS, f"{spec.tool} was called with {wanted}")
-    seen = "; ".join(_show(call.arguments) for call in matching[:3])
-    return Verdict(
-        _FAILS, f"{spec.tool} was called, but never with {wanted} (arguments seen: {seen})"
+    # Only the keys asked about: the rest of a call's arguments would bury the difference.
+    seen = "; ".join(
+        _show({k: call.arguments[k] for k in spec.arguments if k in call.arguments})
+        for call in matching[:3]
     )
+    return Verdict(_FAILS, f"{spec.tool} was called, but never with {wanted} (got {seen})")
 
 
 def _tool_not_called(spec: ValidatorSpec, calls: Sequence[ToolCall]) -> Verdict:

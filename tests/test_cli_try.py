@@ -167,7 +167,8 @@ def test_continuation_is_shown(workspace: Workspace) -> None:
     result = workspace.invoke(*try_args(workspace, *sample(REFERENCE), config=config))
     assert result.exit_code == 0, result.stderr
     assert (
-        labels(result.stdout)["continue"] == "yes: Thanks. What else should I know about how many?"
+        labels(result.stdout)["continue"]
+        == 'yes: Thanks. What else should I know about "How many"?'
     )
 
 

@@ -252,8 +252,7 @@ def test_templates_correctness_shows_its_fields_and_prompt(workspace: Workspace)
     ]
     assert lines[5:7] == [
         "dimensions:      main_answer, completeness, precision (in J_criteria)",
-        "score:           the judge's overall grade; the dimensions are reported, not averaged "
-        "(give the judge criteria weights to have judgekit average them)",
+        "score:           the judge's overall grade; the dimensions are reported, not averaged",
     ]
     prompt = result.stdout.split("--- prompt ---\n", 1)[1]
     for field in ("{input}", "{output}", "{expected}"):

@@ -162,8 +162,8 @@ def _score(ws: Workspace, max_turns: str = "") -> list[dict[str, Any]]:
 def test_the_judge_says_whether_to_go_on_and_what_the_user_says_next(workspace: Workspace) -> None:
     rows = _score(workspace)
     assert [(r["support_should_continue"], r["support_next_prompt"]) for r in rows] == [
-        (True, "Thanks. What else should I know about my order 1042 has not arrived?"),
-        (True, "Thanks. What else should I know about it is ana example com?"),
+        (True, 'Thanks. What else should I know about "My order 1042 has not arrived"?'),
+        (True, 'Thanks. What else should I know about "It is ana@example.com"?'),
     ]
     for request in workspace.fake.requests:
         schema = request.body["response_format"]["json_schema"]["schema"]
@@ -191,7 +191,7 @@ def test_the_columns_follow_the_spec_columns(workspace: Workspace) -> None:
 def test_a_row_at_max_turns_ends_without_asking(workspace: Workspace) -> None:
     rows = _score(workspace, "max_turns = 2")
     assert [(r["support_should_continue"], r["support_next_prompt"]) for r in rows] == [
-        (True, "Thanks. What else should I know about my order 1042 has not arrived?"),
+        (True, 'Thanks. What else should I know about "My order 1042 has not arrived"?'),
         (False, None),
     ]
     asked = ["should_continue" in json.dumps(r.body) for r in workspace.fake.requests]

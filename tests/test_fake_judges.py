@@ -38,7 +38,7 @@ def test_the_switch_ends_the_conversation() -> None:
         "<input>\nWhere is my order?\n</input>\n" + GRADED + "Continuation: should_continue"
     )
     assert answer_for(facts, None)["next_prompt"] == (
-        "Thanks. What else should I know about where is my order?"
+        'Thanks. What else should I know about "Where is my order"?'
     )
     ended = answer_for(facts, None, should_continue=False)
     assert (ended["should_continue"], ended["next_prompt"]) == (False, None)

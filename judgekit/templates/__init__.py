@@ -208,10 +208,7 @@ def score_rule(template: Template) -> str:
         return "share of supported citations, computed by judgekit; 0 when nothing is cited"
     if template.default_criteria:
         return "weighted mean of the default criteria (or of the judge's criteria)"
-    return (
-        "the judge's overall grade; the dimensions are reported, not averaged "
-        "(give the judge criteria weights to have judgekit average them)"
-    )
+    return "the judge's overall grade; the dimensions are reported, not averaged"
 
 
 def describe(template: Template) -> str:

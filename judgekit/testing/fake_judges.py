@@ -16,7 +16,7 @@ schema has a top-level ``citations`` property):
 Continuation (asked when the instructions hold ``Continuation:`` or the schema
 has a ``should_continue`` property): ``should_continue`` is the fake's
 ``should_continue`` switch; ``next_prompt`` is ``Thanks. What else should I
-know about <the first six tokens of the input, or of the output>?`` when it
+know about "<the first sentence of the input, or of the output>"?`` when it
 goes on, null when it ends.
 """
 
@@ -100,9 +100,12 @@ def continuation_keys(fields: Mapping[str, str], should_continue: bool) -> dict[
     """``should_continue`` and ``next_prompt`` as the fake answers them."""
     if not should_continue:
         return {"should_continue": False, "next_prompt": None}
-    topic = tokens(fields.get("input") or fields.get("output", ""))[:6]
-    next_prompt = f"Thanks. What else should I know about {' '.join(topic) or 'this'}?"
-    return {"should_continue": True, "next_prompt": next_prompt}
+    text = " ".join((fields.get("input") or fields.get("output") or "this").split())
+    first = _SENTENCE_END.split(text + " ", maxsplit=1)[0].rstrip(".!?,;: ")
+    return {
+        "should_continue": True,
+        "next_prompt": f'Thanks. What else should I know about "{first}"?',
+    }
 
 
 def answer_for(
