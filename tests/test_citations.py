@@ -202,3 +202,24 @@ def test_citations_take_no_criteria_weights(workspace: Workspace) -> None:
         f"error: {config}: judges[0].criteria: template 'citations' takes no criteria weights "
         "(its score is the share of supported citations)\n"
     )
+
+
+@pytest.mark.parametrize("protocol", ["chat_completions", "responses", "anthropic"])
+def test_citations_and_continuation_on_every_protocol(workspace: Workspace, protocol: str) -> None:
+    base = workspace.fake.url if protocol == "anthropic" else workspace.fake.openai_base_url
+    config = workspace.root / "p.toml"
+    config.write_text(
+        f'[connections.fake]\nprotocol = "{protocol}"\nbase_url = "{base}"\nmodel = "fake-judge"\n'
+        f'api_key_env = "{workspace.key_env}"\n'
+        + JUDGE.replace(
+            'template = "citations"', 'template = "citations"\ncontinue_conversation = true'
+        ),
+        encoding="utf-8",
+    )
+    out = workspace.root / "out.parquet"
+    result = workspace.score(workspace.write_rows(ROWS), config, out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = workspace.read_rows(out)
+    assert [r["grounded_score"] for r in rows] == [1.0, 0.5, 0.0]
+    assert [r["grounded_should_continue"] for r in rows] == [True, True, True]
+    assert rows[0]["grounded_next_prompt"] == 'Thanks. What else should I know about "When"?'

@@ -250,3 +250,16 @@ def test_an_empty_cell_of_the_row_is_a_usage_error(workspace: Workspace) -> None
         f"error: {data}: row 'row-001': field 'expected' (column 'reference') is empty; "
         "judge 'correctness' needs it\n"
     )
+
+
+def test_no_such_row_index_says_rows_are_named_by_index(workspace: Workspace) -> None:
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in workspace.qa_rows(2)]
+    data = workspace.write_rows(rows)
+    result = workspace.invoke(
+        *try_args(workspace, "--judge", "correctness", "--row", "row-001", str(data))
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {data}: no row with id 'row-001' (it has no 'id' column, so rows are named "
+        "by their 0-based index)\n"
+    )

@@ -451,3 +451,18 @@ def test_an_inline_schema_error_names_the_key(workspace: Any) -> None:
         f"error: {config}: judges[0].json_schema: invalid JSON Schema at $.type: "
         "'strng' is not valid under any of the given schemas\n"
     )
+
+
+def test_a_schema_file_that_cannot_be_read_exits_2(workspace: Any) -> None:
+    config = _rules_workspace(workspace)
+    path = workspace.root / "schemas" / "forecast.json"
+    path.unlink()
+    path.mkdir()
+    result = workspace.score(
+        workspace.write_rows(AGENT_ROWS[:1]), config, workspace.root / "o.parquet"
+    )
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {config}: judges[5].schema_file: {path}: cannot read "
+        f"([Errno 21] Is a directory: '{path}')\n"
+    )
