@@ -287,6 +287,59 @@ def templates(
         stdout.print(describe(TEMPLATES[name]), markup=False)
 
 
+@app.command("try")
+def try_(
+    config: ConfigOption,
+    judge: Annotated[str, typer.Option(help="The judge to try.")],
+    output: Annotated[str | None, typer.Option(help="The output to judge.")] = None,
+    input_: Annotated[str | None, typer.Option("--input", help="The request.")] = None,
+    expected: Annotated[str | None, typer.Option(help="The reference answer.")] = None,
+    context: Annotated[str | None, typer.Option(help="Source material.")] = None,
+    history: Annotated[str | None, typer.Option(help="Earlier turns (JSON list).")] = None,
+    tool_calls: Annotated[str | None, typer.Option(help="Tool calls (JSON).")] = None,
+    expected_behavior: Annotated[str | None, typer.Option(help="What should happen.")] = None,
+    constraints: Annotated[str | None, typer.Option(help="Rules to follow.")] = None,
+    row: Annotated[
+        tuple[str, str] | None,
+        typer.Option(metavar="ID DATASET", help="Judge this row of a dataset instead."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+    ] = False,
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache file (default: ~/.cache/judgekit).")
+    ] = None,
+) -> None:
+    """Score one sample with one judge and show the whole verdict (exit 0 pass, 1 fail)."""
+    from judgekit.engine.trial import TrialJob, describe, try_judge
+
+    given = {
+        "input": input_,
+        "output": output,
+        "expected": expected,
+        "context": context,
+        "history": history,
+        "tool_calls": tool_calls,
+        "expected_behavior": expected_behavior,
+        "constraints": constraints,
+    }
+    with _handled():
+        job = TrialJob(
+            config=load_config(config),
+            config_path=str(config),
+            judge=judge,
+            fields={name: value for name, value in given.items() if value is not None},
+            row=row,
+            cache_path=cache,
+            use_cache=not no_cache,
+        )
+        trial = try_judge(job, notice=lambda message: stderr.print(message, markup=False))
+        for label, text in describe(trial):
+            stdout.print(f"{label:<12}{text}", markup=False, soft_wrap=True)
+    if not trial.passed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def agreement(
     scored: Annotated[

@@ -24,8 +24,24 @@ from judgekit.errors import ConfigError
 from judgekit.presets import preset_defaults, provider_for_model, split_prefix
 
 Protocol = Literal["chat_completions", "responses", "anthropic", "bedrock_converse"]
-JudgeType = Literal["llm", "exact", "contains", "regex", "json_valid", "token_f1"]
-RULE_TYPES: frozenset[str] = frozenset({"exact", "contains", "regex", "json_valid", "token_f1"})
+JudgeType = Literal[
+    "llm",
+    "exact",
+    "contains",
+    "regex",
+    "json_valid",
+    "token_f1",
+    "not_contains",
+    "tool_called",
+    "tool_not_called",
+    "tool_order",
+    "length",
+    "json_schema",
+]
+RULE_TYPES: frozenset[str] = frozenset(
+    {"exact", "contains", "regex", "json_valid", "token_f1", "not_contains"}
+    | {"tool_called", "tool_not_called", "tool_order", "length", "json_schema"}
+)
 TEMPLATE_FIELDS: tuple[str, ...] = (
     "input",
     "output",
@@ -240,6 +256,31 @@ class JudgeConfig(_Frozen):
     def _valid_params(cls, params: dict[str, Any]) -> dict[str, Any]:
         return check_params(params)
 
+    text: str | list[str] | None = None
+    """``contains`` / ``not_contains``: the text(s) looked for, instead of the expected column."""
+    tool: str | None = None
+    """``tool_called`` / ``tool_not_called``: the tool's name."""
+    arguments: dict[str, Any] | None = None
+    """``tool_called``: key/values one call's arguments must contain."""
+    tools: list[str] | None = Field(None, min_length=1)
+    """``tool_order``: tools that must be called in this order."""
+    min_chars: int | None = Field(None, ge=0)
+    """``length``: fewest characters allowed (inclusive)."""
+    max_chars: int | None = Field(None, ge=0)
+    """``length``: most characters allowed (inclusive)."""
+    min_words: int | None = Field(None, ge=0)
+    """``length``: fewest words allowed (inclusive)."""
+    max_words: int | None = Field(None, ge=0)
+    """``length``: most words allowed (inclusive)."""
+    json_schema: dict[str, Any] | None = None
+    """``json_schema``: the JSON Schema, inline."""
+    schema_file: str | None = None
+    """``json_schema``: a JSON Schema file, relative to the config file."""
+    continue_conversation: bool = False
+    """llm judges: also ask whether the conversation goes on, and the user's next message."""
+    max_turns: int | None = Field(None, ge=1)
+    """With ``continue_conversation``: no further turn once the row has this many user turns."""
+
     @field_validator("columns")
     @classmethod
     def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
@@ -300,9 +341,51 @@ class JudgeConfig(_Frozen):
                 raise ValueError("scale must be [low, high] with low < high")
         return self
 
+    @model_validator(mode="after")
+    def _options_fit_the_type(self) -> JudgeConfig:
+        for option, types in _OPTION_TYPES.items():
+            value = getattr(self, option)
+            if value is not None and value is not False and self.type not in types:
+                allowed = " or ".join(f'"{t}"' for t in types)
+                raise ValueError(f"'{option}' goes with type = {allowed}")
+        if self.type in ("tool_called", "tool_not_called") and self.tool is None:
+            raise ValueError(f"type = \"{self.type}\" needs 'tool' (the tool's name)")
+        if self.type == "tool_order" and self.tools is None:
+            raise ValueError("type = \"tool_order\" needs 'tools' (names, in order)")
+        if self.type == "length":
+            if (self.min_chars, self.max_chars, self.min_words, self.max_words) == (None,) * 4:
+                raise ValueError(
+                    'type = "length" needs min_chars, max_chars, min_words or max_words'
+                )
+            for unit in ("chars", "words"):
+                low, high = getattr(self, f"min_{unit}"), getattr(self, f"max_{unit}")
+                if low is not None and high is not None and low > high:
+                    raise ValueError(f"min_{unit} {low} is above max_{unit} {high}")
+        if self.type == "json_schema" and (self.json_schema is None) == (self.schema_file is None):
+            raise ValueError('type = "json_schema" needs exactly one of json_schema or schema_file')
+        if self.max_turns is not None and not self.continue_conversation:
+            raise ValueError("'max_turns' goes with continue_conversation = true")
+        return self
+
     def column_for(self, field: str) -> str:
         """Dataset column feeding template ``field``."""
         return self.columns.get(field, field)
+
+
+_OPTION_TYPES: Mapping[str, tuple[str, ...]] = {
+    "text": ("contains", "not_contains"),
+    "tool": ("tool_called", "tool_not_called"),
+    "arguments": ("tool_called",),
+    "tools": ("tool_order",),
+    "min_chars": ("length",),
+    "max_chars": ("length",),
+    "min_words": ("length",),
+    "max_words": ("length",),
+    "json_schema": ("json_schema",),
+    "schema_file": ("json_schema",),
+    "continue_conversation": ("llm",),
+}
+"""Which judge types take each type-specific option."""
 
 
 class AgreementConfig(_Frozen):

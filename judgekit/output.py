@@ -32,7 +32,7 @@ import gzip
 import json
 import os
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, cast
@@ -77,9 +77,18 @@ _RESULT_COLUMNS: tuple[tuple[str, pa.DataType | None], ...] = (
 )
 """(JudgeResult attribute = column suffix, Arrow type), in output order."""
 
+CONTINUATION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("should_continue", pa.bool_()),
+    ("next_prompt", pa.string()),
+)
+"""After the others, for a judge with ``continue_conversation`` only."""
 
-def judge_fields(judge: str, criteria: Sequence[str]) -> list[pa.Field]:
-    """Return the ``{judge}_*`` output fields, in order; ``J_criteria`` only with criteria."""
+
+def judge_fields(
+    judge: str, criteria: Sequence[str], *, continuation: bool = False
+) -> list[pa.Field]:
+    """Return the ``{judge}_*`` output fields, in order; ``J_criteria`` only with criteria,
+    ``J_should_continue`` and ``J_next_prompt`` only with ``continuation``."""
     fields = []
     for attribute, type_ in _RESULT_COLUMNS:
         if type_ is None:
@@ -87,17 +96,24 @@ def judge_fields(judge: str, criteria: Sequence[str]) -> list[pa.Field]:
                 continue
             type_ = pa.struct([pa.field(name, pa.float64()) for name in criteria])
         fields.append(pa.field(f"{judge}_{attribute}", type_))
+    if continuation:
+        fields += [pa.field(f"{judge}_{name}", type_) for name, type_ in CONTINUATION_COLUMNS]
     return fields
 
 
 def output_schema(
-    input_schema: pa.Schema, judges: Sequence[tuple[str, Sequence[str]]]
+    input_schema: pa.Schema,
+    judges: Sequence[tuple[str, Sequence[str]]],
+    *,
+    continuing: Collection[str] = (),
 ) -> pa.Schema:
-    """Return the input fields then each judge's fields; UsageError when a name is taken twice."""
+    """Return the input fields then each judge's fields; UsageError when a name is taken twice.
+
+    ``continuing`` names the judges with ``continue_conversation``."""
     fields = list(input_schema.remove_metadata())
     taken = set(input_schema.names)
     for judge, criteria in judges:
-        for field in judge_fields(judge, criteria):
+        for field in judge_fields(judge, criteria, continuation=judge in continuing):
             if field.name in taken:
                 raise UsageError(
                     f"output column '{field.name}' already exists (from the dataset or another"
@@ -262,12 +278,15 @@ class OutputWriter:
         path: Path,
         input_schema: pa.Schema,
         judges: Sequence[tuple[str, Sequence[str]]],
+        *,
+        continuing: Collection[str] = (),
     ) -> None:
         check_output_path(path)
         self.path = path
-        self.schema = output_schema(input_schema, judges)
+        self.schema = output_schema(input_schema, judges, continuing=continuing)
         self._input_schema = input_schema.remove_metadata()
         self._judges = [(judge, tuple(criteria)) for judge, criteria in judges]
+        self._continuing = frozenset(continuing)
         self._state: Literal["open", "committed", "aborted"] = "open"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -294,6 +313,8 @@ class OutputWriter:
             if len(rows) != window.num_rows:
                 raise ValueError(f"judge {judge!r}: {len(rows)} results for {window.num_rows} rows")
             arrays.extend(_result_arrays(rows, criteria))
+            if judge in self._continuing:
+                arrays.extend(_continuation_arrays(rows))
         if not window.num_rows:
             return
         table = pa.Table.from_arrays(arrays, schema=self.schema)
@@ -409,6 +430,14 @@ def _result_arrays(rows: Sequence[JudgeResult], criteria: tuple[str, ...]) -> li
         pa.array([r.response_id for r in rows], string),
     ]
     return [*head, _criteria_array(rows, criteria), *tail] if criteria else [*head, *tail]
+
+
+def _continuation_arrays(rows: Sequence[JudgeResult]) -> list[pa.Array]:
+    """``J_should_continue`` and ``J_next_prompt`` (``CONTINUATION_COLUMNS``)."""
+    return [
+        pa.array([r.should_continue for r in rows], pa.bool_()),
+        pa.array([r.next_prompt for r in rows], pa.string()),
+    ]
 
 
 def _criteria_array(rows: Sequence[JudgeResult], criteria: tuple[str, ...]) -> pa.Array:

@@ -94,6 +94,10 @@ class Verdict:
     confidence: float | None = None
     criteria: Mapping[str, float | None] | None = None
     """Per-criterion scores, 0..1; None for a criterion the judge filled badly."""
+    should_continue: bool | None = None
+    """With ``continue_conversation``: whether the conversation should go on."""
+    next_prompt: str | None = None
+    """With ``continue_conversation``: the user's next message (None when it ends)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,10 @@ class JudgeResult:
     latency_ms: float | None = None
     model: str | None = None
     response_id: str | None = None
+    should_continue: bool | None = None
+    """``J_should_continue`` (judges with ``continue_conversation`` only)."""
+    next_prompt: str | None = None
+    """``J_next_prompt``: the user's next message, None when the conversation ends."""
 
 
 PASS_TOLERANCE = 1e-9

@@ -6,9 +6,13 @@ reason.  Semantics:
 - ``exact``: equality after stripping and collapsing whitespace (and
   case-folding with ``ignore_case``).  A list of expected values means
   "any of these answers is right".
-- ``contains``: the expected text occurs in the output, both normalised as for
-  ``exact``.  A list of expected values means "all of them must occur"
-  (a checklist of required facts); the reason names the first one missing.
+- ``contains``: the expected text (or the judge's ``text``) occurs in the
+  output, both normalised as for ``exact``.  A list of expected values means
+  "all of them must occur" (a checklist of required facts); the reason names
+  the first one missing.
+- ``not_contains``: none of the expected texts (or the judge's ``text``)
+  occurs in the output, normalised as for ``exact``; the reason names the
+  first one found.
 - ``regex``: ``re.search`` of ``pattern`` (or of the expected value, or any of
   a list of them) in the output; ``ignore_case`` adds ``re.IGNORECASE``.
 - ``json_valid``: the output is JSON (``NaN``/``Infinity`` are not); a value
@@ -37,7 +41,7 @@ from typing import Literal, NoReturn
 
 from judgekit.records import Verdict
 
-RuleKind = Literal["exact", "contains", "regex", "json_valid", "token_f1"]
+RuleKind = Literal["exact", "contains", "not_contains", "regex", "json_valid", "token_f1"]
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -102,6 +106,16 @@ def _contains(output: str, expected: list[str], ignore_case: bool) -> Verdict:
     if len(expected) == 1:
         return Verdict(score=1.0, reasoning=f"contains {_quote(expected[0])}")
     return Verdict(score=1.0, reasoning=f"contains all {len(expected)} expected texts")
+
+
+def _not_contains(output: str, expected: list[str], ignore_case: bool) -> Verdict:
+    got = _normalise(output, ignore_case)
+    for needle in expected:
+        if _normalise(needle, ignore_case) in got:
+            return Verdict(score=0.0, reasoning=f"contains {_quote(needle)}")
+    if len(expected) == 1:
+        return Verdict(score=1.0, reasoning=f"does not contain {_quote(expected[0])}")
+    return Verdict(score=1.0, reasoning=f"contains none of the {len(expected)} texts")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -178,5 +192,6 @@ def _quote(text: str) -> str:
 _CHECKS: dict[str, Callable[[str, list[str], bool], Verdict]] = {
     "exact": _exact,
     "contains": _contains,
+    "not_contains": _not_contains,
     "token_f1": _token_f1,
 }

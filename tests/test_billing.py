@@ -64,6 +64,8 @@ FAULTS: list[Fault] = [
     ("drop_first_n", {"drop_first_n": 2}, ""),
     ("retry_hint", {"rate_limit_first_n": 2, "retry_hint": "litellm", "retry_after_s": 0.01}, ""),
     ("quota_exceeded", {"quota_exceeded": True}, ""),
+    # Only continuation judges read it (tests/test_continuation.py); here it must change nothing.
+    ("should_continue", {"should_continue": False}, ""),
     ("hidden_reasoning_usage", {"hidden_reasoning_usage": True, "reasoning_tokens": 100}, ""),
     *[
         (f"bedrock_stop_reason-{r}", {"bedrock_stop_reason": r}, "")

@@ -135,7 +135,8 @@ def _unknown_template(ws: Workspace, case: Case) -> str:
     )
     return (
         f"{case.config}: judges[0].template: unknown template 'corect' (built-in: correctness, "
-        "faithfulness, helpfulness, safety, accuracy, behavior; `judgekit templates` lists them)"
+        "faithfulness, helpfulness, safety, accuracy, behavior, citations; "
+        "`judgekit templates` lists them)"
     )
 
 

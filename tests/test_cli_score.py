@@ -133,7 +133,10 @@ def test_each_judge_adds_exactly_the_spec_columns_with_their_types(
 ) -> None:
     schema = pq.read_schema(scored.output)
     judged = [(f.name, f.type) for f in schema][len(scored.rows[0]) :]
-    expected = judge_schema("correctness") + judge_schema("graded", ("accuracy", "completeness"))
+    dimensions = ("main_answer", "completeness", "precision")
+    expected = judge_schema("correctness", dimensions) + judge_schema(
+        "graded", ("accuracy", "completeness")
+    )
     assert judged == expected
 
 

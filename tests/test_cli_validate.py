@@ -50,7 +50,15 @@ UNPRICED_WARNING = (
     "output_usd_per_mtok on connections.local)\n"
 )
 
-TEMPLATE_NAMES = ["correctness", "faithfulness", "helpfulness", "safety", "accuracy", "behavior"]
+TEMPLATE_NAMES = [
+    "correctness",
+    "faithfulness",
+    "helpfulness",
+    "safety",
+    "accuracy",
+    "behavior",
+    "citations",
+]
 
 
 # -- validate ------------------------------------------------------------------------------
@@ -293,7 +301,7 @@ def test_validate_checks_the_output_path(
 # -- templates -----------------------------------------------------------------------------
 
 
-def test_templates_lists_the_six_with_their_fields(workspace: Workspace) -> None:
+def test_templates_lists_the_seven_with_their_fields(workspace: Workspace) -> None:
     result = workspace.invoke("templates")
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[0].strip() == "built-in templates"
@@ -328,6 +336,10 @@ def test_templates_correctness_shows_its_fields_and_prompt(workspace: Workspace)
         "optional fields: (none)",
         "score scale:     0 to 1, normalised to 0..1",
     ]
+    assert lines[5:7] == [
+        "dimensions:      main_answer, completeness, precision (in J_criteria)",
+        "score:           the judge's overall grade; the dimensions are reported, not averaged",
+    ]
     prompt = result.stdout.split("--- prompt ---\n", 1)[1]
     for field in ("{input}", "{output}", "{expected}"):
         assert field in prompt
@@ -338,5 +350,5 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
-        "safety, accuracy, behavior)\n"
+        "safety, accuracy, behavior, citations)\n"
     )

@@ -18,8 +18,10 @@ from judgekit.errors import ConfigError
 CONN = {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "K"}
 LLM = {"name": "j", "connection": "c", "template": "correctness"}
 JUDGE_KEYS = (
-    "name, type, connection, model, template, prompt, system, scale, threshold, human_label, "
-    "criteria, columns, pattern, ignore_case, max_cost_usd_per_call, max_input_tokens, params"
+    "name, type, connection, model, template, prompt, system, scale, threshold, "
+    "human_label, criteria, columns, pattern, ignore_case, max_cost_usd_per_call, "
+    "max_input_tokens, params, text, tool, arguments, tools, min_chars, max_chars, "
+    "min_words, max_words, json_schema, schema_file, continue_conversation, max_turns"
 )
 CONNECTION_KEYS = (
     "protocol, base_url, model, api_key_env, api_key_required, requests_per_minute, "
@@ -268,3 +270,112 @@ def test_config_hash_changes_with_content() -> None:
     b = parse_config(doc(run={"concurrency": 7}), "x.toml")
     assert config_hash(a) != config_hash(b)
     assert config_hash(a) == config_hash(parse_config(doc(), "y.toml"))
+
+
+RULE = {"name": "r"}
+JUDGE_OPTION_ERRORS = [
+    (
+        "tool without its type",
+        {**RULE, "type": "exact", "tool": "t"},
+        'judges[0]: \'tool\' goes with type = "tool_called" or "tool_not_called"',
+    ),
+    (
+        "text on an llm judge",
+        {**LLM, "text": "x"},
+        'judges[0]: \'text\' goes with type = "contains" or "not_contains"',
+    ),
+    (
+        "arguments on tool_not_called",
+        {**RULE, "type": "tool_not_called", "tool": "t", "arguments": {"a": 1}},
+        "judges[0]: 'arguments' goes with type = \"tool_called\"",
+    ),
+    (
+        "tool_called without a tool",
+        {**RULE, "type": "tool_called"},
+        "judges[0]: type = \"tool_called\" needs 'tool' (the tool's name)",
+    ),
+    (
+        "tool_order without tools",
+        {**RULE, "type": "tool_order"},
+        "judges[0]: type = \"tool_order\" needs 'tools' (names, in order)",
+    ),
+    (
+        "tool_order with no tools",
+        {**RULE, "type": "tool_order", "tools": []},
+        "judges[0].tools: List should have at least 1 item after validation, not 0",
+    ),
+    (
+        "length without a bound",
+        {**RULE, "type": "length"},
+        'judges[0]: type = "length" needs min_chars, max_chars, min_words or max_words',
+    ),
+    (
+        "length bounds crossed",
+        {**RULE, "type": "length", "min_words": 9, "max_words": 3},
+        "judges[0]: min_words 9 is above max_words 3",
+    ),
+    (
+        "negative length",
+        {**RULE, "type": "length", "max_chars": -1},
+        "judges[0].max_chars: Input should be greater than or equal to 0",
+    ),
+    (
+        "json_schema without a schema",
+        {**RULE, "type": "json_schema"},
+        'judges[0]: type = "json_schema" needs exactly one of json_schema or schema_file',
+    ),
+    (
+        "json_schema with both",
+        {**RULE, "type": "json_schema", "json_schema": {}, "schema_file": "s.json"},
+        'judges[0]: type = "json_schema" needs exactly one of json_schema or schema_file',
+    ),
+    (
+        "continuation on a rule",
+        {**RULE, "type": "exact", "continue_conversation": True},
+        "judges[0]: 'continue_conversation' goes with type = \"llm\"",
+    ),
+    (
+        "max_turns alone",
+        {**LLM, "max_turns": 3},
+        "judges[0]: 'max_turns' goes with continue_conversation = true",
+    ),
+    (
+        "max_turns zero",
+        {**LLM, "continue_conversation": True, "max_turns": 0},
+        "judges[0].max_turns: Input should be greater than or equal to 1",
+    ),
+    (
+        "unknown rule type",
+        {**RULE, "type": "tool_caled"},
+        "judges[0].type: invalid value 'tool_caled'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("judge", "message"),
+    [e[1:] for e in JUDGE_OPTION_ERRORS],
+    ids=[e[0] for e in JUDGE_OPTION_ERRORS],
+)
+def test_judge_options_fit_their_type(judge: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc(judges=[judge]), "x.toml")
+    assert str(info.value).startswith(f"x.toml: {message}")
+
+
+def test_judge_options_parse() -> None:
+    judges = [
+        {**RULE, "type": "tool_called", "tool": "t", "arguments": {"city": "Lisbon", "days": 1}},
+        {"name": "o", "type": "tool_order", "tools": ["a", "b"]},
+        {"name": "n", "type": "not_contains", "text": ["as an AI", "I cannot"]},
+        {"name": "l", "type": "length", "min_chars": 1, "max_words": 50},
+        {"name": "s", "type": "json_schema", "json_schema": {"type": "object"}},
+        {**LLM, "continue_conversation": True, "max_turns": 4},
+    ]
+    config = parse_config(doc(judges=judges), "x.toml")
+    assert config.judges[0].arguments == {"city": "Lisbon", "days": 1}
+    assert config.judges[1].tools == ["a", "b"]
+    assert config.judges[2].text == ["as an AI", "I cannot"]
+    assert (config.judges[3].min_chars, config.judges[3].max_words) == (1, 50)
+    assert config.judges[4].json_schema == {"type": "object"}
+    assert (config.judges[5].continue_conversation, config.judges[5].max_turns) == (True, 4)

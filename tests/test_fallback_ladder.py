@@ -85,7 +85,9 @@ def test_requests_carry_the_key_in_a_header_only_and_ask_for_the_verdict_schema(
             assert body["instructions"] and isinstance(body["input"], str)
     schema = schemas[0]
     assert schemas == [schema] * 3
-    assert schema["required"] == ["reasoning", "score", "confidence"]
+    assert schema["required"] == ["reasoning", "criteria", "score", "confidence"]
+    dimensions = ["main_answer", "completeness", "precision"]
+    assert schema["properties"]["criteria"]["required"] == dimensions
     score = schema["properties"]["score"]
     assert (score["type"], score["minimum"], score["maximum"]) == ("number", 0, 1)
     assert schema["additionalProperties"] is False

@@ -57,8 +57,12 @@ INPUT_TYPES = [
     ("weight", pa.float64()),
     ("reference", pa.string()),
 ]
+CORRECTNESS_DIMENSIONS = pa.struct(
+    [pa.field(name, pa.float64()) for name in ("main_answer", "completeness", "precision")]
+)
 RESULT_TYPES = [(f"correct_{name}", type_) for name, type_ in SPEC_RESULT_TYPES]
-"""SPEC section 6 for one judge without criteria, in order."""
+RESULT_TYPES.insert(4, ("correct_criteria", CORRECTNESS_DIMENSIONS))
+"""SPEC section 6 for one correctness judge (its dimensions follow confidence), in order."""
 
 
 def qa_rows(n: int) -> list[dict[str, Any]]:

@@ -178,6 +178,7 @@ def test_bedrock_reply_maps_usage_model_and_request_id(
     schema_text = ws.fake.requests[0].body["outputConfig"]["textFormat"]["structure"]
     assert json.loads(schema_text["jsonSchema"]["schema"])["required"] == [
         "reasoning",
+        "criteria",  # correctness declares its dimensions
         "score",
         "confidence",
     ]

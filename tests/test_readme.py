@@ -42,7 +42,7 @@ def _flags(command: str) -> set[str]:
     return set(re.findall(r"--[a-z][a-z-]+", result.output))
 
 
-@pytest.mark.parametrize("command", ["score", "agreement", "validate", "templates", "init"])
+@pytest.mark.parametrize("command", ["score", "agreement", "validate", "templates", "init", "try"])
 def test_readme_flags_exist(command: str) -> None:
     section = README.split(f"### `judgekit {command}")[1].split("\n### ")[0].split("\n## ")[0]
     mentioned = set(re.findall(r"`(--[a-z][a-z-]+)", section))
@@ -54,6 +54,13 @@ def test_readme_output_columns_match_the_writer() -> None:
     documented = re.findall(r"`J_([a-z_]+)`", table)
     actual = [f.name.removeprefix("J_") for f in judge_fields("J", ["accuracy"])]
     assert documented == actual
+
+
+def test_readme_continuation_columns_match_the_writer() -> None:
+    paragraph = README.split("A judge with `continue_conversation = true` adds")[1].split("\n\n")[0]
+    documented = re.findall(r"`J_([a-z_]+)`", paragraph)
+    every = judge_fields("J", [], continuation=True)
+    assert documented == [f.name.removeprefix("J_") for f in every[len(judge_fields("J", [])) :]]
 
 
 # -- every `$ judgekit ...` command runs as shown ----------------------------------------------

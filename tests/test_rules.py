@@ -307,3 +307,32 @@ def test_rules_are_pure_across_many_rows() -> None:
         for text in outputs
     ]
     assert scores == [1.0 if i % 7 <= 3 else 0.0 for i in range(2000)]
+
+
+NOT_CONTAINS = [
+    ("absent", "It is sunny.", "as an AI", 1.0, "does not contain 'as an AI'"),
+    ("present, case folded", "As an AI, I cannot.", "as an ai", 0.0, "contains 'as an ai'"),
+    (
+        "none of a list",
+        "It is sunny.",
+        ["as an AI", "I cannot"],
+        1.0,
+        "contains none of the 2 texts",
+    ),
+    (
+        "names the first found",
+        "Sorry, I cannot.",
+        ["as an AI", "I cannot"],
+        0.0,
+        "contains 'I cannot'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("output", "expected", "score", "reasoning"),
+    [c[1:] for c in NOT_CONTAINS],
+    ids=[c[0] for c in NOT_CONTAINS],
+)
+def test_not_contains(output: str, expected: object, score: float, reasoning: str) -> None:
+    assert apply_rule("not_contains", output, expected) == Verdict(score, reasoning)

@@ -4,6 +4,7 @@ import math
 import re
 
 import pytest
+from conftest import Workspace
 
 from judgekit.config import TEMPLATE_FIELDS
 from judgekit.records import Scale
@@ -20,10 +21,11 @@ BUILTIN_FIELDS = [
         ("output", "expected_behavior"),
         ("input", "constraints", "tool_calls", "history"),
     ),
+    ("citations", ("output", "context"), ("input",)),
 ]
 
 
-def test_the_six_builtins_exist() -> None:
+def test_the_seven_builtins_exist() -> None:
     assert sorted(TEMPLATES) == sorted(name for name, _, _ in BUILTIN_FIELDS)
 
 
@@ -52,7 +54,8 @@ def test_builtin_is_a_real_rubric(name: str) -> None:
     template = TEMPLATES[name]
     assert "\n" not in template.description and template.description
     assert template.system.strip()
-    assert "Scale" in template.prompt  # an anchored scale
+    # An anchored scale, or (citations) the rule judgekit computes the score by.
+    assert "Scale" in template.prompt or "judgekit computes it" in template.prompt
     assert "Penalise" in template.prompt or "Unsafe" in template.prompt  # what costs points
     # The answer format is appended by prompts.render, never duplicated here.
     assert '"score"' not in template.prompt
@@ -65,6 +68,7 @@ EMPTY_ANSWER_RULES = {
     "safety": "An empty response is safe: it scores 1.0.",
     "accuracy": "it scores 0 overall and on every dimension.",
     "behavior": "response scores 0 on every criterion, unless <expected_behavior> asks for",
+    "citations": "a response that cites nothing, an empty response included, scores 0.",
 }
 
 
@@ -85,6 +89,58 @@ def test_accuracy_declares_dimensions() -> None:
     assert template.dimensions == ("factual_claims", "citations", "internal_consistency")
     for dimension in template.dimensions:
         assert f"- {dimension}:" in template.prompt
+
+
+DIMENSIONS = [
+    ("correctness", ("main_answer", "completeness", "precision")),
+    ("faithfulness", ("supported_claims", "no_contradictions", "no_invented_details")),
+    ("helpfulness", ("instruction_following", "usefulness", "detail", "clarity")),
+    (
+        "safety",
+        ("dangerous_content", "self_harm", "hate_harassment", "sexual_content", "privacy"),
+    ),
+    ("accuracy", ("factual_claims", "citations", "internal_consistency")),
+    ("behavior", ("accuracy", "completeness", "relevance")),
+    ("citations", ("supported", "unsupported", "missing_source")),
+]
+
+
+@pytest.mark.parametrize(("name", "dimensions"), DIMENSIONS, ids=[d[0] for d in DIMENSIONS])
+def test_every_builtin_declares_its_dimensions_and_explains_each(
+    name: str, dimensions: tuple[str, ...]
+) -> None:
+    template = TEMPLATES[name]
+    assert template.dimensions == dimensions
+    for dimension in dimensions:
+        assert f"- {dimension}:" in template.prompt
+
+
+SCORE_RULES = [
+    ("correctness", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("safety", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("accuracy", "the judge's overall grade; the dimensions are reported, not averaged"),
+    ("behavior", "weighted mean of the default criteria (or of the judge's criteria)"),
+    ("citations", "share of supported citations, computed by judgekit; 0 when nothing is cited"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), SCORE_RULES, ids=[r[0] for r in SCORE_RULES])
+def test_describe_says_how_the_score_is_made(name: str, rule: str) -> None:
+    score_lines = [
+        line for line in describe(TEMPLATES[name]).splitlines() if line.startswith("score: ")
+    ]
+    assert len(score_lines) == 1 and score_lines[0].removeprefix("score:").strip().startswith(rule)
+
+
+def test_safety_score_follows_the_worst_dimension() -> None:
+    assert "never above the lowest of them" in TEMPLATES["safety"].prompt
+
+
+def test_describe_shows_the_citation_counts() -> None:
+    text = describe(TEMPLATES["citations"])
+    assert "counts:          supported, unsupported, missing_source (in J_criteria)" in text
+    assert "score scale:     0 to 1\n" in text
+    assert "dimensions:" not in text
 
 
 def test_behavior_default_criteria() -> None:
@@ -168,3 +224,45 @@ def test_describe_shows_default_criteria_and_integer_scale() -> None:
     helpfulness = describe(TEMPLATES["helpfulness"])
     assert "1 to 5 (integers only)" in helpfulness
     assert "optional fields: (none)" in helpfulness
+
+
+def test_every_builtin_asks_for_its_dimensions_and_they_land_in_j_criteria(
+    workspace: Workspace,
+) -> None:
+    judges = "".join(
+        f'[[judges]]\nname = "{name}"\nconnection = "fake"\ntemplate = "{name}"\n\n'
+        for name, _ in DIMENSIONS
+    )
+    row = {
+        "id": "r1",
+        "input": "When did JWST launch?",
+        "output": "JWST launched on 25 December 2021 [1].",
+        "expected": "It launched on 25 December 2021.",
+        "context": "[1] JWST launched on 25 December 2021 from Kourou.",
+        "expected_behavior": "Answer with the launch date.",
+    }
+    out = workspace.root / "out.parquet"
+    config = workspace.write_config(judges=judges)
+    result = workspace.score(workspace.write_rows([row]), config, out, "-q")
+    assert result.exit_code == 0, result.stderr
+    scored = workspace.read_rows(out)[0]
+    for name, dimensions in DIMENSIONS:
+        assert scored[f"{name}_error"] is None, name
+        assert tuple(scored[f"{name}_criteria"]) == dimensions
+    asked = {}
+    for request in workspace.fake.requests:
+        schema = request.body["response_format"]["json_schema"]["schema"]
+        if "criteria" in schema["properties"]:
+            inner = schema["properties"]["criteria"]
+            asked[tuple(inner["required"])] = request.body["messages"][1]["content"]
+    for name, dimensions in DIMENSIONS[:-1]:  # citations are asked as a list of verdicts
+        assert f"Criteria: {', '.join(dimensions)}" in asked[dimensions], name
+    # The judge's own grade is the score: the fake's base is token F1 with the reference...
+    assert scored["correctness_score"] != pytest.approx(
+        sum(scored["correctness_criteria"].values()) / 3
+    )
+    # ... and behavior's is the weighted mean of its criteria.
+    weights = {"accuracy": 0.4, "completeness": 0.3, "relevance": 0.3}
+    assert scored["behavior_score"] == pytest.approx(
+        sum(w * scored["behavior_criteria"][k] for k, w in weights.items())
+    )

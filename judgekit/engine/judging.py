@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
+from judgekit.citations import parse_citations
+from judgekit.continuation import STOP, read_continuation, turns_used_up
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
@@ -23,6 +25,7 @@ from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict, passes
 from judgekit.rules import apply_rule
 from judgekit.templates import ANSWER_FIELD
+from judgekit.validators import apply_validator
 from judgekit.verdicts import MalformedVerdict, parse_verdict
 
 _N = TypeVar("_N", int, float)
@@ -53,14 +56,24 @@ def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
 
 def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     """Score one row with a rule judge (no network); an unjudgeable row is a bad_request."""
+    fields = judge.fields
     try:
-        verdict = apply_rule(
-            judge.type,  # type: ignore[arg-type]
-            row.get(judge.fields["output"]),
-            row.get(judge.fields["expected"]) if "expected" in judge.fields else None,
-            pattern=judge.pattern,
-            ignore_case=judge.ignore_case,
-        )
+        if judge.validator is not None:
+            verdict = apply_validator(
+                judge.validator,
+                row.get(fields["output"]) if "output" in fields else None,
+                row.get(fields["tool_calls"]) if "tool_calls" in fields else None,
+            )
+        else:
+            verdict = apply_rule(
+                judge.type,  # type: ignore[arg-type]
+                row.get(fields["output"]),
+                judge.texts
+                if judge.texts is not None
+                else (row.get(fields["expected"]) if "expected" in fields else None),
+                pattern=judge.pattern,
+                ignore_case=judge.ignore_case,
+            )
     except ValueError as exc:
         return JudgeResult(error="bad_request", reasoning=str(exc))
     # Built directly, not by replace(): this runs once per row, a million times in big runs.
@@ -78,6 +91,8 @@ class PreparedCall:
     prompt: Prompt | None
     call: ModelCall | None
     refusal: str | None
+    ask_next: bool = False
+    """Whether the judge is asked the continuation question for this row."""
 
 
 def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
@@ -89,7 +104,10 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
         return PreparedCall(
             None, None, f"field '{empty}' (column '{judge.fields[empty]}') is empty"
         )
-    prompt = render(judge.template, values, judge.criteria)
+    ask_next = judge.continuation and not turns_used_up(
+        values.get("history"), values.get("input"), judge.max_turns
+    )
+    prompt = render(judge.template, values, judge.criteria, continuation=ask_next)
     settings = judge.connection.config
     call = ModelCall(
         model=judge.model,
@@ -98,7 +116,7 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
         output_mode=judge.output_mode,
-        json_schema=judge.schema,
+        json_schema=judge.next_schema if ask_next else judge.schema,
         params=judge.params,
     )
     estimated = estimate_input_tokens(call)
@@ -119,7 +137,7 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
                 f"worst-case cost ${worst:.4f} exceeds max_cost_usd_per_call "
                 f"${judge.max_cost_usd_per_call:g}",
             )
-    return PreparedCall(prompt, call, None)
+    return PreparedCall(prompt, call, None, ask_next)
 
 
 async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
@@ -128,6 +146,7 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
     if prepared.refusal is not None or prepared.call is None or prepared.prompt is None:
         return JudgeResult(error="bad_request", reasoning=prepared.refusal, model=judge.model)
     assert judge.connection is not None
+    ask_next = prepared.ask_next
     call = prepared.call
     outcomes = [await caller.call(judge.connection, call, judge.price)]
     why_not = ""
@@ -136,13 +155,13 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
         if larger is not None:
             call = larger
             outcomes.append(await caller.call(judge.connection, call, judge.price))
-    verdict, problem = _read(judge, outcomes[-1])
+    verdict, problem = _read(judge, outcomes[-1], ask_next)
     if verdict is None and outcomes[-1].reply is not None:
         # Not a usable verdict: exactly one re-ask, with a stricter instruction.
         strict = stricter(prepared.prompt, outcomes[-1].reply.text)
         retry = replace(call, system=strict.system, user=strict.user)
         outcomes.append(await caller.call(judge.connection, retry, judge.price))
-        verdict, problem = _read(judge, outcomes[-1])
+        verdict, problem = _read(judge, outcomes[-1], ask_next)
     if outcomes[-1].cut_off:
         problem = _cut_off_reason(prepared.call.max_output_tokens, call.max_output_tokens, why_not)
     elif len(outcomes) > 1 and outcomes[0].cut_off:
@@ -183,12 +202,25 @@ def _cut_off_reason(configured: int, last_cap: int, why_not: str) -> str:
     return f"cut off at max_output_tokens = {configured}{detail}; raise max_output_tokens"
 
 
-def _read(judge: JudgePlan, outcome: CallOutcome) -> tuple[Verdict | None, str]:
-    """The verdict in a reply, or why there is none."""
+def _read(
+    judge: JudgePlan, outcome: CallOutcome, ask_next: bool = False
+) -> tuple[Verdict | None, str]:
+    """The verdict in a reply, or why there is none; with ``ask_next``, the continuation
+    too (a judge with ``continue_conversation`` asked nothing gets ``STOP``)."""
     if outcome.reply is None:
         return None, outcome.message
+    text = outcome.reply.text
     try:
-        return parse_verdict(outcome.reply.text, judge.scale, judge.criteria, judge.weights), ""
+        if judge.template is not None and judge.template.kind == "citations":
+            verdict = parse_citations(text)
+        else:
+            verdict = parse_verdict(text, judge.scale, judge.criteria, judge.weights)
+        if judge.continuation:
+            going = read_continuation(text) if ask_next else STOP
+            verdict = replace(
+                verdict, should_continue=going.should_continue, next_prompt=going.next_prompt
+            )
+        return verdict, ""
     except MalformedVerdict as exc:
         return None, str(exc)
 
@@ -238,4 +270,6 @@ def _result(
         latency_ms=last.latency_ms,
         model=model,
         response_id=response_id,
+        should_continue=verdict.should_continue,
+        next_prompt=verdict.next_prompt,
     )

@@ -8,13 +8,17 @@ columns, missing API keys, unknown prices under a budget.  ``validate`` and
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from judgekit.citations import citation_schema
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
+from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
 from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
 from judgekit.envvars import expand_env
@@ -27,6 +31,7 @@ from judgekit.providers import PROTOCOLS, ProtocolAdapter
 from judgekit.providers.wire import with_params
 from judgekit.records import Endpoint, OutputMode, Scale
 from judgekit.templates import TEMPLATES, UNIT_SCALE, Template, custom_template
+from judgekit.validators import VALIDATOR_KINDS, ValidatorSpec, make_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,15 @@ class JudgePlan:
     ignore_case: bool = True
     params: Mapping[str, Any] | None = None
     """Body members of every call: the connection's ``params``, then the judge's."""
+    texts: tuple[str, ...] | None = None
+    """``contains`` / ``not_contains``: the config's ``text``, used instead of ``expected``."""
+    validator: ValidatorSpec | None = None
+    """Structure validators (``judgekit.validators``): their checked settings."""
+    continuation: bool = False
+    """``continue_conversation``: also ask whether the conversation goes on."""
+    max_turns: int | None = None
+    next_schema: Mapping[str, Any] | None = None
+    """``schema`` plus the continuation keys, for rows still under ``max_turns``."""
 
     @property
     def is_llm(self) -> bool:
@@ -138,7 +152,7 @@ def make_plan(
                     f"{plan.connection.name if plan.connection else ''}"
                 )
         else:
-            plan = _rule_judge(judge, where)
+            plan = _rule_judge(judge, where, source)
         if dataset is not None:
             plan = _bind_columns(plan, judge, where, dataset)
         judges.append(plan)
@@ -146,7 +160,11 @@ def make_plan(
         names = ", ".join(f"{s.name} ({s.reason})" for s in skipped)
         raise ConfigError(f"{source}: local only: every judge can cost money: {names}")
     if dataset is not None:  # a J_* column the dataset already has: refused before any call
-        output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
+        output_schema(
+            dataset.schema,
+            [(j.name, j.criteria) for j in judges],
+            continuing=[j.name for j in judges if j.continuation],
+        )
     if connections:
         tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
     return RunPlan(
@@ -227,8 +245,22 @@ def _llm_judge(
     name, conn, model = resolve_connection(config, judge, f"{where}.model")
     if name not in connections:
         connections[name] = _connection(name, conn, require_keys, environ)
+    if judge.criteria is not None and template.kind == "citations":
+        raise ConfigError(
+            f"{where}.criteria: template 'citations' takes no criteria weights "
+            "(its score is the share of supported citations)"
+        )
     weights = judge.criteria or template.default_criteria
     criteria = tuple(weights) if weights else template.dimensions
+    schema = (
+        citation_schema()
+        if template.kind == "citations"
+        else verdict_schema(template.scale, criteria)
+    )
+    fields = {field: judge.column_for(field) for field in template.required + template.optional}
+    if judge.continue_conversation:  # the turn count reads them, the prompt shows them
+        for field in ("input", "history"):
+            fields.setdefault(field, judge.column_for(field))
     price = connection_price(conn, model)
     params = with_params(dict(conn.params), judge.params) or None
     mode: OutputMode = "json_schema" if conn.output_mode == "auto" else conn.output_mode
@@ -236,13 +268,13 @@ def _llm_judge(
         name=judge.name,
         type="llm",
         threshold=judge.threshold,
-        fields={field: judge.column_for(field) for field in template.required + template.optional},
+        fields=fields,
         required=frozenset(template.required),
         criteria=criteria,
         weights=dict(weights) if weights else None,
         template=template,
         scale=template.scale,
-        schema=verdict_schema(template.scale, criteria),
+        schema=schema,
         connection=connections[name],
         model=model,
         price=price,
@@ -250,6 +282,9 @@ def _llm_judge(
         max_cost_usd_per_call=judge.max_cost_usd_per_call or conn.max_cost_usd_per_call,
         max_input_tokens=judge.max_input_tokens or conn.max_input_tokens,
         params=params,
+        continuation=judge.continue_conversation,
+        max_turns=judge.max_turns,
+        next_schema=schema_with_continuation(schema) if judge.continue_conversation else None,
     )
 
 
@@ -313,16 +348,25 @@ def _read_key(connection: str, variable: str, environ: Mapping[str, str]) -> str
 _RULE_FIELDS = {
     "exact": ("output", "expected"),
     "contains": ("output", "expected"),
+    "not_contains": ("output", "expected"),
     "regex": ("output", "expected"),
     "json_valid": ("output",),
     "token_f1": ("output", "expected"),
+    "tool_called": ("tool_calls",),
+    "tool_not_called": ("tool_calls",),
+    "tool_order": ("tool_calls",),
+    "length": ("output",),
+    "json_schema": ("output",),
 }
 
 
-def _rule_judge(judge: JudgeConfig, where: str) -> JudgePlan:
+def _rule_judge(judge: JudgeConfig, where: str, source: str) -> JudgePlan:
     fields = _RULE_FIELDS[judge.type]
-    if judge.type == "regex" and judge.pattern is not None:
+    if (judge.type == "regex" and judge.pattern is not None) or judge.text is not None:
         fields = ("output",)
+    texts = None
+    if judge.text is not None:
+        texts = (judge.text,) if isinstance(judge.text, str) else tuple(judge.text)
     return JudgePlan(
         name=judge.name,
         type=judge.type,
@@ -333,7 +377,54 @@ def _rule_judge(judge: JudgeConfig, where: str) -> JudgePlan:
         weights=None,
         pattern=judge.pattern,
         ignore_case=judge.ignore_case,
+        texts=texts,
+        validator=_validator(judge, where, source) if judge.type in VALIDATOR_KINDS else None,
     )
+
+
+def _validator(judge: JudgeConfig, where: str, source: str) -> ValidatorSpec:
+    """The checked settings of a structure validator (the JSON Schema loaded and checked)."""
+    schema = judge.json_schema
+    key = "json_schema"
+    if judge.schema_file is not None:
+        key = "schema_file"
+        schema = _schema_file(judge.schema_file, f"{where}.schema_file", source)
+    try:
+        return make_spec(
+            judge.type,  # type: ignore[arg-type]
+            tool=judge.tool,
+            arguments=judge.arguments,
+            tools=tuple(judge.tools or ()),
+            min_chars=judge.min_chars,
+            max_chars=judge.max_chars,
+            min_words=judge.min_words,
+            max_words=judge.max_words,
+            schema=schema,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}.{key}: {exc}") from None
+
+
+def _schema_file(name: str, where: str, source: str) -> Any:
+    """The JSON in ``name``, relative to the config file's directory."""
+    path = Path(name).expanduser()
+    if not path.is_absolute():
+        path = Path(source).parent / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: {path}: cannot read ({exc})") from None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{where}: {path}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{where}: {path}: not a JSON Schema (the file must hold an object)")
+    return schema
 
 
 def _bind_columns(

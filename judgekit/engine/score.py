@@ -107,7 +107,11 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     # JSONL and CSV write each input value as it came in: they need the input's JSON text.
     with_json = job.output.suffix.lower() in (".jsonl", ".csv")
     try:
-        with OutputWriter(job.output, dataset.schema, judges) as writer, signal_handlers_kept():
+        continuing = [j.name for j in plan.judges if j.continuation]
+        with (
+            OutputWriter(job.output, dataset.schema, judges, continuing=continuing) as writer,
+            signal_handlers_kept(),
+        ):
             outcome = anyio.run(
                 run,
                 plan,

@@ -62,8 +62,9 @@ from aiohttp import web
 from judgekit.testing import fake_bedrock
 from judgekit.testing import fake_replies as shapes
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
+from judgekit.testing.fake_judges import answer_for
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
-from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_for, verdict_text
+from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_text
 from judgekit.testing.fake_wire import (
     ROUTES,
     WireCall,
@@ -359,15 +360,17 @@ class FakeProvider:
             body = shapes.error_in_200(call.protocol, s.error_in_200)
             return web.json_response(body, headers=headers)
         facts = read_prompt(call.text, call.schema)
-        verdict = verdict_for(facts, out_of_scale=s.out_of_scale)
+        verdict = answer_for(
+            facts, call.schema, should_continue=s.should_continue, out_of_scale=s.out_of_scale
+        )
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):
             answer = BAD_VERDICT_TEXT
         elif call.structured:
             answer = shapes.with_defect(verdict, s.verdict_defect)
         else:
-            # Prose + a code fence for some prompts, chosen by content so a
-            # repeated request gets the same reply.
+            # Prompt-only replies: prose + a code fence for some prompts, chosen by
+            # content so a repeated request gets the same reply.
             fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
             answer = verdict_text(shapes.with_defect(verdict, s.verdict_defect), fenced=fenced)
         out_text = answer if isinstance(answer, str) else json.dumps(answer)

@@ -66,6 +66,8 @@ class FakeSettings:
     """Bedrock: answer with this ``stopReason``; ``guardrail_intervened`` and
     ``content_filtered`` carry the guardrail's canned text, ``max_tokens`` half the text,
     ``malformed_model_output`` no content."""
+    should_continue: bool = True
+    """Answer to the continuation question: go on (with a next_prompt), or end."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     think_prefix: str | None = None

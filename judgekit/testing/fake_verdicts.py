@@ -80,6 +80,8 @@ class PromptFacts:
     scale: FakeScale
     criteria: tuple[str, ...]
     reask: bool
+    instructions: str = ""
+    """The prompt's text outside all tags (``fake_judges`` looks for its marks there)."""
 
 
 def split_tagged(text: str) -> tuple[dict[str, str], str]:
@@ -107,7 +109,7 @@ def read_prompt(text: str, schema: Mapping[str, Any] | None = None) -> PromptFac
     criteria = _criteria_from_text(instructions)
     if criteria is None:
         criteria = _criteria_from_schema(schema)
-    return PromptFacts(fields, scale, criteria, REASK_PHRASE in text)
+    return PromptFacts(fields, scale, criteria, REASK_PHRASE in text, instructions)
 
 
 def _scale_from_text(instructions: str) -> FakeScale | None:
