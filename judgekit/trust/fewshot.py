@@ -126,5 +126,5 @@ def mcnemar_exact(before_right_after_wrong: int, before_wrong_after_right: int) 
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / float(2**n)
     return min(1.0, 2.0 * tail)
