@@ -200,7 +200,7 @@ def test_bedrock_stop_reasons_that_hold_no_verdict(
     monkeypatch.setenv("BEDROCK_BASE_URL", ws.fake.url)
     monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", KEY)
     ws.fake.settings.bedrock_stop_reason = stop
-    connection = '[connections.bedrock]\nprovider = "bedrock"\nmax_retries = 0\n'
+    connection = '[connections.bedrock]\nprovider = "bedrock"\nmax_retries = 3\n'
     config = ws.write_config(connection=connection, judges=judge("bedrock/amazon.nova-lite-v1:0"))
     output = ws.root / "out.parquet"
     result = ws.score(ws.write_rows(ws.qa_rows(1)), config, output, "--max-error-rate", "1")
@@ -209,9 +209,11 @@ def test_bedrock_stop_reasons_that_hold_no_verdict(
     assert row["j_error"] == "malformed_response"
     assert reason in row["j_reasoning"]
     assert GUARDRAIL_TEXT not in row["j_reasoning"]
+    # Billed and it would come back the same: one request, never retried unchanged.
+    assert len(ws.fake.requests) == 1
 
 
-def test_bedrock_max_tokens_hands_the_cut_text_to_the_verdict_parser(
+def test_bedrock_max_tokens_is_asked_again_once_with_twice_the_cap(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws = workspace
@@ -226,9 +228,15 @@ def test_bedrock_max_tokens_hands_the_cut_text_to_the_verdict_parser(
     result = ws.score(ws.write_rows(ws.qa_rows(1)), config, output, "--max-error-rate", "1")
     assert result.exit_code == 0, result.stderr
     [row] = ws.read_rows(output)
-    # Half a verdict is no verdict: the stricter re-ask is cut too, and the row says so.
+    # Cut off at the cap: one re-ask with the cap doubled (as for the other protocols),
+    # cut off again, and the row names the cause and the fix.
     assert (row["j_score"], row["j_error"]) == (None, "malformed_response")
-    assert len(ws.fake.requests) == 2
+    caps = [r.body["inferenceConfig"]["maxTokens"] for r in ws.fake.requests]
+    assert caps == [512, 1024]
+    assert row["j_reasoning"] == (
+        "cut off at max_output_tokens = 1024 (asked again with twice the configured 512); "
+        "raise max_output_tokens"
+    )
 
 
 def test_bedrock_rejects_structured_output_down_the_ladder(

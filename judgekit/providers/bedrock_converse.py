@@ -127,10 +127,16 @@ def parse_response(response: httpx.Response) -> Reply:
     body = read_json(response)
     usage = _usage(body.get("usage"))
     stop = body.get("stopReason")
+    # Billed but unusable replies carry their kind: the engine never retries them
+    # unchanged (the same request gets the same paid answer); a cut-off one is asked
+    # again once with a larger output cap.
     if stop in REFUSAL_STOPS:
-        raise MalformedReply(f"the model refused: {REFUSAL_STOPS[stop]} (stopReason={stop})", usage)
+        reason = f"the model refused: {REFUSAL_STOPS[stop]} (stopReason={stop})"
+        raise MalformedReply(reason, usage, "refused")
+    if stop == "max_tokens":
+        raise MalformedReply("cut off at the output cap (stopReason=max_tokens)", usage, "cut_off")
     if isinstance(stop, str) and stop not in ANSWER_STOPS:
-        raise MalformedReply(f"no answer (stopReason={stop})", usage)
+        raise MalformedReply(f"no answer (stopReason={stop})", usage, "empty")
     output = body.get("output")
     message = output.get("message") if isinstance(output, dict) else None
     content = message.get("content") if isinstance(message, dict) else None
@@ -141,7 +147,7 @@ def parse_response(response: httpx.Response) -> Reply:
         texts = [b.get("text") for b in content if isinstance(b, dict)]
         text = "".join(t for t in texts if isinstance(t, str))
     if not text:
-        raise MalformedReply(f"empty reply (stopReason={stop})", usage)
+        raise MalformedReply(f"empty reply (stopReason={stop})", usage, "empty")
     return Reply(
         text=text,
         usage=usage,
