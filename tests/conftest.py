@@ -98,6 +98,16 @@ expected = "reference"
 """
 """One LLM judge on the fake: token F1 of ``answer`` against ``reference``, pass at 0.5."""
 
+EXACT_JUDGE = """
+[[judges]]
+name = "same"
+type = "exact"
+[judges.columns]
+output = "answer"
+expected = "reference"
+"""
+"""One free rule judge: ``same`` = answer equals reference."""
+
 
 @dataclass
 class Workspace:

@@ -18,20 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import EXACT_JUDGE
 
 from judgekit.cache import AnswerCache
 
 if TYPE_CHECKING:
     from conftest import Workspace
 
-RULE_JUDGE = """
-[[judges]]
-name = "same"
-type = "exact"
-[judges.columns]
-output = "answer"
-expected = "reference"
-"""
 
 HOLDER = """
 import sqlite3, sys
@@ -396,7 +389,7 @@ def test_an_unwritable_home_says_where_the_cache_would_go_before_any_call(
 
 @pytest.mark.parametrize(
     ("extra", "judges"),
-    [((), RULE_JUDGE), (("--dry-run",), None)],
+    [((), EXACT_JUDGE), (("--dry-run",), None)],
     ids=["rule-judges-only", "dry-run"],
 )
 def test_a_run_that_calls_no_model_neither_opens_nor_needs_a_cache(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from conftest import EXACT_JUDGE
 from disk_full import fill, tiny_disk
 
 if TYPE_CHECKING:
@@ -24,14 +25,9 @@ FAILED_RUN = (
     "({failed} of {done} LLM judgements failed; see the J_error column)"
 )
 
-RULE_JUDGES = """
-[[judges]]
-name = "same"
-type = "exact"
-[judges.columns]
-output = "answer"
-expected = "reference"
-
+RULE_JUDGES = (
+    EXACT_JUDGE
+    + """
 [[judges]]
 name = "overlap"
 type = "token_f1"
@@ -46,6 +42,7 @@ type = "contains"
 output = "answer"
 expected = "reference"
 """
+)
 """Three rule judges that never fail: they must not dilute a failing LLM judge's error rate."""
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DEFAULT_JUDGES, SPEC_RESULT_TYPES
+from conftest import DEFAULT_JUDGES, EXACT_JUDGE, SPEC_RESULT_TYPES
 
 from judgekit import __version__
 from judgekit.config import config_hash, load_config
@@ -388,14 +388,7 @@ expected = "reference"
 
 
 def test_integers_beyond_64_bits_stay_exact_from_input_to_output(workspace: Workspace) -> None:
-    judges = """
-[[judges]]
-name = "same"
-type = "exact"
-[judges.columns]
-output = "answer"
-expected = "reference"
-"""
+    judges = EXACT_JUDGE
     data = workspace.root / "big.jsonl"
     data.write_text(
         '{"id": 18446744073709551617, "answer": 18446744073709551617,'
