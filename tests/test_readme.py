@@ -42,7 +42,9 @@ def _flags(command: str) -> set[str]:
     return set(re.findall(r"--[a-z][a-z-]+", result.output))
 
 
-@pytest.mark.parametrize("command", ["score", "agreement", "validate", "templates", "init", "try"])
+@pytest.mark.parametrize(
+    "command", ["score", "agreement", "validate", "templates", "init", "try", "report"]
+)
 def test_readme_flags_exist(command: str) -> None:
     section = README.split(f"### `judgekit {command}")[1].split("\n### ")[0].split("\n## ")[0]
     mentioned = set(re.findall(r"`(--[a-z][a-z-]+)", section))
