@@ -41,6 +41,32 @@ CREATE TABLE IF NOT EXISTS answers (
     created_at REAL NOT NULL
 )"""
 _QUIRKS = "CREATE TABLE IF NOT EXISTS quirks (endpoint TEXT PRIMARY KEY, settings TEXT NOT NULL)"
+_BATCHES = """
+CREATE TABLE IF NOT EXISTS batches (
+    intent_id TEXT PRIMARY KEY,
+    connection TEXT NOT NULL,
+    api_root TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    batch_id TEXT,
+    status TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    created_at REAL NOT NULL
+)"""
+_BATCH_REQUESTS = """
+CREATE TABLE IF NOT EXISTS batch_requests (
+    key TEXT NOT NULL,
+    intent_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    worst_case_usd REAL NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    message TEXT,
+    PRIMARY KEY (key, intent_id)
+)"""
+BATCH_TABLES = (_BATCHES, _BATCH_REQUESTS)
+"""Batch mode's state (``judgekit.batch.state``): which provider batch holds which request
+key, submitted when, its status.  Added to any layout-1 file without a version change: an
+older judgekit ignores tables it does not know."""
 
 _REQUIRED = ("key", "text", "model", "input_tokens", "output_tokens", "cost_usd")
 """Columns without which a stored row is not an answer: such a file is set aside."""
@@ -135,6 +161,8 @@ def open_cache_file(
             # fraction of FULL's cost per answer.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_QUIRKS)  # a no-op, taking no lock, when it exists
+            for table in BATCH_TABLES:
+                db.execute(table)
             db.execute("PRAGMA busy_timeout=0")
             return db
     except sqlite3.Error as exc:

@@ -59,6 +59,10 @@ class RunConfig(_Frozen):
     """Column holding row ids; the 0-based row index when absent."""
     local_only: bool = False
     """Run only judges that cost nothing (rules, local servers, price 0); skip the rest."""
+    mode: Literal["online", "batch"] = "online"
+    """``batch``: submit uncached calls through the provider's batch API (as ``--batch``)."""
+    batch_poll_s: float = Field(60.0, gt=0, le=86_400)
+    """Seconds between status checks of pending batches under ``--wait``."""
 
 
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
@@ -130,6 +134,8 @@ class ConnectionConfig(_Frozen):
     """Price override: USD per million output tokens."""
     max_cost_usd_per_call: PositiveFloat | None = None
     """Refuse a row whose worst-case cost exceeds this."""
+    batch_discount: float | None = Field(None, ge=0, lt=1)
+    """Share of the online price a batch request saves (default 0.5: batches cost half)."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
     provider: str | None = None
