@@ -103,6 +103,7 @@ class FakeBatches:
             self._batches.clear()
             self._submitted.clear()
             self._calls.clear()
+            self._next = 0
 
     def submitted(self) -> dict[str, int]:
         """custom_id -> how many times it arrived in a created batch."""
