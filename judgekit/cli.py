@@ -200,7 +200,9 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
                 if job.summary_path is not None:
                     figures = {"output": None, "problem": str(pending), **pending.figures}
                     write_summary(job.summary_path, figures, job.output)
-                raise
+                # Not an error: cron tells "pending" (3) from done (0) and failed (1, 2).
+                stderr.print(f"pending: {pending}", markup=False, soft_wrap=True)
+                raise typer.Exit(pending.exit_code) from None
             hooks.on_notice(f"{pending}; checking again in {job.config.run.batch_poll_s:g} s")
             time.sleep(job.config.run.batch_poll_s)
 

@@ -61,7 +61,7 @@ def test_submit_then_collect_writes_what_an_online_run_writes_at_half_price(
     config, out = batch_config(workspace, protocol), tmp_path / "batch.parquet"
     first = workspace.score(data, config, out)
     assert first.exit_code == 3, first.stderr
-    assert "error: 6 rows pending in 1 provider batches: " in first.stderr
+    assert "pending: 6 rows wait for 1 provider batch: " in first.stderr
     assert "rerun the same command to collect" in first.stderr
     assert not out.exists()
     fake = workspace.fake
@@ -157,7 +157,7 @@ def test_requests_that_failed_in_a_batch_go_into_the_next_one(workspace: Workspa
     assert workspace.score(data, config, out).exit_code == 3
     second = workspace.score(data, config, out)
     assert second.exit_code == 3
-    assert "2 rows pending in 1 provider batches" in second.stderr
+    assert "pending: 2 rows wait for 1 provider batch" in second.stderr
     fake.settings.batch_fail_every = 0
     assert workspace.score(data, config, out).exit_code == 0
     assert sorted(fake.batches.submitted().values()) == [1, 1, 1, 1, 2, 2]
@@ -170,7 +170,7 @@ def test_a_reply_without_a_verdict_is_asked_again_in_the_next_batch(workspace: W
     assert workspace.score(data, config, out).exit_code == 3
     second = workspace.score(data, config, out)
     assert second.exit_code == 3
-    assert "1 rows pending in 1 provider batches" in second.stderr
+    assert "pending: 1 row waits for 1 provider batch" in second.stderr
     assert workspace.score(data, config, out).exit_code == 0
     rows = workspace.read_rows(out)
     assert all(row["correctness_error"] is None for row in rows)

@@ -174,8 +174,10 @@ class BatchSession:
             f"{batch} on '{conn}' ({n} requests, submitted {_when(created)})"
             for conn, batch, created, n in batches
         )
+        rows = "1 row waits" if self.pending_rows == 1 else f"{self.pending_rows} rows wait"
+        plural = "batch" if len(batches) == 1 else "batches"
         raise BatchesPending(
-            f"{self.pending_rows} rows pending in {len(batches)} provider batches: {described}; "
+            f"{rows} for {len(batches)} provider {plural}: {described}; "
             "nothing written yet: rerun the same command to collect",
             {
                 "rows_pending": self.pending_rows,
