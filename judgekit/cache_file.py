@@ -65,8 +65,8 @@ CREATE TABLE IF NOT EXISTS batch_requests (
 )"""
 BATCH_TABLES = (_BATCHES, _BATCH_REQUESTS)
 """Batch mode's state (``judgekit.batch.state``): which provider batch holds which request
-key, submitted when, its status.  Added to any layout-1 file without a version change: an
-older judgekit ignores tables it does not know."""
+key, submitted when, its status.  Created in a layout-1 file by the first ``--batch`` run,
+without a version change: an older judgekit ignores tables it does not know."""
 
 _REQUIRED = ("key", "text", "model", "input_tokens", "output_tokens", "cost_usd")
 """Columns without which a stored row is not an answer: such a file is set aside."""
@@ -161,8 +161,6 @@ def open_cache_file(
             # fraction of FULL's cost per answer.
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_QUIRKS)  # a no-op, taking no lock, when it exists
-            for table in BATCH_TABLES:
-                db.execute(table)
             db.execute("PRAGMA busy_timeout=0")
             return db
     except sqlite3.Error as exc:

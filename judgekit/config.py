@@ -134,8 +134,6 @@ class ConnectionConfig(_Frozen):
     """Price override: USD per million output tokens."""
     max_cost_usd_per_call: PositiveFloat | None = None
     """Refuse a row whose worst-case cost exceeds this."""
-    batch_discount: float | None = Field(None, ge=0, lt=1)
-    """Share of the online price a batch request saves (default 0.5: batches cost half)."""
     max_input_tokens: int | None = Field(None, ge=1)
     """Refuse a row whose estimated input exceeds this."""
     provider: str | None = None
@@ -189,6 +187,8 @@ class ConnectionConfig(_Frozen):
     cache_endpoint: str | None = Field(None, min_length=1)
     """A name that stands for base_url's scheme, host and port in cache keys, for a
     server whose address changes between runs (a local server on a random port)."""
+    batch_discount: float | None = Field(None, ge=0, lt=1)
+    """Share of the online price a batch request saves (default 0.5: batches cost half)."""
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from judgekit.cache_file import BATCH_TABLES
 from judgekit.errors import ErrorKind
 
 MAX_TRIES = 4
@@ -74,8 +75,11 @@ class BatchState:
     """The batch tables of one cache file; every write is its own transaction."""
 
     def __init__(self, path: Path) -> None:
-        """Open the cache file (already created and upgraded by ``AnswerCache``)."""
+        """Open the cache file (already created and upgraded by ``AnswerCache``) and add
+        the batch tables if it has none yet."""
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        for table in BATCH_TABLES:
+            self._db.execute(table)
 
     def close(self) -> None:
         """Close the connection."""

@@ -24,7 +24,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,11 +121,10 @@ class FakeBatches:
         refused = self._arrive(request, "chat_completions")
         if refused is not None:
             return refused
-        form = await request.post()
-        upload = form.get("file")
-        if form.get("purpose") != "batch" or not isinstance(upload, web.FileField):
+        form = _multipart(request.content_type, request.headers, await request.read())
+        data = form.get("file")
+        if form.get("purpose") != b"batch" or data is None:
             return _openai_error(400, "expected a file and purpose=batch")
-        data = upload.file.read()
         with self._lock:
             file_id = self._new_id("file-")
             self._files[file_id] = data
@@ -352,6 +351,20 @@ def _anthropic_result(custom_id: str, status: int, reply: Any, ending: str) -> d
         "custom_id": custom_id,
         "result": {"type": "errored", "error": {"type": "error", "error": error}},
     }
+
+
+def _multipart(content_type: str, headers: Mapping[str, str], body: bytes) -> dict[str, bytes]:
+    """Field name -> content of a multipart/form-data body (parsed here: aiohttp's own
+    reader warns of a deprecation on some chunk boundaries)."""
+    if content_type != "multipart/form-data":
+        return {}
+    boundary = headers["content-type"].split("boundary=", 1)[-1].strip('"').encode()
+    fields: dict[str, bytes] = {}
+    for part in body.split(b"--" + boundary)[1:-1]:
+        head, _, content = part.strip(b"\r\n").partition(b"\r\n\r\n")
+        name = head.split(b'name="', 1)[-1].split(b'"', 1)[0].decode()
+        fields[name] = content
+    return fields
 
 
 def _jsonl(items: list[dict[str, Any]]) -> bytes:
