@@ -197,7 +197,7 @@ class BatchSession:
                 connection = self.connections[name]
                 api = self.apis[name]
                 send = _sender(transports, connection)
-                for chunk in _chunks(list(queued.values()), api.max_requests, api.max_bytes):
+                for chunk in split_batches(list(queued.values()), api.max_requests, api.max_bytes):
                     await self._submit_chunk(connection, api, send, chunk)
 
     async def _submit_chunk(
@@ -328,7 +328,7 @@ def _as_response(body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, json=body, request=httpx.Request("POST", "http://batch.invalid"))
 
 
-def _chunks(queued: list[Queued], max_requests: int, max_bytes: int) -> list[list[Queued]]:
+def split_batches(queued: list[Queued], max_requests: int, max_bytes: int) -> list[list[Queued]]:
     """``queued`` split so that no batch exceeds the provider's request or byte limit."""
     chunks: list[list[Queued]] = [[]]
     size = 0

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from judgekit.cache_file import BATCH_TABLES
-from judgekit.errors import ErrorKind
+from judgekit.cache_file import BATCH_TABLES, MOVE_IT
+from judgekit.errors import CacheError, ErrorKind
 
 MAX_TRIES = 4
 """Submissions of one request key (expiries included) before its last error is final."""
@@ -76,10 +76,15 @@ class BatchState:
 
     def __init__(self, path: Path) -> None:
         """Open the cache file (already created and upgraded by ``AnswerCache``) and add
-        the batch tables if it has none yet."""
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        for table in BATCH_TABLES:
-            self._db.execute(table)
+        the batch tables if it has none yet.  Raises CacheError (exit 2, nothing called)."""
+        try:
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            for table in BATCH_TABLES:
+                self._db.execute(table)
+        except sqlite3.Error as exc:
+            raise CacheError(
+                f"{path}: cannot keep batch state in the cache ({exc}); {MOVE_IT}"
+            ) from None
 
     def close(self) -> None:
         """Close the connection."""
