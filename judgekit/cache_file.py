@@ -41,6 +41,32 @@ CREATE TABLE IF NOT EXISTS answers (
     created_at REAL NOT NULL
 )"""
 _QUIRKS = "CREATE TABLE IF NOT EXISTS quirks (endpoint TEXT PRIMARY KEY, settings TEXT NOT NULL)"
+_BATCHES = """
+CREATE TABLE IF NOT EXISTS batches (
+    intent_id TEXT PRIMARY KEY,
+    connection TEXT NOT NULL,
+    api_root TEXT NOT NULL,
+    protocol TEXT NOT NULL,
+    batch_id TEXT,
+    status TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    created_at REAL NOT NULL
+)"""
+_BATCH_REQUESTS = """
+CREATE TABLE IF NOT EXISTS batch_requests (
+    key TEXT NOT NULL,
+    intent_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    worst_case_usd REAL NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    message TEXT,
+    PRIMARY KEY (key, intent_id)
+)"""
+BATCH_TABLES = (_BATCHES, _BATCH_REQUESTS)
+"""Batch mode's state (``judgekit.batch.state``): which provider batch holds which request
+key, submitted when, its status.  Created in a layout-1 file by the first ``--batch`` run,
+without a version change: an older judgekit ignores tables it does not know."""
 
 _REQUIRED = ("key", "text", "model", "input_tokens", "output_tokens", "cost_usd")
 """Columns without which a stored row is not an answer: such a file is set aside."""

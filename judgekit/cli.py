@@ -21,6 +21,8 @@ from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
     from judgekit.engine.plan import RunPlan
+    from judgekit.engine.run import RunHooks
+    from judgekit.engine.score import ScoreJob, ScoreReport
 
 app = typer.Typer(
     name="judgekit",
@@ -114,6 +116,18 @@ def score(
         bool,
         typer.Option("--local-only", help="Run only judges that cost nothing; skip the rest."),
     ] = False,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Submit uncached calls through the provider's batch API (half price); "
+            'exit 3 while batches are pending, rerun to collect (as run.mode = "batch").',
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="With --batch: poll until every batch is collected."),
+    ] = False,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
     from judgekit.engine.estimate import estimate
@@ -142,9 +156,10 @@ def score(
             cache_path=cache,
             use_cache=not no_cache,
             summary_path=summary_json,
+            batch=batch or cfg.run.mode == "batch",
         )
         if dry_run:
-            _print_estimate(estimate(job))
+            _print_estimate(estimate(job), batch=job.batch)
             return
         with ProgressDisplay(stderr, quiet=quiet) as display:
             hooks = RunHooks(
@@ -153,7 +168,7 @@ def score(
                 progress_interval_s=display.interval_s,
                 on_retry=display.notice if verbose else None,
             )
-            report = score_dataset(job, hooks)
+            report = _score_batches(job, hooks, wait) if job.batch else score_dataset(job, hooks)
             display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
@@ -168,7 +183,31 @@ def score(
         check_clean(report)
 
 
-def _print_estimate(e: Estimate) -> None:
+def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
+    """``score --batch``: one pass, or (``--wait``) passes every ``run.batch_poll_s``
+    until nothing is pending.  BatchesPending (exit 3) also writes ``--summary-json``."""
+    import time
+
+    from judgekit.engine.score import score_dataset
+    from judgekit.errors import BatchesPending
+    from judgekit.output_paths import write_summary
+
+    while True:
+        try:
+            return score_dataset(job, hooks)
+        except BatchesPending as pending:
+            if not wait:
+                if job.summary_path is not None:
+                    figures = {"output": None, "problem": str(pending), **pending.figures}
+                    write_summary(job.summary_path, figures, job.output)
+                # Not an error: cron tells "pending" (3) from done (0) and failed (1, 2).
+                stderr.print(f"pending: {pending}", markup=False, soft_wrap=True)
+                raise typer.Exit(pending.exit_code) from None
+            hooks.on_notice(f"{pending}; checking again in {job.config.run.batch_poll_s:g} s")
+            time.sleep(job.config.run.batch_poll_s)
+
+
+def _print_estimate(e: Estimate, *, batch: bool = False) -> None:
     table = Table(title="dry run: nothing was called", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -182,6 +221,8 @@ def _print_estimate(e: Estimate) -> None:
         table.add_row("skipped (local only)", f"{name}: {reason}")
     table.add_row("estimated input tokens", f"{e.input_tokens:,}")
     table.add_row("worst-case cost", _worst_case(e))
+    if batch:
+        table.add_row("worst-case cost (batch)", f"${e.batch_worst_case_usd:.4f}")
     if e.budget_usd is not None:
         verdict = "yes" if e.budget_covers else "NO: the run would stop with budget_exhausted"
         table.add_row("budget", f"${e.budget_usd:g} (covers worst case: {verdict})")

@@ -75,6 +75,10 @@ class RunConfig(_Frozen):
     """Column holding row ids; the 0-based row index when absent."""
     local_only: bool = False
     """Run only judges that cost nothing (rules, local servers, price 0); skip the rest."""
+    mode: Literal["online", "batch"] = "online"
+    """``batch``: submit uncached calls through the provider's batch API (as ``--batch``)."""
+    batch_poll_s: float = Field(60.0, gt=0, le=86_400)
+    """Seconds between status checks of pending batches under ``--wait``."""
 
 
 HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
@@ -199,6 +203,8 @@ class ConnectionConfig(_Frozen):
     cache_endpoint: str | None = Field(None, min_length=1)
     """A name that stands for base_url's scheme, host and port in cache keys, for a
     server whose address changes between runs (a local server on a random port)."""
+    batch_discount: float | None = Field(None, ge=0, lt=1)
+    """Share of the online price a batch request saves (default 0.5: batches cost half)."""
 
     @model_validator(mode="after")
     def _key_is_explicit(self) -> ConnectionConfig:

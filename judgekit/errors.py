@@ -14,7 +14,9 @@ The exception tree, mapped to exit codes once, in ``cli.py``::
     │                             nothing written, answers so far kept in the cache
     ├── IncompleteRun             exit 1: finished, output written, but not clean
     │                             (also: the cache failed and answers went to the output only)
-    └── Interrupted               exit 130: SIGINT/SIGTERM/SIGHUP; answers kept in the cache
+    ├── Interrupted               exit 130: SIGINT/SIGTERM/SIGHUP; answers kept in the cache
+    └── BatchesPending            exit 3: ``score --batch`` submitted or is waiting for
+                                  provider batches; nothing written yet, rerun to collect
 
 Ctrl-C, SIGTERM and SIGHUP exit 130.  Any other exception is a bug and keeps its
 traceback.
@@ -45,6 +47,8 @@ EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_PENDING = 3
+"""``score --batch``: rows wait for provider batches; rerun later (cron: not a failure)."""
 
 
 class JudgekitError(Exception):
@@ -100,3 +104,14 @@ class Interrupted(JudgekitError):
     """SIGINT, SIGTERM or SIGHUP stopped the run; every answer so far is in the cache."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class BatchesPending(JudgekitError):
+    """Rows wait for provider batches: nothing written yet; the same command collects."""
+
+    exit_code = EXIT_PENDING
+
+    def __init__(self, message: str, figures: dict[str, object]) -> None:
+        super().__init__(message)
+        self.figures = figures
+        """``rows_pending``, ``requests_pending`` and ``batches`` for ``--summary-json``."""

@@ -72,7 +72,8 @@ def _unknown_config_key(ws: Workspace, case: Case) -> str:
     ws.write_config(run="concurency = 4")
     return (
         f"{case.config}: run.concurency: unknown key; did you mean 'concurrency'? "
-        "(allowed: concurrency, budget_usd, max_error_rate, id_column, local_only)"
+        "(allowed: concurrency, budget_usd, max_error_rate, id_column, local_only, mode, "
+        "batch_poll_s)"
     )
 
 

@@ -117,7 +117,7 @@ def _unknown_key(ws: Workspace, config: Path, data: Path) -> str:
         "requests_per_minute, tokens_per_minute, timeout_s, max_retries, temperature, "
         "max_output_tokens, output_mode, input_usd_per_mtok, cached_input_usd_per_mtok, "
         "output_usd_per_mtok, max_cost_usd_per_call, max_input_tokens, provider, api_key_header, "
-        "headers, params, proxy, cache_endpoint)"
+        "headers, params, proxy, cache_endpoint, batch_discount)"
     )
 
 

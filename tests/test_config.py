@@ -28,7 +28,7 @@ CONNECTION_KEYS = (
     "tokens_per_minute, timeout_s, max_retries, temperature, max_output_tokens, output_mode, "
     "input_usd_per_mtok, cached_input_usd_per_mtok, output_usd_per_mtok, "
     "max_cost_usd_per_call, max_input_tokens, provider, api_key_header, headers, params, proxy, "
-    "cache_endpoint"
+    "cache_endpoint, batch_discount"
 )
 
 
@@ -109,7 +109,7 @@ def doc(**over: Any) -> dict[str, Any]:
         (
             doc(run={"concurency": 4}),
             "x.toml: run.concurency: unknown key; did you mean 'concurrency'? (allowed: "
-            "concurrency, budget_usd, max_error_rate, id_column, local_only)",
+            "concurrency, budget_usd, max_error_rate, id_column, local_only, mode, batch_poll_s)",
         ),
         (
             doc(connections={"c": {**CONN, "modle": "m"}}),

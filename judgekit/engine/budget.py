@@ -75,3 +75,12 @@ class Budget:
             return True
         fits = self.spent_usd + self.reserved_usd + worst_case_usd <= self.limit_usd
         return fits and not self.exhausted
+
+    def hold(self, worst_case_usd: float, *, force: bool = False) -> bool:
+        """Reserve ``worst_case_usd`` for a request answered in a later run (a provider
+        batch): never waits, never settled in this run; False when it does not fit.
+        ``force``: money an earlier run committed, counted whether it fits or not."""
+        if not force and not self.covers(worst_case_usd):
+            return False
+        self.reserved_usd += worst_case_usd
+        return True

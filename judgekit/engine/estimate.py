@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from judgekit.batch.providers import batch_price
 from judgekit.cache import request_key
 from judgekit.datasets import iter_windows
 from judgekit.engine.judging import prepare_call
@@ -31,6 +32,8 @@ class Estimate:
     """Judges ``--local-only`` skipped: name -> why they could cost money."""
     unpriced_models: tuple[str, ...] = ()
     """Models of needed calls that have no known price: their cost is unknown."""
+    batch_worst_case_usd: float = 0.0
+    """``worst_case_usd`` at batch price (``--batch``: each connection's ``batch_discount``)."""
 
     @property
     def budget_covers(self) -> bool | None:
@@ -43,7 +46,7 @@ def estimate(job: ScoreJob) -> Estimate:
     dataset, plan = prepare(job, require_keys=False)
     cache = open_cache_for_counting(job, plan)
     rows = needed = cached = refused = rules = tokens = 0
-    worst = 0.0
+    worst = batch_worst = 0.0
     unpriced: set[str] = set()
     try:
         for window in iter_windows(dataset, WINDOW_ROWS, job.limit):
@@ -72,6 +75,10 @@ def estimate(job: ScoreJob) -> Estimate:
                         continue
                     bound = input_token_bound(prepared.call)
                     worst += worst_case_usd(bound, prepared.call.max_output_tokens, judge.price)
+                    discounted = batch_price(judge.price, judge.connection.config.batch_discount)
+                    batch_worst += worst_case_usd(
+                        bound, prepared.call.max_output_tokens, discounted
+                    )
     finally:
         cache.close()
     return Estimate(
@@ -83,6 +90,7 @@ def estimate(job: ScoreJob) -> Estimate:
         calls_refused=refused,
         input_tokens=tokens,
         worst_case_usd=worst,
+        batch_worst_case_usd=batch_worst,
         budget_usd=plan.budget_usd,
         skipped={s.name: s.reason for s in plan.skipped},
         unpriced_models=tuple(sorted(unpriced)),

@@ -117,9 +117,13 @@ async def run(
     sink: Sink,
     cache: AnswerCache | NoCache,
     hooks: RunHooks | None = None,
+    make_caller: Callable[..., Caller] = Caller,
 ) -> RunOutcome:
-    """Judge every row of ``windows`` and hand finished windows to ``sink`` in order."""
-    return await _Run(plan, rows_total, sink, hooks or RunHooks()).execute(windows, cache)
+    """Judge every row of ``windows`` and hand finished windows to ``sink`` in order;
+    ``make_caller`` builds the run's Caller (batch mode answers from the cache)."""
+    run_ = _Run(plan, rows_total, sink, hooks or RunHooks())
+    run_.make_caller = make_caller
+    return await run_.execute(windows, cache)
 
 
 class _Run:
@@ -146,6 +150,7 @@ class _Run:
         self.state = _State()
         self.window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
         self.started = time.monotonic()
+        self.make_caller: Callable[..., Caller] = Caller
 
     async def execute(
         self, windows: Iterator[pa.Table], cache: AnswerCache | NoCache
@@ -171,7 +176,7 @@ class _Run:
         """The producer, the workers and the background tasks, until all are done."""
         plan, hooks, state = self.plan, self.hooks, self.state
         async with make_transports(plan) as transports:
-            caller = Caller(
+            caller = self.make_caller(
                 transports,
                 cache,
                 self.budget,

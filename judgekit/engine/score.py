@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pyarrow as pa
@@ -19,13 +20,17 @@ from judgekit import __version__
 from judgekit.cache import AnswerCache, CountingCache, NoCache, cache_location
 from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows
+from judgekit.engine.calls import Caller
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
-from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, run
-from judgekit.errors import CacheError, IncompleteRun, OutputError
+from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, Sink, error_rate, run
+from judgekit.errors import CacheError, IncompleteRun, JudgekitError, OutputError, UsageError
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.output_paths import check_not_input, check_summary_path
 from judgekit.records import JudgeResult
 from judgekit.stopping import signal_handlers_kept
+
+if TYPE_CHECKING:
+    from judgekit.batch.session import BatchSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class ScoreJob:
     use_cache: bool = True
     summary_path: Path | None = None
     """``--summary-json``: checked before any call, written by the caller."""
+    batch: bool = False
+    """``--batch``: uncached calls go to the provider's batch API (``judgekit.batch``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,26 +108,39 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     dataset, plan = prepare(job)
     started_at = datetime.now(UTC)
     hooks = hooks or RunHooks()
+    if job.batch and not job.use_cache:
+        raise UsageError(
+            "--batch keeps its batches and their answers in the answer cache: "
+            "drop --no-cache (or drop --batch)"
+        )
     cache = open_cache(job, plan, hooks.on_notice)
     rows = dataset.rows if job.limit is None else min(dataset.rows, job.limit)
     judges = [(j.name, list(j.criteria)) for j in plan.judges]
     # JSONL and CSV write each input value as it came in: they need the input's JSON text.
     with_json = job.output.suffix.lower() in (".jsonl", ".csv")
+    batch = _batch_session(job, plan, cache, hooks)
     try:
         continuing = [j.name for j in plan.judges if j.continuation]
         with (
             OutputWriter(job.output, dataset.schema, judges, continuing=continuing) as writer,
             signal_handlers_kept(),
         ):
+            sink: Sink = _WriterSink(writer)
+            if batch is not None:
+                batch.collect()
+                sink = batch.sink(sink)
             outcome = anyio.run(
                 run,
                 plan,
                 iter_windows(dataset, WINDOW_ROWS, job.limit, with_json=with_json),
                 rows,
-                _WriterSink(writer),
+                sink,
                 cache,
                 hooks,
+                Caller if batch is None else batch.make_caller,
             )
+            if batch is not None:
+                batch.after_pass()  # BatchesPending while rows wait: OUT is not written
             problem = _joined(
                 _problem(outcome, plan, cached=job.use_cache),
                 cache.problem(output_written=True),
@@ -132,8 +152,25 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     except OutputError as exc:
         raise OutputError(f"{exc}; {_rerun_hint(job)}") from None
     finally:
+        if batch is not None:
+            batch.close()
         cache.close()
     return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem)
+
+
+def _batch_session(
+    job: ScoreJob, plan: RunPlan, cache: AnswerCache | NoCache, hooks: RunHooks
+) -> BatchSession | None:
+    """Batch mode's session (``judgekit.batch``) when ``--batch`` and a model is called."""
+    if not job.batch or not isinstance(cache, AnswerCache):
+        return None
+    from judgekit.batch.session import BatchSession
+
+    try:
+        return BatchSession(plan, cache, hooks.on_notice)
+    except JudgekitError:
+        cache.close()
+        raise
 
 
 def _rerun_hint(job: ScoreJob) -> str:

@@ -61,6 +61,7 @@ from aiohttp import web
 
 from judgekit.testing import fake_bedrock
 from judgekit.testing import fake_replies as shapes
+from judgekit.testing.fake_batches import FakeBatches
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
 from judgekit.testing.fake_judges import answer_for
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
@@ -122,6 +123,8 @@ class FakeProvider:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self.batches = FakeBatches(lambda: self.settings, self._batch_answer, self._pause)
+        """The batch APIs (``fake_batches``): ``submitted()`` and ``calls()``."""
 
     # -- public API ------------------------------------------------------------
 
@@ -172,6 +175,7 @@ class FakeProvider:
             self._generation += 1
             self.settings = dataclasses.replace(self._initial)
         self._gate.clear()
+        self.batches.reset()
         loop = self._loop
         if loop is None:
             return
@@ -217,6 +221,7 @@ class FakeProvider:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for path in ROUTES:
             app.router.add_post(path, self._handle)
+        self.batches.add_routes(app.router)
         app.router.add_get("/_stats", self._handle_stats)
         app.router.add_post("/_reset", self._handle_reset)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
@@ -403,6 +408,14 @@ class FakeProvider:
             self._counters.output_tokens += shaped.usage.output_tokens
         headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
         return web.Response(text=payload, content_type="application/json", headers=headers)
+
+    def _batch_answer(self, protocol: WireProtocol, body: Any) -> tuple[int, str]:
+        """A batch request answered as the online endpoint answers it (reply stages only)."""
+        call = read_call(protocol, body, "")
+        if isinstance(call, str):
+            return 400, json.dumps({"error": {"message": call}})
+        response = self._reply(call, self.settings, shapes.output_cap(protocol, body))
+        return response.status, response.text or ""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -111,6 +111,17 @@ class FakeSettings:
     quota_exceeded: bool = False
     """Every request gets 429 "You exceeded your current quota", its code rewritten to
     ``"429"`` as a LiteLLM proxy does."""
+    batch_polls_to_finish: int = 0
+    """Batch APIs (``fake_batches``): a batch ends on its Nth status check (0: the first)."""
+    batch_ending: str = "completed"
+    """How a batch ends: ``completed``, ``expired`` or ``cancelled`` (then no request in it
+    is answered)."""
+    batch_fail_every: int = 0
+    """In a completed batch, every Nth request (N, 2N, ...) fails with a 500 of its own."""
+    batch_hang_at: str | None = None
+    """Hang (until reset) at a step, for kill -9 tests: ``create_before`` (the batch create
+    request, before anything is created), ``create_after`` (the batch is created, its reply
+    never sent) or ``results`` (fetching an ended batch's results)."""
 
 
 @dataclass(frozen=True, slots=True)
