@@ -21,6 +21,8 @@ from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
     from judgekit.engine.plan import RunPlan
+    from judgekit.engine.run import RunHooks
+    from judgekit.engine.score import ScoreJob, ScoreReport
 
 app = typer.Typer(
     name="judgekit",
@@ -114,12 +116,22 @@ def score(
         bool,
         typer.Option("--local-only", help="Run only judges that cost nothing; skip the rest."),
     ] = False,
+    engine: Annotated[
+        Literal["local", "ray"],
+        typer.Option(help="local: this process; ray: a Ray cluster (pip install 'judgekit[ray]')."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDR", help="Ray cluster to join (--engine ray; default: start one)."
+        ),
+    ] = None,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
     from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
-    from judgekit.engine.score import ScoreJob, check_clean, score_dataset
+    from judgekit.engine.score import ScoreJob, check_clean
     from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
     from judgekit.stopping import stop_signals_interrupt
@@ -146,6 +158,10 @@ def score(
         if dry_run:
             _print_estimate(estimate(job))
             return
+        if engine == "ray":
+            from judgekit.distributed import require_ray
+
+            require_ray()
         with ProgressDisplay(stderr, quiet=quiet) as display:
             hooks = RunHooks(
                 on_progress=display.update,
@@ -153,7 +169,7 @@ def score(
                 progress_interval_s=display.interval_s,
                 on_retry=display.notice if verbose else None,
             )
-            report = score_dataset(job, hooks)
+            report = _score(job, hooks, engine, address)
             display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
@@ -166,6 +182,17 @@ def score(
                 figures["skipped"] = skipped
             write_summary(summary_json, figures, output)
         check_clean(report)
+
+
+def _score(job: ScoreJob, hooks: RunHooks, engine: str, address: str | None) -> ScoreReport:
+    """Run ``job`` on this machine or on a Ray cluster."""
+    if engine == "ray":
+        from judgekit.distributed.ray_engine import score_with_ray
+
+        return score_with_ray(job, address, hooks)
+    from judgekit.engine.score import score_dataset
+
+    return score_dataset(job, hooks)
 
 
 def _print_estimate(e: Estimate) -> None:

@@ -117,9 +117,21 @@ async def run(
     sink: Sink,
     cache: AnswerCache | NoCache,
     hooks: RunHooks | None = None,
+    shared: SharedLimits | None = None,
 ) -> RunOutcome:
-    """Judge every row of ``windows`` and hand finished windows to ``sink`` in order."""
-    return await _Run(plan, rows_total, sink, hooks or RunHooks()).execute(windows, cache)
+    """Judge every row of ``windows`` and hand finished windows to ``sink`` in order.
+
+    ``shared``: a budget and pacers that live outside this run (``judgekit.distributed``:
+    one ledger for a whole cluster); None gives the run its own."""
+    return await _Run(plan, rows_total, sink, hooks or RunHooks(), shared).execute(windows, cache)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLimits:
+    """A budget and per-connection pacers shared with other runs (Ray workers)."""
+
+    budget: Budget
+    limiters: Mapping[str, ConnectionLimiter]
 
 
 class _Run:
@@ -128,7 +140,14 @@ class _Run:
     Everything runs on one event loop thread; the counters and window buffers are
     only touched between awaits, so they need no lock."""
 
-    def __init__(self, plan: RunPlan, rows_total: int, sink: Sink, hooks: RunHooks) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        rows_total: int,
+        sink: Sink,
+        hooks: RunHooks,
+        shared: SharedLimits | None = None,
+    ) -> None:
         self.plan = plan
         self.sink = sink
         self.hooks = hooks
@@ -136,13 +155,17 @@ class _Run:
         self.counters = Counters(
             rows_total=rows_total, judgements_total=rows_total * len(plan.judges)
         )
-        self.budget = Budget(plan.budget_usd)
-        self.limiters = {
-            name: ConnectionLimiter(
-                conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
-            )
-            for name, conn in plan.connections.items()
-        }
+        self.budget = Budget(plan.budget_usd) if shared is None else shared.budget
+        self.limiters = (
+            {
+                name: ConnectionLimiter(
+                    conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
+                )
+                for name, conn in plan.connections.items()
+            }
+            if shared is None
+            else dict(shared.limiters)
+        )
         self.state = _State()
         self.window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
         self.started = time.monotonic()
