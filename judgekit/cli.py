@@ -118,7 +118,9 @@ def score(
     ] = False,
     engine: Annotated[
         Literal["local", "ray"],
-        typer.Option(help="local: this process; ray: a Ray cluster (pip install 'judgekit[ray]')."),
+        typer.Option(
+            help="local: this process; ray: a Ray cluster (pip install 'judgekit\\[ray]')."
+        ),
     ] = "local",
     address: Annotated[
         str | None,

@@ -212,3 +212,90 @@ def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
     times = sorted(r.time_s for r in fake.requests)
     per_second = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert per_second <= 10
+
+
+def _needs_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.skip(RAY_MISSING)
+
+
+@ray_test
+@pytest.mark.parametrize(
+    ("dataset", "output", "message"),
+    [
+        (
+            "data.jsonl",
+            "out.jsonl",
+            "error: {root}/out.jsonl: --engine ray writes Parquet; use an output path ending "
+            "in .parquet\n",
+        ),
+        (
+            "data.csv",
+            "out.parquet",
+            "error: {root}/data.csv: --engine ray reads JSONL and Parquet, not CSV; convert "
+            "it (or score it without --engine ray)\n",
+        ),
+        (
+            "s3://bucket/data.jsonl",
+            "out.parquet",
+            "error: s3://bucket/data.jsonl: --engine ray reads s3:// and gs:// datasets in "
+            "Parquet (a .parquet file or a directory ending in /)\n",
+        ),
+    ],
+    ids=["jsonl-output", "csv-input", "remote-jsonl"],
+)
+def test_engine_ray_refuses_what_it_cannot_do(
+    workspace: Workspace, dataset: str, output: str, message: str
+) -> None:
+    """Inputs and outputs the Ray path does not take: one line, exit 2, before Ray starts."""
+    _needs_ray()
+    workspace.write_rows(workspace.qa_rows(3))
+    (workspace.root / "data.csv").write_text("id,question,answer,reference\n1,q,a,r\n")
+    path = dataset if "://" in dataset else str(workspace.root / dataset)
+    config = _config(workspace)
+    result = workspace.invoke(
+        "score", path, "-c", str(config), "-o", str(workspace.root / output), "--engine", "ray"
+    )
+    assert (result.exit_code, result.output) == (2, message.format(root=workspace.root))
+    assert workspace.fake.stats().requests == 0
+
+
+@ray_test
+@one_cluster
+def test_refused_credentials_on_a_worker_stop_the_run(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """A 401 on a worker is the same one line as on one machine, exit 2, no output file."""
+    fake.settings.status_401 = True
+    dataset = workspace.write_rows(workspace.qa_rows(4))
+    output = workspace.root / "out.parquet"
+    result = workspace.score(dataset, _config(workspace), output, "--engine", "ray", "-q")
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "error: connection 'fake': the provider refused the credentials ("
+    )
+    assert result.output.endswith("; this connection sends no key: set api_key_env\n")
+    assert not output.exists()
+
+
+@ray_test
+@one_cluster
+def test_score_ray_dataset_scores_a_ray_pipeline(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """The library call: a Ray Dataset in, the same rows with the judge's columns out."""
+    import ray
+
+    from judgekit.distributed import score_ray_dataset
+
+    rows = workspace.qa_rows(6)
+    config = load_config(_config(workspace))
+    scored = score_ray_dataset(ray.data.from_items(rows), config, cache_path=workspace.cache)
+    got = scored.to_arrow_refs()
+    table = pa.concat_tables(ray.get(got))
+    assert table.column("id").to_pylist() == [r["id"] for r in rows]
+    assert table.column("correctness_error").to_pylist() == [None] * 6
+    assert [round(s) for s in table.column("correctness_score").to_pylist()] == [1, 0] * 3
+    assert fake.stats().requests == 6

@@ -74,6 +74,7 @@ class Coordinator:
         self._noticed: set[str] = set()
         self._pids: dict[str, int] = {}
         self._lost_usd = 0.0
+        self._failure: tuple[str, str] | None = None
 
     # -- a batch's life ---------------------------------------------------------------------
 
@@ -177,6 +178,17 @@ class Coordinator:
     def paused_for_s(self, connection: str) -> float:
         """Seconds until the connection's current cluster-wide pause ends."""
         return self._limiters[connection].paused_for_s()
+
+    # -- a fatal error --------------------------------------------------------------------
+
+    def fail(self, kind: str, message: str) -> None:
+        """A worker's run ended on a fatal JudgekitError (Ray passes on only its text)."""
+        if self._failure is None:
+            self._failure = (kind, message)
+
+    def failure(self) -> tuple[str, str] | None:
+        """The first fatal error: (exception class name in ``judgekit.errors``, message)."""
+        return self._failure
 
     # -- notices ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ on a cluster it must be a path on a filesystem every node shares (``--cache``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from judgekit import errors
 from judgekit.cache import AnswerCache, cache_location
 from judgekit.config import Config
 from judgekit.datasets import DatasetInfo
@@ -51,6 +53,7 @@ def score_with_ray(
     """Run ``job`` on a Ray cluster (``address``; None: a local one); raises what
     ``score_dataset`` raises, and UsageError for inputs Ray cannot take."""
     import ray
+    import ray.data  # configures Ray Data's logging now, before it is quietened
 
     hooks = hooks or RunHooks()
     if output_suffix(job.output) != ".parquet":
@@ -61,6 +64,7 @@ def score_with_ray(
     started_at, clock = datetime.now(UTC), time.monotonic()
     cache_path = _cache_path(job, plan)
     started_ray = not ray.is_initialized()
+    stack = contextlib.ExitStack()
     if started_ray:
         ray.init(
             address=address,
@@ -68,7 +72,6 @@ def score_with_ray(
             log_to_driver=False,
             logging_level=logging.WARNING,
         )
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         spec = WorkerSpec(
             job.config,
@@ -78,6 +81,7 @@ def score_with_ray(
             jsonl_lines=dataset.format == "jsonl",
             cache_path=cache_path,
         )
+        stack.enter_context(_ray_data_console_off())
         ds = _read(job.dataset, dataset)
         if job.limit is not None:
             ds = ds.limit(job.limit)
@@ -95,6 +99,7 @@ def score_with_ray(
         for message in ray.get(coordinator.take_notices.remote()):
             hooks.on_notice(message)
     finally:
+        stack.close()
         if started_ray:
             ray.shutdown()
     return ScoreReport(outcome, plan, dataset, cache_path, problem)
@@ -121,6 +126,21 @@ def score_ray_dataset(
     spec = WorkerSpec(config, config_path, overrides, info, False, location)
     scored, _coordinator = _scored(ds, spec, plan, None)
     return scored
+
+
+@contextlib.contextmanager
+def _ray_data_console_off() -> Iterator[None]:
+    """Ray Data's own console lines (progress, a failed task's stack) stay in its log
+    file for the length of a run: the CLI prints judgekit's summary and one-line errors."""
+    logger = logging.getLogger("ray.data")
+    console = [h for h in logger.handlers if type(h).__name__ != "SessionFileHandler"]
+    for handler in console:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in console:
+            logger.addHandler(handler)
 
 
 def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
@@ -206,22 +226,19 @@ def _batches(scored: Any, coordinator: Any, hooks: RunHooks) -> Iterator[Any]:
             for message in ray.get(coordinator.take_notices.remote()):
                 hooks.on_notice(message)
             yield table
-    except Exception as exc:
-        cause = _judgekit_cause(exc)
-        if cause is None:
+    except Exception:
+        failure: tuple[str, str] | None = ray.get(coordinator.failure.remote())
+        if failure is None:
             raise
-        raise cause from None
+        raise _rebuilt(*failure) from None
 
 
-def _judgekit_cause(exc: BaseException | None) -> JudgekitError | None:
-    """The JudgekitError a Ray task raised, however Ray wrapped it."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if isinstance(exc, JudgekitError):
-            return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__
-        seen += 1
-    return None
+def _rebuilt(kind: str, message: str) -> JudgekitError:
+    """A worker's fatal error as the driver raises it (same class, same message)."""
+    cls = getattr(errors, kind, JudgekitError)
+    if not (isinstance(cls, type) and issubclass(cls, JudgekitError)):
+        cls = JudgekitError
+    return cls(message)
 
 
 def _outcome(coordinator: Any, rows: int, plan: RunPlan, elapsed_s: float) -> RunOutcome:

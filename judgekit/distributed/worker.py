@@ -29,6 +29,7 @@ from judgekit.engine.budget import ROUNDING_USD, Budget
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, SharedLimits, run
+from judgekit.errors import JudgekitError
 from judgekit.output import judge_arrays, output_schema
 from judgekit.records import JudgeResult
 
@@ -165,6 +166,9 @@ async def _score_batch(batch: pa.Table, spec: WorkerSpec, coordinator: Any) -> p
         windows = (table.slice(at, WINDOW_ROWS) for at in range(0, table.num_rows, WINDOW_ROWS))
         outcome = await run(plan, windows, table.num_rows, sink, cache, hooks, shared)
         problem = cache.problem(output_written=True)
+    except JudgekitError as exc:  # AuthError & co.: the driver raises it again
+        await coordinator.fail.remote(type(exc).__name__, str(exc))
+        raise
     finally:
         cache.close()
     if problem is not None:
