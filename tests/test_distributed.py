@@ -21,7 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import Workspace
+from typer.testing import CliRunner
 
+from judgekit.cli import app
 from judgekit.config import load_config
 from judgekit.engine.plan import Overrides
 from judgekit.engine.score import ScoreJob, ScoreReport
@@ -299,3 +301,43 @@ def test_score_ray_dataset_scores_a_ray_pipeline(
     assert table.column("correctness_error").to_pylist() == [None] * 6
     assert [round(s) for s in table.column("correctness_score").to_pylist()] == [1, 0] * 3
     assert fake.stats().requests == 6
+
+
+def _readme_ray_block() -> list[str]:
+    """The console block of the README's "Scaling out with Ray" section."""
+    from test_readme import code_blocks
+
+    section = README.split("## Scaling out with Ray")[1].split("\n## ")[0]
+    (lines,) = [lines for language, lines in code_blocks(section) if language == "console"]
+    return lines
+
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+_RAY_LOG = "WARNING authentication_token_setup.py"
+"""Ray's own line when it starts a local cluster (here the fixture started it)."""
+
+
+@ray_test
+@one_cluster
+def test_readme_ray_run_is_real(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Ray runs print what it shows: the first pays, the rerun reads the cache."""
+    from test_readme import matches, normalise
+
+    monkeypatch.chdir(workspace.root)
+    for name in ("datasets", "configs"):
+        (workspace.root / name).symlink_to(ROOT / name)
+    env = {"JUDGEKIT_FAKE_URL": fake.url, "JUDGEKIT_CACHE": str(workspace.cache)}
+    runs: list[tuple[str, list[str]]] = []
+    for line in _readme_ray_block():
+        if line.startswith("$ "):
+            runs.append((line[2:], []))
+        elif _RAY_LOG not in line:
+            runs[-1][1].append(line)
+    assert len(runs) == 2
+    for command, shown in runs:
+        result = CliRunner().invoke(app, command.split()[1:], env=env)
+        assert result.exit_code == 0, result.output
+        actual = normalise(result.output)
+        assert matches(shown, actual), "\n".join(actual)

@@ -90,6 +90,8 @@ def score_with_ray(
         with OutputWriter(job.output, dataset.schema, judges) as writer:
             for table in _batches(scored, coordinator, hooks):
                 writer.write_scored(table)
+                elapsed_s = time.monotonic() - clock
+                hooks.on_progress(_outcome(coordinator, dataset.rows, plan, elapsed_s).snapshot)
             outcome = _outcome(coordinator, dataset.rows, plan, time.monotonic() - clock)
             problem = _problem(outcome, plan, cached=job.use_cache)
             thresholds = {judge.name: judge.threshold for judge in plan.judges}

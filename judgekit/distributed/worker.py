@@ -63,7 +63,10 @@ class RayBudget(Budget):
         self._view = BudgetView(0.0, False)
 
     async def reserve(self, worst_case_usd: float) -> bool:
-        """Ask the coordinator for a reservation; False once the cluster's budget is spent."""
+        """Ask the coordinator for a reservation; False once the cluster's budget is spent.
+        Without a budget there is nothing to ask (one actor round trip less per call)."""
+        if self.limit_usd is None:
+            return True
         ok, self._view = await self._coordinator.reserve.remote(self._batch, worst_case_usd)
         if not ok:
             self.exhausted = True
@@ -72,7 +75,8 @@ class RayBudget(Budget):
     def settle(self, worst_case_usd: float, actual_usd: float) -> None:
         """Tell the coordinator what the call cost (not awaited: settling never waits)."""
         self.spent_usd += actual_usd
-        self._coordinator.settle.remote(self._batch, worst_case_usd, actual_usd)
+        if self.limit_usd is not None:
+            self._coordinator.settle.remote(self._batch, worst_case_usd, actual_usd)
 
     def covers(self, worst_case_usd: float) -> bool:
         """From the coordinator's last answer; advisory only (``reserve`` decides)."""
@@ -90,6 +94,7 @@ class RayLimiter(ConnectionLimiter):
         self, coordinator: Any, batch: str, connection: str, rpm: float | None, tpm: float | None
     ) -> None:
         super().__init__(rpm, tpm, 1)
+        self._paces_tokens = tpm is not None
         self._coordinator = coordinator
         self._batch = batch
         self._connection = connection
@@ -104,7 +109,8 @@ class RayLimiter(ConnectionLimiter):
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         """Give back the difference between booked and real tokens, cluster-wide."""
-        self._coordinator.settle_tokens.remote(self._connection, estimated, actual)
+        if self._paces_tokens:
+            self._coordinator.settle_tokens.remote(self._connection, estimated, actual)
 
     def on_success(self) -> None:
         """Recover the pace, here and cluster-wide."""
