@@ -6,6 +6,7 @@ are few and share it; they skip with the reason when Ray is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -170,15 +171,26 @@ def _run_in_thread(job: ScoreJob) -> tuple[threading.Thread, list[ScoreReport]]:
     return thread, reports
 
 
-def _busy_worker_pids() -> list[int]:
+def _coordinators() -> set[str]:
     import ray
 
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
-    pids: list[int] = []
-    for name in names:
-        if name.startswith("judgekit-coordinator-"):
-            pids += ray.get(ray.get_actor(name).busy_pids.remote())
-    return pids
+    names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+    return {name for name in names if name.startswith("judgekit-coordinator-")}
+
+
+def _scoring_pids(coordinator: str) -> list[int]:
+    """Processes of this run's coordinator that are scoring a batch right now (by their
+    Ray process title, so that nothing else is ever killed)."""
+    import psutil
+    import ray
+
+    pids: list[int] = ray.get(ray.get_actor(coordinator).busy_pids.remote())
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if "score_batch" in " ".join(psutil.Process(pid).cmdline()):
+                found.append(pid)
+    return found
 
 
 @ray_test
@@ -193,13 +205,15 @@ def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
     dataset = workspace.write_rows(workspace.qa_rows(rows))
     config = _config(workspace, run="concurrency = 4", connection="requests_per_minute = 600")
     output = workspace.root / "out.parquet"
+    earlier = _coordinators()
     thread, reports = _run_in_thread(_job(workspace, dataset, config, output))
     # Kill right after an answer, while nothing is on the wire (the next slot is ~100 ms away).
     workspace.wait_for(
         lambda: fake.stats().by_status.get(200, 0) >= 10 and fake.stats().in_flight == 0,
         "ten answers",
     )
-    pids = _busy_worker_pids()
+    (coordinator,) = _coordinators() - earlier
+    pids = _scoring_pids(coordinator)
     assert pids
     os.kill(pids[0], signal.SIGKILL)
     thread.join(timeout=120)
