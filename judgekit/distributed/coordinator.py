@@ -20,7 +20,7 @@ This module imports no Ray: ``ray_engine`` wraps ``Coordinator`` with ``ray.remo
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,11 +206,11 @@ class Coordinator:
 
 def pacing_of(plan_connections: dict[str, Any], max_in_flight: int) -> dict[str, PacingSpec]:
     """``PacingSpec`` of every connection of a plan (``RunPlan.connections``)."""
-    specs: dict[str, PacingSpec] = defaultdict()
-    for name, connection in plan_connections.items():
-        specs[name] = PacingSpec(
+    return {
+        name: PacingSpec(
             connection.config.requests_per_minute,
             connection.config.tokens_per_minute,
             max_in_flight,
         )
-    return dict(specs)
+        for name, connection in plan_connections.items()
+    }

@@ -60,9 +60,11 @@ def score_with_ray(
         raise UsageError(
             f"{job.output}: --engine ray writes Parquet; use an output path ending in .parquet"
         )
-    dataset, plan = _checked(job)
-    started_at, clock = datetime.now(UTC), time.monotonic()
-    cache_path = _cache_path(job, plan)
+    remote = job.dataset.startswith(REMOTE_PREFIXES)
+    if not remote:  # every local check before Ray starts
+        dataset, plan = _checked(job)
+    else:
+        _check_remote_path(job)
     started_ray = not ray.is_initialized()
     stack = contextlib.ExitStack()
     if started_ray:
@@ -73,6 +75,10 @@ def score_with_ray(
             logging_level=logging.WARNING,
         )
     try:
+        if remote:  # read on the cluster, through pyarrow's filesystems
+            dataset, plan = _checked(job)
+        started_at, clock = datetime.now(UTC), time.monotonic()
+        cache_path = _cache_path(job, plan)
         spec = WorkerSpec(
             job.config,
             job.config_path,
@@ -146,7 +152,8 @@ def _ray_data_console_off() -> Iterator[None]:
 
 
 def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
-    """Every check a one-machine run makes (local) or can make (remote Parquet)."""
+    """Every check a one-machine run makes (local) or can make (remote Parquet: Ray reads
+    its schema and row count, so Ray must be running)."""
     if not job.dataset.startswith(REMOTE_PREFIXES):
         dataset, plan = prepare(job)
         if dataset.format == "csv":
@@ -155,20 +162,24 @@ def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
                 "(or score it without --engine ray)"
             )
         return dataset, plan
-    if not job.dataset.endswith(".parquet") and not job.dataset.endswith("/"):
-        raise UsageError(
-            f"{job.dataset}: --engine ray reads s3:// and gs:// datasets in Parquet "
-            "(a .parquet file or a directory ending in /)"
-        )
     import ray
 
-    check_output_path(job.output)
     schema = ray.data.read_parquet(job.dataset).schema().base_schema
     id_column = job.config.run.id_column if job.config.run.id_column in schema.names else None
     rows = ray.data.read_parquet(job.dataset).count()
     info = DatasetInfo(job.dataset, (), "parquet", tuple(schema.names), schema, rows, id_column)
     plan = make_plan(job.config, job.config_path, info, job.overrides)
     return info, plan
+
+
+def _check_remote_path(job: ScoreJob) -> None:
+    """What can be checked of a remote dataset before Ray starts: its form, and OUT."""
+    if not job.dataset.endswith(".parquet") and not job.dataset.endswith("/"):
+        raise UsageError(
+            f"{job.dataset}: --engine ray reads s3:// and gs:// datasets in Parquet "
+            "(a .parquet file or a directory ending in /)"
+        )
+    check_output_path(job.output)
 
 
 def _cache_path(job: ScoreJob, plan: RunPlan) -> Path | None:
