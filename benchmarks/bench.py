@@ -15,6 +15,8 @@ Scenarios (issue 3):
       judgekit told requests_per_minute = 600
   S4  BENCH_BIG_ROWS rows through a rule judge, and through the fake provider
       at 0 ms, each in a child process: peak RSS and rows/s
+  S5  2,000 rows at 100 ms, concurrency 64: one machine, then ``--engine ray`` on a
+      local cluster of 2 worker processes (issue 14; skipped without judgekit[ray])
 """
 
 from __future__ import annotations
@@ -265,7 +267,63 @@ def main() -> None:
                 )
             )
             rows.append(Row("", "peak RSS", f"{peak:.0f} MiB", "flat", "flat"))
+        rows.extend(ray_scenario(work))
     print_table(rows)
+
+
+RAY_ROWS = 2_000
+RAY_WORKERS = 2
+
+
+def ray_scenario(work: Path) -> list[Row]:
+    """S5: RAY_ROWS rows, concurrency 64 per worker, 100 ms, on one machine and on a local
+    Ray cluster of RAY_WORKERS worker processes (cluster start-up timed apart)."""
+    try:
+        import ray
+    except ImportError:
+        return [Row("S5 Ray", "skipped", "pip install 'judgekit[ray]'", "-", "-")]
+    from judgekit.distributed.ray_engine import score_with_ray
+
+    rows: list[Row] = []
+    with fake_server("--latency-ms", "100") as url:
+        wall, _cpu, summary = run_inprocess(url, RAY_ROWS, 64, None, work)
+        requests = float(str(summary["requests"]))
+        label = f"S5 {RAY_ROWS:,} rows, 100 ms"
+        rows.append(Row(f"{label}, one machine", "rows/s", f"{RAY_ROWS / wall:,.0f}", "-", "-"))
+        rows.append(Row("", "requests/s", f"{requests / wall:,.0f}", "-", "-"))
+        t0 = time.perf_counter()
+        ray.init(num_cpus=RAY_WORKERS, include_dashboard=False, log_to_driver=False)
+        started_s = time.perf_counter() - t0
+        try:
+            job = _bench_job(url, work, RAY_ROWS, 64)
+            t0 = time.perf_counter()
+            report = score_with_ray(job, None, RunHooks(progress_interval_s=3600))
+            wall = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+        requests = report.outcome.snapshot.requests
+        rows.append(
+            Row(f"{label}, Ray x{RAY_WORKERS}", "rows/s", f"{RAY_ROWS / wall:,.0f}", "-", "-")
+        )
+        rows.append(Row("", "requests/s", f"{requests / wall:,.0f}", "-", "-"))
+        rows.append(Row("", "cluster start", f"{started_s:.1f} s", "-", "-"))
+    return rows
+
+
+def _bench_job(url: str, work: Path, rows: int, concurrency: int) -> ScoreJob:
+    """The S1-style job on ``rows`` rows with a fresh cache."""
+    import tomllib
+
+    data = work / f"data-{rows}.jsonl"
+    if not data.exists():
+        write_dataset(data, rows)
+    return ScoreJob(
+        dataset=str(data),
+        config=parse_config(tomllib.loads(config(url, concurrency)), "bench.toml"),
+        config_path="bench.toml",
+        output=work / "out-ray.parquet",
+        cache_path=work / f"cache-{time.monotonic_ns()}.sqlite3",
+    )
 
 
 def print_table(rows: list[Row]) -> None:

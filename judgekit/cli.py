@@ -128,12 +128,24 @@ def score(
         bool,
         typer.Option("--wait", help="With --batch: poll until every batch is collected."),
     ] = False,
+    engine: Annotated[
+        Literal["local", "ray"],
+        typer.Option(
+            help="local: this process; ray: a Ray cluster (pip install 'judgekit\\[ray]')."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDR", help="Ray cluster to join (--engine ray; default: start one)."
+        ),
+    ] = None,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
     from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
-    from judgekit.engine.score import ScoreJob, check_clean, score_dataset
+    from judgekit.engine.score import ScoreJob, check_clean
     from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
     from judgekit.stopping import stop_signals_interrupt
@@ -161,6 +173,10 @@ def score(
         if dry_run:
             _print_estimate(estimate(job), batch=job.batch)
             return
+        if engine == "ray":
+            from judgekit.distributed import require_ray
+
+            require_ray()
         with ProgressDisplay(stderr, quiet=quiet) as display:
             hooks = RunHooks(
                 on_progress=display.update,
@@ -168,7 +184,15 @@ def score(
                 progress_interval_s=display.interval_s,
                 on_retry=display.notice if verbose else None,
             )
-            report = _score_batches(job, hooks, wait) if job.batch else score_dataset(job, hooks)
+            if job.batch and engine == "ray":
+                raise UsageError(
+                    "--batch and --engine ray do not go together: a batch run makes no calls "
+                    "to spread over a cluster (drop one of them)"
+                )
+            if job.batch:
+                report = _score_batches(job, hooks, wait)
+            else:
+                report = _score(job, hooks, engine, address)
             display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
@@ -205,6 +229,17 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
                 raise typer.Exit(pending.exit_code) from None
             hooks.on_notice(f"{pending}; checking again in {job.config.run.batch_poll_s:g} s")
             time.sleep(job.config.run.batch_poll_s)
+
+
+def _score(job: ScoreJob, hooks: RunHooks, engine: str, address: str | None) -> ScoreReport:
+    """Run ``job`` on this machine or on a Ray cluster."""
+    if engine == "ray":
+        from judgekit.distributed.ray_engine import score_with_ray
+
+        return score_with_ray(job, address, hooks)
+    from judgekit.engine.score import score_dataset
+
+    return score_dataset(job, hooks)
 
 
 def _print_estimate(e: Estimate, *, batch: bool = False) -> None:

@@ -445,6 +445,14 @@ def _jsonl_windows(
         yield table
 
 
+def jsonl_lines_table(info: DatasetInfo, lines: Sequence[str]) -> pa.Table:
+    """JSONL lines (read elsewhere, e.g. by Ray Data) as a table of ``info.schema``, parsed
+    exactly as ``iter_windows`` parses them; blank lines are skipped; DatasetError."""
+    row_type = pa.struct(list(info.schema))
+    parsed = (_parse_line(info.path, 0, line.encode("utf-8")) for line in lines)
+    return _jsonl_table(info, row_type, [obj for obj in parsed if obj is not None])
+
+
 def _holds_struct(type_: pa.DataType) -> bool:
     if pa.types.is_struct(type_):
         return True

@@ -326,6 +326,20 @@ class OutputWriter:
             self._discard()
             raise self._failed(exc) from None
 
+    def write_scored(self, table: pa.Table) -> None:
+        """Append rows already scored elsewhere (``judge_arrays`` on a Ray worker): input
+        columns then judge columns, exactly this writer's schema."""
+        self._require_open()
+        if not table.schema.remove_metadata().equals(self.schema):
+            raise ValueError(f"scored table schema differs from the output schema:\n{table.schema}")
+        if not table.num_rows:
+            return
+        try:
+            self._sink.write(table.replace_schema_metadata(None))
+        except OSError as exc:
+            self._discard()
+            raise self._failed(exc) from None
+
     def commit(self, metadata: Mapping[str, str]) -> None:
         """Finish the file (Parquet: store ``metadata``), fsync it and rename it over OUT."""
         self._require_open()
@@ -408,6 +422,16 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def judge_arrays(
+    judges: Sequence[tuple[str, Sequence[str]]], results: Mapping[str, Sequence[JudgeResult]]
+) -> list[pa.Array]:
+    """Every judge's columns for one window, in ``output_schema`` order."""
+    arrays: list[pa.Array] = []
+    for judge, criteria in judges:
+        arrays.extend(_result_arrays(results[judge], tuple(criteria)))
+    return arrays
 
 
 def _result_arrays(rows: Sequence[JudgeResult], criteria: tuple[str, ...]) -> list[pa.Array]:

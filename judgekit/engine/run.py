@@ -118,12 +118,24 @@ async def run(
     cache: AnswerCache | NoCache,
     hooks: RunHooks | None = None,
     make_caller: Callable[..., Caller] = Caller,
+    shared: SharedLimits | None = None,
 ) -> RunOutcome:
     """Judge every row of ``windows`` and hand finished windows to ``sink`` in order;
-    ``make_caller`` builds the run's Caller (batch mode answers from the cache)."""
-    run_ = _Run(plan, rows_total, sink, hooks or RunHooks())
+    ``make_caller`` builds the run's Caller (batch mode answers from the cache).
+
+    ``shared``: a budget and pacers that live outside this run (``judgekit.distributed``:
+    one ledger for a whole cluster); None gives the run its own."""
+    run_ = _Run(plan, rows_total, sink, hooks or RunHooks(), shared)
     run_.make_caller = make_caller
     return await run_.execute(windows, cache)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLimits:
+    """A budget and per-connection pacers shared with other runs (Ray workers)."""
+
+    budget: Budget
+    limiters: Mapping[str, ConnectionLimiter]
 
 
 class _Run:
@@ -132,7 +144,14 @@ class _Run:
     Everything runs on one event loop thread; the counters and window buffers are
     only touched between awaits, so they need no lock."""
 
-    def __init__(self, plan: RunPlan, rows_total: int, sink: Sink, hooks: RunHooks) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        rows_total: int,
+        sink: Sink,
+        hooks: RunHooks,
+        shared: SharedLimits | None = None,
+    ) -> None:
         self.plan = plan
         self.sink = sink
         self.hooks = hooks
@@ -140,13 +159,17 @@ class _Run:
         self.counters = Counters(
             rows_total=rows_total, judgements_total=rows_total * len(plan.judges)
         )
-        self.budget = Budget(plan.budget_usd)
-        self.limiters = {
-            name: ConnectionLimiter(
-                conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
-            )
-            for name, conn in plan.connections.items()
-        }
+        self.budget = Budget(plan.budget_usd) if shared is None else shared.budget
+        self.limiters = (
+            {
+                name: ConnectionLimiter(
+                    conn.config.requests_per_minute, conn.config.tokens_per_minute, plan.concurrency
+                )
+                for name, conn in plan.connections.items()
+            }
+            if shared is None
+            else dict(shared.limiters)
+        )
         self.state = _State()
         self.window_slots = anyio.Semaphore(WINDOWS_IN_FLIGHT)
         self.started = time.monotonic()

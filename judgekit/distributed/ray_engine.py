@@ -1,0 +1,288 @@
+"""``judgekit score --engine ray``, and ``score_ray_dataset`` for Ray pipelines.
+
+Shape of a distributed run::
+
+    driver: checks (as one machine) ─▶ Ray Data read ─▶ map_batches(score_batch) ─▶ OUT
+                                                          │   ▲ (N worker processes)
+                                           coordinator actor: budget, pacing, notices
+
+The driver runs every check a one-machine run makes before any call (config, keys,
+columns, ids, output path) on local datasets; ``s3://`` and ``gs://`` Parquet datasets
+are read through pyarrow's filesystems and checked for columns only (no duplicate-id
+pass).  Batches come back in input order (``preserve_order``) and the driver writes
+them to the one Parquet file, atomically, as a one-machine run does.
+
+Every worker opens the same SQLite cache file: on one machine that is the default path;
+on a cluster it must be a path on a filesystem every node shares (``--cache``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from judgekit import errors
+from judgekit.cache import AnswerCache, cache_location
+from judgekit.config import Config
+from judgekit.datasets import DatasetInfo
+from judgekit.distributed.coordinator import Coordinator, pacing_of
+from judgekit.distributed.worker import WorkerSpec, score_batch
+from judgekit.engine.plan import Overrides, RunPlan, make_plan
+from judgekit.engine.run import RunHooks, RunOutcome
+from judgekit.engine.score import ScoreJob, ScoreReport, _metadata, _problem, prepare
+from judgekit.engine.stats import Counters, Snapshot
+from judgekit.errors import JudgekitError, UsageError
+from judgekit.output import OutputWriter, check_output_path, output_suffix, thresholds_metadata
+
+MAX_BATCH_ROWS = 1_000
+"""Rows per Ray task at most: a retried task redoes (from the cache) at most this many."""
+BATCHES_PER_WORKER = 4
+REMOTE_PREFIXES = ("s3://", "gs://")
+
+
+def score_with_ray(
+    job: ScoreJob, address: str | None, hooks: RunHooks | None = None
+) -> ScoreReport:
+    """Run ``job`` on a Ray cluster (``address``; None: a local one); raises what
+    ``score_dataset`` raises, and UsageError for inputs Ray cannot take."""
+    import ray
+    import ray.data  # configures Ray Data's logging now, before it is quietened
+
+    hooks = hooks or RunHooks()
+    if output_suffix(job.output) != ".parquet":
+        raise UsageError(
+            f"{job.output}: --engine ray writes Parquet; use an output path ending in .parquet"
+        )
+    remote = job.dataset.startswith(REMOTE_PREFIXES)
+    if not remote:  # every local check before Ray starts
+        dataset, plan = _checked(job)
+    else:
+        _check_remote_path(job)
+    started_ray = not ray.is_initialized()
+    stack = contextlib.ExitStack()
+    if started_ray:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    try:
+        if remote:  # read on the cluster, through pyarrow's filesystems
+            dataset, plan = _checked(job)
+        started_at, clock = datetime.now(UTC), time.monotonic()
+        cache_path = _cache_path(job, plan)
+        spec = WorkerSpec(
+            job.config,
+            job.config_path,
+            job.overrides,
+            dataset,
+            jsonl_lines=dataset.format == "jsonl",
+            cache_path=cache_path,
+        )
+        stack.enter_context(_ray_data_console_off())
+        ds = _read(job.dataset, dataset)
+        if job.limit is not None:
+            ds = ds.limit(job.limit)
+        scored, coordinator = _scored(ds, spec, plan, dataset.rows)
+        judges = [(j.name, list(j.criteria)) for j in plan.judges]
+        with OutputWriter(job.output, dataset.schema, judges) as writer:
+            for table in _batches(scored, coordinator, hooks):
+                writer.write_scored(table)
+                elapsed_s = time.monotonic() - clock
+                hooks.on_progress(_outcome(coordinator, dataset.rows, plan, elapsed_s).snapshot)
+            outcome = _outcome(coordinator, dataset.rows, plan, time.monotonic() - clock)
+            problem = _problem(outcome, plan, cached=job.use_cache)
+            thresholds = {judge.name: judge.threshold for judge in plan.judges}
+            writer.commit(
+                _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
+            )
+        for message in ray.get(coordinator.take_notices.remote()):
+            hooks.on_notice(message)
+    finally:
+        stack.close()
+        if started_ray:
+            ray.shutdown()
+    return ScoreReport(outcome, plan, dataset, cache_path, problem)
+
+
+def score_ray_dataset(
+    ds: Any,
+    config: Config,
+    *,
+    config_path: str = "config",
+    overrides: Overrides | None = None,
+    cache_path: Path | None = None,
+    use_cache: bool = True,
+) -> Any:
+    """The scored ``ray.data.Dataset``: ``ds``'s columns, then every judge's (lazy, in
+    order when the context preserves order).  ``cache_path`` must be reachable from every
+    worker.  Raises ConfigError & co. (``make_plan``) before any call."""
+    schema = ds.schema().base_schema
+    id_column = config.run.id_column if config.run.id_column in schema.names else None
+    info = DatasetInfo("ray dataset", (), "parquet", tuple(schema.names), schema, 0, id_column)
+    overrides = overrides or Overrides()
+    plan = make_plan(config, config_path, info, overrides)
+    location = cache_location(cache_path).path if use_cache else None
+    spec = WorkerSpec(config, config_path, overrides, info, False, location)
+    scored, _coordinator = _scored(ds, spec, plan, None)
+    return scored
+
+
+@contextlib.contextmanager
+def _ray_data_console_off() -> Iterator[None]:
+    """Ray Data's own console lines (progress, a failed task's stack) stay in its log
+    file for the length of a run: the CLI prints judgekit's summary and one-line errors."""
+    logger = logging.getLogger("ray.data")
+    console = [h for h in logger.handlers if type(h).__name__ != "SessionFileHandler"]
+    for handler in console:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in console:
+            logger.addHandler(handler)
+
+
+def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
+    """Every check a one-machine run makes (local) or can make (remote Parquet: Ray reads
+    its schema and row count, so Ray must be running)."""
+    if not job.dataset.startswith(REMOTE_PREFIXES):
+        dataset, plan = prepare(job)
+        if dataset.format == "csv":
+            raise UsageError(
+                f"{job.dataset}: --engine ray reads JSONL and Parquet, not CSV; convert it "
+                "(or score it without --engine ray)"
+            )
+        return dataset, plan
+    import ray
+
+    schema = ray.data.read_parquet(job.dataset).schema().base_schema
+    id_column = job.config.run.id_column if job.config.run.id_column in schema.names else None
+    rows = ray.data.read_parquet(job.dataset).count()
+    info = DatasetInfo(job.dataset, (), "parquet", tuple(schema.names), schema, rows, id_column)
+    plan = make_plan(job.config, job.config_path, info, job.overrides)
+    return info, plan
+
+
+def _check_remote_path(job: ScoreJob) -> None:
+    """What can be checked of a remote dataset before Ray starts: its form, and OUT."""
+    if not job.dataset.endswith(".parquet") and not job.dataset.endswith("/"):
+        raise UsageError(
+            f"{job.dataset}: --engine ray reads s3:// and gs:// datasets in Parquet "
+            "(a .parquet file or a directory ending in /)"
+        )
+    check_output_path(job.output)
+
+
+def _cache_path(job: ScoreJob, plan: RunPlan) -> Path | None:
+    """The shared cache file, created (or refused: CacheError) before any call."""
+    if not job.use_cache or not any(judge.is_llm for judge in plan.judges):
+        return None
+    cache = AnswerCache(cache_location(job.cache_path))
+    cache.close()
+    return cache.path
+
+
+def _read(path: str, info: DatasetInfo) -> Any:
+    """The dataset as a Ray Dataset: JSONL as raw lines (workers parse them as judgekit
+    does), Parquet through Ray Data's reader (pyarrow filesystems for s3:// and gs://)."""
+    import ray
+
+    if info.format == "jsonl":
+        return ray.data.read_text([str(f) for f in info.files], drop_empty_lines=True)
+    if not info.files:
+        return ray.data.read_parquet(path)
+    return ray.data.read_parquet([str(f) for f in info.files])
+
+
+def _scored(ds: Any, spec: WorkerSpec, plan: RunPlan, rows: int | None) -> tuple[Any, Any]:
+    """``ds`` mapped by ``score_batch`` on the workers, and the run's coordinator."""
+    import ray
+
+    # A Dataset keeps the context it was made with: order is set on the input's own.
+    ds.context.execution_options.preserve_order = True
+    ds.context.enable_progress_bars = False
+    workers = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+    coordinator = (
+        ray.remote(Coordinator)
+        .options(name=f"judgekit-coordinator-{uuid.uuid4().hex[:8]}", num_cpus=0)
+        .remote(plan.budget_usd, pacing_of(dict(plan.connections), plan.concurrency * workers))
+    )
+    batch_rows = MAX_BATCH_ROWS
+    if rows is not None:
+        batch_rows = max(1, min(MAX_BATCH_ROWS, -(-rows // (workers * BATCHES_PER_WORKER))))
+    scored = ds.map_batches(
+        score_batch,
+        batch_format="pyarrow",
+        batch_size=batch_rows,
+        fn_kwargs={"spec": spec, "coordinator": coordinator},
+        num_cpus=1,
+    )  # a task whose worker dies is retried (Ray's default: 3 times) and reads the cache
+    return scored, coordinator
+
+
+def _batches(scored: Any, coordinator: Any, hooks: RunHooks) -> Iterator[Any]:
+    """The scored batches in input order; notices passed on as they come; a fatal error
+    of a worker (credentials refused, ...) raised as itself."""
+    import ray
+
+    try:
+        for table in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+            for message in ray.get(coordinator.take_notices.remote()):
+                hooks.on_notice(message)
+            yield table
+    except Exception:
+        failure: tuple[str, str] | None = ray.get(coordinator.failure.remote())
+        if failure is None:
+            raise
+        raise _rebuilt(*failure) from None
+
+
+def _rebuilt(kind: str, message: str) -> JudgekitError:
+    """A worker's fatal error as the driver raises it (same class, same message)."""
+    cls = getattr(errors, kind, JudgekitError)
+    if not (isinstance(cls, type) and issubclass(cls, JudgekitError)):
+        cls = JudgekitError
+    return cls(message)
+
+
+def _outcome(coordinator: Any, rows: int, plan: RunPlan, elapsed_s: float) -> RunOutcome:
+    """The run's figures: the sum of every batch's, the budget as the coordinator kept it."""
+    import ray
+
+    reports: list[dict[str, Any]] = ray.get(coordinator.reports.remote())
+    ledger: dict[str, Any] = ray.get(coordinator.budget.remote())
+    counters = Counters(rows_total=rows, judgements_total=rows * len(plan.judges))
+    summed = [
+        "rows_done",
+        "judgements_done",
+        "requests",
+        "cache_hits",
+        "retries",
+        "rate_limited",
+        "input_tokens",
+        "output_tokens",
+        "calls_without_usage",
+        "calls_without_price",
+        "rule_judgements_done",
+        "rule_errors",
+    ]
+    errors: Counter[str] = Counter()
+    for report in reports:
+        for name in summed:
+            setattr(counters, name, getattr(counters, name) + int(report.get(name) or 0))
+        counters.spent_usd += float(report.get("spent_usd") or 0.0)
+        counters.saved_usd += float(report.get("saved_usd") or 0.0)
+        counters.charged_without_usage_usd += float(report.get("charged_without_usage_usd") or 0)
+        errors.update(report.get("errors") or {})
+    counters.errors = errors
+    snapshot: Snapshot = counters.snapshot(elapsed_s, plan.budget_usd)
+    return RunOutcome(snapshot=snapshot, budget_exhausted=bool(ledger["exhausted"]))

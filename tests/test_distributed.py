@@ -1,0 +1,359 @@
+"""``judgekit score --engine ray`` on a local Ray cluster (2 CPUs, worker processes).
+
+The cluster is started once per test process (Ray takes seconds to start), so these tests
+are few and share it; they skip with the reason when Ray is not installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import Workspace
+from typer.testing import CliRunner
+
+from judgekit.cli import app
+from judgekit.config import load_config
+from judgekit.engine.plan import Overrides
+from judgekit.engine.score import ScoreJob, ScoreReport
+from judgekit.testing.fake_provider import FakeProvider
+
+ROOT = Path(__file__).resolve().parent.parent
+RAY_MISSING = "ray is not installed (pip install 'judgekit[ray]')"
+PRICE_IN_USD_PER_MTOK, PRICE_OUT_USD_PER_MTOK = 0.15, 0.60
+VARYING = ("_latency_ms", "_response_id")
+"""Columns that differ between any two runs (the fake's timing and reply ids)."""
+
+ray_test = pytest.mark.ray
+one_cluster = pytest.mark.xdist_group("ray")
+"""All Ray tests in one test process: two local clusters would share 2 cores."""
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """A local Ray cluster of 2 CPUs for the whole session; skip when Ray is missing."""
+    try:
+        import ray
+    except ImportError:
+        pytest.skip(RAY_MISSING)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _config(ws: Workspace, *, run: str = "", connection: str = "") -> Path:
+    """One priced LLM judge on the fake, no key (Ray workers read keys from their own
+    environment, which the tests' per-test variables do not reach)."""
+    path = ws.root / "ray.toml"
+    path.write_text(
+        f"[run]\n{run}\n"
+        "[connections.fake]\n"
+        'protocol = "chat_completions"\n'
+        f'base_url = "{ws.fake.openai_base_url}"\n'
+        'model = "fake-judge"\n'
+        "api_key_required = false\n"
+        f"input_usd_per_mtok = {PRICE_IN_USD_PER_MTOK}\n"
+        f"output_usd_per_mtok = {PRICE_OUT_USD_PER_MTOK}\n"
+        f"{connection}\n"
+        '[[judges]]\nname = "correctness"\nconnection = "fake"\ntemplate = "correctness"\n'
+        '[judges.columns]\ninput = "question"\noutput = "answer"\nexpected = "reference"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _job(ws: Workspace, dataset: Path, config: Path, output: Path, **extra: Any) -> ScoreJob:
+    return ScoreJob(
+        dataset=str(dataset),
+        config=load_config(config),
+        config_path=str(config),
+        output=output,
+        cache_path=ws.cache,
+        overrides=Overrides(**extra),
+    )
+
+
+def _steady(table: pa.Table) -> pa.Table:
+    return table.drop([c for c in table.column_names if c.endswith(VARYING)])
+
+
+def test_engine_ray_without_ray_says_what_to_install(tmp_path: Path) -> None:
+    """Without Ray, one line saying what to install, exit 2, nothing written."""
+    program = "import sys; sys.modules['ray'] = None; from judgekit.cli import main; main()"
+    output = tmp_path / "out.parquet"
+    args = ["score", "datasets/demo.jsonl", "-c", "configs/demo.toml", "-o", str(output)]
+    env = dict(os.environ, JUDGEKIT_FAKE_URL="http://127.0.0.1:9")
+    done = subprocess.run(
+        [sys.executable, "-c", program, *args, "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --engine ray needs Ray, which is not installed: pip install 'judgekit[ray]'\n"
+    )
+    assert not output.exists()
+
+
+@ray_test
+@one_cluster
+def test_demo_on_ray_matches_one_machine(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo scored on 2 Ray workers: the same file as on one machine, the same calls."""
+    monkeypatch.setenv("JUDGEKIT_FAKE_URL", fake.url)
+    dataset, config = ROOT / "datasets/demo.jsonl", ROOT / "configs/demo.toml"
+    local, distributed = workspace.root / "local.parquet", workspace.root / "ray.parquet"
+    common = [str(dataset), "-c", str(config), "--no-cache"]
+    assert workspace.invoke("score", *common, "-o", str(local), "-q").exit_code == 0
+    one_machine = fake.stats().requests
+    fake.reset()
+    result = workspace.invoke("score", *common, "-o", str(distributed), "-q", "--engine", "ray")
+    assert result.exit_code == 0, result.output
+    assert fake.stats().requests == one_machine == 154
+    expected, got = pq.read_table(local), pq.read_table(distributed)
+    assert got.schema.equals(expected.schema)
+    assert _steady(got).to_pylist() == _steady(expected).to_pylist()
+    totals = json.loads(pq.read_metadata(distributed).metadata[b"judgekit.totals"])
+    assert (totals["rows_done"], totals["requests"], totals["problem"]) == (77, 154, None)
+
+
+@ray_test
+@one_cluster
+def test_budget_holds_across_workers(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """Two workers share one ledger: new spend never passes the budget, the run exits 1
+    naming it, and every row is written (scored, or budget_exhausted)."""
+    from judgekit.distributed.ray_engine import score_with_ray
+
+    budget_usd = 0.002
+    fake.settings.latency_ms = 20
+    dataset = workspace.write_rows(workspace.qa_rows(60))
+    config = _config(workspace, run="concurrency = 8")
+    output = workspace.root / "out.parquet"
+    report = score_with_ray(_job(workspace, dataset, config, output, budget_usd=budget_usd), None)
+    stats = fake.stats()
+    billed_usd = (
+        stats.input_tokens * PRICE_IN_USD_PER_MTOK + stats.output_tokens * PRICE_OUT_USD_PER_MTOK
+    ) / 1e6
+    rows = pq.read_table(output).to_pylist()
+    spent_usd = sum(r["correctness_cost_usd"] or 0.0 for r in rows)
+    errors = Counter(r["correctness_error"] for r in rows)
+    assert 0 < billed_usd <= budget_usd
+    assert spent_usd == pytest.approx(billed_usd)
+    assert len(rows) == 60 and errors[None] + errors["budget_exhausted"] == 60
+    assert errors["budget_exhausted"] > 0
+    assert report.problem is not None and report.problem.startswith("budget of $0.002 exhausted")
+
+
+def _run_in_thread(job: ScoreJob) -> tuple[threading.Thread, list[ScoreReport]]:
+    from judgekit.distributed.ray_engine import score_with_ray
+
+    reports: list[ScoreReport] = []
+    thread = threading.Thread(target=lambda: reports.append(score_with_ray(job, None)))
+    thread.start()
+    return thread, reports
+
+
+def _coordinators() -> set[str]:
+    import ray
+
+    names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+    return {name for name in names if name.startswith("judgekit-coordinator-")}
+
+
+def _scoring_pids(coordinator: str) -> list[int]:
+    """Processes of this run's coordinator that are scoring a batch right now (by their
+    Ray process title, so that nothing else is ever killed)."""
+    import psutil
+    import ray
+
+    pids: list[int] = ray.get(ray.get_actor(coordinator).busy_pids.remote())
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            if "score_batch" in " ".join(psutil.Process(pid).cmdline()):
+                found.append(pid)
+    return found
+
+
+@ray_test
+@one_cluster
+def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """RPM 600 declared: across both workers the fake sees at most 10 requests a second
+    (the mean over the run; any one second, one more for network jitter).  A worker
+    killed (SIGKILL) between two calls: its batch is retried,
+    the run completes, and no request is answered twice (answers came from the cache)."""
+    rows = 40
+    dataset = workspace.write_rows(workspace.qa_rows(rows))
+    config = _config(workspace, run="concurrency = 4", connection="requests_per_minute = 600")
+    output = workspace.root / "out.parquet"
+    earlier = _coordinators()
+    thread, reports = _run_in_thread(_job(workspace, dataset, config, output))
+    # Kill right after an answer, while nothing is on the wire (the next slot is ~100 ms away).
+    workspace.wait_for(
+        lambda: fake.stats().by_status.get(200, 0) >= 10 and fake.stats().in_flight == 0,
+        "ten answers",
+    )
+    (coordinator,) = _coordinators() - earlier
+    pids = _scoring_pids(coordinator)
+    assert pids
+    os.kill(pids[0], signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and reports
+    assert reports[0].problem is None
+    table = pq.read_table(output).to_pylist()
+    assert [r["id"] for r in table] == [f"row-{i:03d}" for i in range(rows)]
+    assert all(r["correctness_error"] is None for r in table)
+    bodies = workspace.sent_bodies()
+    assert fake.stats().by_status.get(200) == len(set(bodies)) == rows
+    assert len(bodies) == rows  # none sent twice
+    times = sorted(r.time_s for r in fake.requests)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= 10.0  # the run's mean pace
+    per_second = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert per_second <= 11  # any one second: 10, give or take a request's network jitter
+
+
+def _needs_ray() -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.skip(RAY_MISSING)
+
+
+@ray_test
+@pytest.mark.parametrize(
+    ("dataset", "output", "message"),
+    [
+        (
+            "data.jsonl",
+            "out.jsonl",
+            "error: {root}/out.jsonl: --engine ray writes Parquet; use an output path ending "
+            "in .parquet\n",
+        ),
+        (
+            "data.csv",
+            "out.parquet",
+            "error: {root}/data.csv: --engine ray reads JSONL and Parquet, not CSV; convert "
+            "it (or score it without --engine ray)\n",
+        ),
+        (
+            "s3://bucket/data.jsonl",
+            "out.parquet",
+            "error: s3://bucket/data.jsonl: --engine ray reads s3:// and gs:// datasets in "
+            "Parquet (a .parquet file or a directory ending in /)\n",
+        ),
+    ],
+    ids=["jsonl-output", "csv-input", "remote-jsonl"],
+)
+def test_engine_ray_refuses_what_it_cannot_do(
+    workspace: Workspace, dataset: str, output: str, message: str
+) -> None:
+    """Inputs and outputs the Ray path does not take: one line, exit 2, before Ray starts."""
+    _needs_ray()
+    workspace.write_rows(workspace.qa_rows(3))
+    (workspace.root / "data.csv").write_text("id,question,answer,reference\n1,q,a,r\n")
+    path = dataset if "://" in dataset else str(workspace.root / dataset)
+    config = _config(workspace)
+    result = workspace.invoke(
+        "score", path, "-c", str(config), "-o", str(workspace.root / output), "--engine", "ray"
+    )
+    assert (result.exit_code, result.output) == (2, message.format(root=workspace.root))
+    assert workspace.fake.stats().requests == 0
+
+
+@ray_test
+@one_cluster
+def test_refused_credentials_on_a_worker_stop_the_run(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """A 401 on a worker is the same one line as on one machine, exit 2, no output file."""
+    fake.settings.status_401 = True
+    dataset = workspace.write_rows(workspace.qa_rows(4))
+    output = workspace.root / "out.parquet"
+    result = workspace.score(dataset, _config(workspace), output, "--engine", "ray", "-q")
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "error: connection 'fake': the provider refused the credentials ("
+    )
+    assert result.output.endswith("; this connection sends no key: set api_key_env\n")
+    assert not output.exists()
+
+
+@ray_test
+@one_cluster
+def test_score_ray_dataset_scores_a_ray_pipeline(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """The library call: a Ray Dataset in, the same rows with the judge's columns out."""
+    import ray
+
+    from judgekit.distributed import score_ray_dataset
+
+    rows = workspace.qa_rows(6)
+    config = load_config(_config(workspace))
+    scored = score_ray_dataset(ray.data.from_items(rows), config, cache_path=workspace.cache)
+    got = scored.to_arrow_refs()
+    table = pa.concat_tables(ray.get(got))
+    assert table.column("id").to_pylist() == [r["id"] for r in rows]
+    assert table.column("correctness_error").to_pylist() == [None] * 6
+    assert [round(s) for s in table.column("correctness_score").to_pylist()] == [1, 0] * 3
+    assert fake.stats().requests == 6
+
+
+def _readme_ray_block() -> list[str]:
+    """The console block of the README's "Scaling out with Ray" section."""
+    from test_readme import code_blocks
+
+    section = README.split("## Scaling out with Ray")[1].split("\n## ")[0]
+    (lines,) = [lines for language, lines in code_blocks(section) if language == "console"]
+    return lines
+
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+_RAY_LOG = "WARNING authentication_token_setup.py"
+"""Ray's own line when it starts a local cluster (here the fixture started it)."""
+
+
+@ray_test
+@one_cluster
+def test_readme_ray_run_is_real(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Ray runs print what it shows: the first pays, the rerun reads the cache."""
+    from test_readme import matches, normalise
+
+    monkeypatch.chdir(workspace.root)
+    for name in ("datasets", "configs"):
+        (workspace.root / name).symlink_to(ROOT / name)
+    env = {"JUDGEKIT_FAKE_URL": fake.url, "JUDGEKIT_CACHE": str(workspace.cache)}
+    runs: list[tuple[str, list[str]]] = []
+    for line in _readme_ray_block():
+        if line.startswith("$ "):
+            runs.append((line[2:], []))
+        elif _RAY_LOG not in line:
+            runs[-1][1].append(line)
+    assert len(runs) == 2
+    for command, shown in runs:
+        result = CliRunner().invoke(app, command.split()[1:], env=env)
+        assert result.exit_code == 0, result.output
+        actual = normalise(result.output)
+        assert matches(shown, actual), "\n".join(actual)
