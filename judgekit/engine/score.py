@@ -108,8 +108,17 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     with_json = job.output.suffix.lower() in (".jsonl", ".csv")
     try:
         continuing = [j.name for j in plan.judges if j.continuation]
+        sampling = [j.name for j in plan.judges if j.samples > 1]
+        pairwise = [j.name for j in plan.judges if j.is_pairwise]
         with (
-            OutputWriter(job.output, dataset.schema, judges, continuing=continuing) as writer,
+            OutputWriter(
+                job.output,
+                dataset.schema,
+                judges,
+                continuing=continuing,
+                sampling=sampling,
+                pairwise=pairwise,
+            ) as writer,
             signal_handlers_kept(),
         ):
             outcome = anyio.run(

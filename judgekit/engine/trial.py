@@ -25,7 +25,8 @@ from judgekit.config import Config
 from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows, row_ids
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
-from judgekit.engine.judging import judge_llm, judge_rule, missing_field, row_values
+from judgekit.engine.judge_row import judge_row
+from judgekit.engine.judging import judge_rule, missing_field, row_values
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.plan import JudgePlan, Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, make_transports
@@ -130,7 +131,7 @@ async def _call(
         caller = Caller(
             transports, cache, Budget(budget_usd), limiters, counters, notice, random.Random()
         )
-        result = await judge_llm(caller, judge, row)
+        result = await judge_row(caller, judge, row)
     return Trial(judge, result, cached=counters.cache_hits > 0, requests=counters.requests)
 
 
