@@ -24,6 +24,7 @@ from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, error_rate, r
 from judgekit.errors import CacheError, IncompleteRun, OutputError
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.output_paths import check_not_input, check_summary_path
+from judgekit.pairwise_summary import PairwiseTally
 from judgekit.records import JudgeResult
 from judgekit.stopping import signal_handlers_kept
 
@@ -54,14 +55,19 @@ class ScoreReport:
     cache_path: Path | None
     problem: str | None
     """Why the run is not clean (exit 1), or None."""
+    pairwise: Mapping[str, PairwiseTally] = field(default_factory=dict)
+    """Pairwise judges' win counts (``pairwise_summary``), for the summary."""
 
 
 class _WriterSink:
-    def __init__(self, writer: OutputWriter) -> None:
+    def __init__(self, writer: OutputWriter, tallies: Mapping[str, PairwiseTally]) -> None:
         self._writer = writer
+        self._tallies = tallies
 
     def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
         self._writer.write(window, results)
+        for judge, tally in self._tallies.items():
+            tally.add(results[judge])
 
 
 def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, RunPlan]:
@@ -110,6 +116,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
         continuing = [j.name for j in plan.judges if j.continuation]
         sampling = [j.name for j in plan.judges if j.samples > 1]
         pairwise = [j.name for j in plan.judges if j.is_pairwise]
+        tallies = {name: PairwiseTally() for name in pairwise}
         with (
             OutputWriter(
                 job.output,
@@ -126,7 +133,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 plan,
                 iter_windows(dataset, WINDOW_ROWS, job.limit, with_json=with_json),
                 rows,
-                _WriterSink(writer),
+                _WriterSink(writer, tallies),
                 cache,
                 hooks,
             )
@@ -142,7 +149,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
         raise OutputError(f"{exc}; {_rerun_hint(job)}") from None
     finally:
         cache.close()
-    return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem)
+    return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem, tallies)
 
 
 def _rerun_hint(job: ScoreJob) -> str:
