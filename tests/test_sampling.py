@@ -113,7 +113,9 @@ def test_a_rerun_is_free(workspace: Workspace) -> None:
 def test_the_dry_run_counts_and_prices_all_n_samples(workspace: Workspace) -> None:
     data = workspace.write_rows(ROWS)
     config = workspace.write_config(judges=SAMPLED)
-    result = workspace.invoke(*workspace.score_args(data, config, workspace.root / "o.parquet"), "--dry-run")
+    result = workspace.invoke(
+        *workspace.score_args(data, config, workspace.root / "o.parquet"), "--dry-run"
+    )
     assert result.exit_code == 0, result.output
     assert ["calls needed", "6"] in workspace.table(result.output)
 
@@ -135,7 +137,11 @@ def test_a_budget_that_runs_out_mid_row_keeps_the_paid_samples(workspace: Worksp
     worst = _worst_case_of_one_call(workspace, data, config)
     # What one sample really costs, from a run on another cache.
     probe = workspace.root / "probe.parquet"
-    workspace.invoke(*workspace.score_args(data, config, probe)[:-2], "--cache", str(workspace.root / "probe.sqlite3"))
+    workspace.invoke(
+        *workspace.score_args(data, config, probe)[:-2],
+        "--cache",
+        str(workspace.root / "probe.sqlite3"),
+    )
     paid = workspace.read_rows(probe)[0]["correctness_cost_usd"] / 3
     workspace.fake.reset()
     # Room for the first sample's worst case, then the second's next to the first's cost,
