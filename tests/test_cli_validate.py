@@ -350,5 +350,5 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
-        "safety, accuracy, behavior, citations)\n"
+        "safety, accuracy, behavior, citations, pairwise)\n"
     )

@@ -61,7 +61,10 @@ def test_an_unbiased_judge_is_consistent(workspace: Workspace) -> None:
         ("pair-4", "a", 1.0, True, True),
         ("pair-5", "b", 0.0, True, False),
     ]
-    assert len(workspace.fake.requests) == 10
+    stats = workspace.fake.stats()
+    assert stats.requests == 10
+    assert sum(r["versus_input_tokens"] for r in rows) == stats.input_tokens
+    assert sum(r["versus_output_tokens"] for r in rows) == stats.output_tokens
 
 
 def test_a_position_biased_judge_is_caught(workspace: Workspace) -> None:
