@@ -58,6 +58,7 @@ TEMPLATE_NAMES = [
     "accuracy",
     "behavior",
     "citations",
+    "pairwise",
 ]
 
 
@@ -301,7 +302,7 @@ def test_validate_checks_the_output_path(
 # -- templates -----------------------------------------------------------------------------
 
 
-def test_templates_lists_the_seven_with_their_fields(workspace: Workspace) -> None:
+def test_templates_lists_the_eight_with_their_fields(workspace: Workspace) -> None:
     result = workspace.invoke("templates")
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[0].strip() == "built-in templates"

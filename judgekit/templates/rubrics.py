@@ -290,6 +290,9 @@ How to compare:
 - Decide which response serves the request better: correct, complete, relevant and clear.
 - The order in which the responses are shown says nothing about their quality; judge \
 each on its content only.
+- Penalise factual errors, missing parts of the request and contradictions of <expected>.
 - Do not reward length, confident tone or formatting for their own sake.
 - An empty response, a refusal, or "I don't know" loses to any real answer.
-- Answer tie only when neither response is better."""
+- Answer tie only when neither response is better.
+
+Score: judgekit computes it from your winner in both orders (A shown first, then B shown first) as the probability that A is better."""
