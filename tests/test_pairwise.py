@@ -175,7 +175,8 @@ CONFIG_ERRORS = [
     (
         "samples",
         "samples = 3",
-        "samples: template 'pairwise' takes no samples (it asks twice per row already: A first, then B first)",
+        "samples: template 'pairwise' takes no samples "
+        "(it asks twice per row already: A first, then B first)",
     ),
     (
         "criteria",

@@ -6,8 +6,6 @@ import json
 import statistics
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from conftest import Workspace
 

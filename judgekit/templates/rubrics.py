@@ -295,4 +295,5 @@ each on its content only.
 - An empty response, a refusal, or "I don't know" loses to any real answer.
 - Answer tie only when neither response is better.
 
-Score: judgekit computes it from your winner in both orders (A shown first, then B shown first) as the probability that A is better."""
+Score: judgekit computes it from your winner in both orders (A shown first, then B shown \
+first) as the probability that A is better."""
