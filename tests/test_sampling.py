@@ -212,3 +212,22 @@ def test_bad_samples_are_config_errors(workspace: Workspace, judges: str, messag
     result = workspace.invoke("validate", "-c", str(config))
     assert result.exit_code == 2
     assert result.output == f"error: {workspace.root / message}"
+
+
+def test_agreement_reports_how_often_the_vote_was_split(workspace: Workspace) -> None:
+    labelled = [dict(row, human="pass") for row in ROWS]
+    data = workspace.write_rows(labelled)
+    config = workspace.write_config(
+        judges=SAMPLED.replace("samples = 3", 'samples = 3\nhuman_label = "human"')
+    )
+    out = workspace.root / "out.parquet"
+    assert workspace.score(data, config, out).exit_code == 0
+    table = workspace.invoke("agreement", str(out), "-c", str(config))
+    assert table.exit_code == 0, table.output
+    lines = [line.strip() for line in table.output.splitlines()]
+    assert "split votes: 1 of 2 sampled rows (0.500)" in lines
+    markdown = workspace.invoke("agreement", str(out), "-c", str(config), "--format", "markdown")
+    assert "\nsplit votes: 1 of 2 sampled rows (0.500)\n" in markdown.output
+    document = workspace.invoke("agreement", str(out), "-c", str(config), "--format", "json")
+    figures = json.loads(document.output)["judges"][0]["split_votes"]
+    assert figures == {"sampled": 2, "split": 1, "share": 0.5}
