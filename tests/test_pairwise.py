@@ -197,3 +197,16 @@ def test_what_pairwise_cannot_do_is_a_config_error(
     result = workspace.invoke("validate", "-c", str(config))
     assert result.exit_code == 2
     assert result.output == f"error: {config}: judges[0].{message}\n"
+
+
+def test_try_shows_the_winner(workspace: Workspace) -> None:
+    data = workspace.root / "pairwise.jsonl"
+    shutil.copy(ROOT / "datasets" / "pairwise.jsonl", data)
+    config = workspace.write_config(judges=PAIRWISE)
+    args = ["try", "-c", str(config), "--judge", "versus", "--row", "pair-2", str(data)]
+    result = workspace.invoke(*args, "--cache", str(workspace.cache))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert "verdict     FAIL (P(A is better) 0; pass = A wins)" in lines
+    assert "winner      b (position-consistent: yes)" in lines
+    assert "requests    2" in lines

@@ -231,3 +231,15 @@ def test_agreement_reports_how_often_the_vote_was_split(workspace: Workspace) ->
     document = workspace.invoke("agreement", str(out), "-c", str(config), "--format", "json")
     figures = json.loads(document.output)["judges"][0]["split_votes"]
     assert figures == {"sampled": 2, "split": 1, "share": 0.5}
+
+
+def test_try_shows_the_vote(workspace: Workspace) -> None:
+    data = workspace.write_rows(ROWS)
+    config = workspace.write_config(judges=SAMPLED)
+    args = ["try", "-c", str(config), "--judge", "correctness", "--row", "r2", str(data)]
+    result = workspace.invoke(*args, "--cache", str(workspace.cache))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "verdict     PASS (score 0.6 >= threshold 0.6)" in lines
+    assert "samples     3: vote share 0.667, score stddev 0.1" in lines
+    assert "requests    3" in lines

@@ -174,6 +174,9 @@ def describe(trial: Trial) -> list[tuple[str, str]]:
     lines = [("judge", f"{judge.name} ({name}, {kind})")]
     if result.error is not None:
         lines.append(("verdict", f"ERROR {result.error}"))
+    elif result.winner is not None:  # pairwise: passed means A won; no threshold
+        word = "PASS" if trial.passed else "FAIL"
+        lines.append(("verdict", f"{word} (P(A is better) {result.score:.4g}; pass = A wins)"))
     else:
         word = "PASS" if trial.passed else "FAIL"
         sign = ">=" if trial.passed else "<"
@@ -185,6 +188,17 @@ def describe(trial: Trial) -> list[tuple[str, str]]:
         lines.append(("confidence", f"{result.confidence:g}"))
     if result.criteria:
         lines.append(("criteria", " · ".join(f"{k} {v:.4g}" for k, v in result.criteria.items())))
+    if result.vote_share is not None and result.score_stddev is not None:
+        lines.append(
+            (
+                "samples",
+                f"{judge.samples}: vote share {result.vote_share:.3g}, "
+                f"score stddev {result.score_stddev:.3g}",
+            )
+        )
+    if result.winner is not None:
+        consistent = "yes" if result.position_consistent else "no"
+        lines.append(("winner", f"{result.winner} (position-consistent: {consistent})"))
     if judge.continuation and result.error is None:
         going = "yes" if result.should_continue else "no"
         lines.append(
