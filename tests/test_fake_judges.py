@@ -42,3 +42,23 @@ def test_the_switch_ends_the_conversation() -> None:
     )
     ended = answer_for(facts, None, should_continue=False)
     assert (ended["should_continue"], ended["next_prompt"]) == (False, None)
+
+
+def test_samples_are_shifted_in_turn() -> None:
+    from judgekit.testing.fake_judges import sample_shift
+
+    shifts = [sample_shift(f"Independent sample {k} of 5.") for k in range(1, 6)]
+    assert shifts == [-0.1, 0.0, 0.1, -0.1, 0.0]
+    assert sample_shift("no marker") == 0.0
+
+
+def test_pairwise_prefers_the_closer_output_and_the_bias_the_first() -> None:
+    from judgekit.testing.fake_judges import pairwise_answer
+
+    fields = {"output_a": "Paris it is", "output_b": "Paris", "expected": "Paris"}
+    assert pairwise_answer(fields)["winner"] == "B"
+    assert pairwise_answer(fields, position_bias=1.0)["winner"] == "A"
+    same = {"output_a": "Paris", "output_b": "Paris", "expected": "Paris"}
+    assert pairwise_answer(same)["winner"] == "tie"
+    prompt = read_prompt("Pairwise winner: A, B or tie\n<output_a>\nx\n</output_a>")
+    assert answer_for(prompt, None)["winner"] in ("A", "B", "tie")

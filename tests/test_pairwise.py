@@ -210,3 +210,16 @@ def test_try_shows_the_winner(workspace: Workspace) -> None:
     assert "verdict     FAIL (P(A is better) 0; pass = A wins)" in lines
     assert "winner      b (position-consistent: yes)" in lines
     assert "requests    2" in lines
+
+
+def test_templates_describes_pairwise(workspace: Workspace) -> None:
+    result = workspace.invoke("templates", "pairwise")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[2:7] == [
+        "required fields: input, output_a, output_b",
+        "optional fields: expected",
+        "score scale:     0 to 1",
+        "columns:         J_winner (a, b or tie), J_position_consistent",
+        "score:           probability that A is better: 1, 0.5 or 0 per order, averaged over "
+        "both orders",
+    ]

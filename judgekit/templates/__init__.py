@@ -238,7 +238,10 @@ def describe(template: Template) -> str:
         f"optional fields: {', '.join(template.optional) or '(none)'}",
         f"score scale:     {format_scale(template.scale)}, normalised to 0..1",
     ]
-    if template.kind in ("citations", "pairwise"):
+    if template.kind == "pairwise":
+        lines[-1] = "score scale:     0 to 1"
+        lines.append("columns:         J_winner (a, b or tie), J_position_consistent")
+    elif template.kind == "citations":
         lines[-1] = "score scale:     0 to 1"
         lines.append(f"counts:          {', '.join(template.dimensions)} (in J_criteria)")
     elif template.dimensions:
