@@ -11,7 +11,10 @@ import pytest
 from conftest import Workspace
 
 from judgekit.agreement_stats import wilson_interval
+from judgekit.config import load_config
+from judgekit.engine.estimate import estimate
 from judgekit.engine.pairwise import combine_orders, winner_of
+from judgekit.engine.score import ScoreJob
 from judgekit.pairwise import PairVerdict, parse_pairwise
 from judgekit.records import JudgeResult
 from judgekit.verdicts import MalformedVerdict
@@ -223,3 +226,34 @@ def test_templates_describes_pairwise(workspace: Workspace) -> None:
         "score:           probability that A is better: 1, 0.5 or 0 per order, averaged over "
         "both orders",
     ]
+
+
+def test_a_budget_that_runs_out_between_the_orders_keeps_the_first(
+    workspace: Workspace,
+) -> None:
+
+    data = workspace.write_rows(
+        [json.loads(ROOT.joinpath("datasets/pairwise.jsonl").read_text().splitlines()[0])]
+    )
+    config = workspace.write_config(judges=PAIRWISE)
+    figures = estimate(
+        ScoreJob(str(data), load_config(config), str(config), workspace.root / "d.parquet")
+    )
+    assert figures.calls_needed == 2
+    probe = workspace.root / "probe.parquet"
+    probe_cache = str(workspace.root / "probe.sqlite3")
+    workspace.invoke(*workspace.score_args(data, config, probe)[:-2], "--cache", probe_cache)
+    paid = workspace.read_rows(probe)[0]["versus_cost_usd"] / 2
+    workspace.fake.reset()
+    out = workspace.root / "out.parquet"
+    budget = figures.worst_case_usd / 2 + 0.5 * paid
+    result = workspace.score(data, config, out, "--budget-usd", repr(budget))
+    assert result.exit_code == 1, result.output
+    row = workspace.read_rows(out)[0]
+    assert (row["versus_error"], row["versus_winner"]) == ("budget_exhausted", None)
+    assert row["versus_reasoning"].startswith("B first: ")
+    assert row["versus_cost_usd"] > 0
+    workspace.fake.reset()
+    assert workspace.score(data, config, out).exit_code == 0
+    assert workspace.fake.stats().requests == 1
+    assert workspace.read_rows(out)[0]["versus_winner"] == "a"

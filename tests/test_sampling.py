@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import Workspace
 
+from judgekit.config import load_config
+from judgekit.engine.estimate import estimate
 from judgekit.engine.sampling import combine, sample_marker
+from judgekit.engine.score import ScoreJob
 from judgekit.records import JudgeResult
 
 SAMPLED = """
@@ -119,9 +122,6 @@ def test_the_dry_run_counts_and_prices_all_n_samples(workspace: Workspace) -> No
 
 
 def _worst_case_of_one_call(workspace: Workspace, data: Path, config: Path) -> float:
-    from judgekit.config import load_config
-    from judgekit.engine.estimate import estimate
-    from judgekit.engine.score import ScoreJob
 
     job = ScoreJob(str(data), load_config(config), str(config), workspace.root / "dry.parquet")
     figures = estimate(job)
