@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +55,7 @@ from judgekit.config import Config, JudgeConfig, LabelMeaning
 from judgekit.errors import ConfigError, DatasetError, UsageError
 from judgekit.output import read_thresholds
 from judgekit.records import PASS_TOLERANCE
+from judgekit.vote_split import VOTE_SHARE, SplitVotes, split_votes
 
 DEFAULT_LABELS: Mapping[str, LabelMeaning] = {
     **dict.fromkeys(("correct", "pass", "true", "yes", "1"), "pass"),
@@ -111,6 +112,8 @@ class JudgeAgreement:
     """Scored rows whose ``J_passed`` is not ``J_score >= threshold`` (0 when from the file)."""
     kappa_ci_note: str | None = None
     """How the kappa interval was made when not by the bootstrap, else None."""
+    votes: SplitVotes | None = None
+    """Split votes of a judge with ``samples`` > 1 (``vote_split``); None without."""
 
     @property
     def compared(self) -> int:
@@ -300,6 +303,7 @@ def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
             types |= {
                 f"{pairing.judge}_score": pl.Float64(),
                 f"{pairing.judge}_passed": pl.Boolean(),
+                f"{pairing.judge}_{VOTE_SHARE}": pl.Float64(),
             }
         types = {name: dtype for name, dtype in types.items() if name in wanted}
     with _reading(path):
@@ -345,7 +349,7 @@ def _needed_columns(path: Path, columns: Sequence[str], pairings: Sequence[Pairi
                 f"'{pairing.judge}' (columns: {_some(columns)})"
             )
         names = [pairing.human_column] + [
-            f"{pairing.judge}_{s}" for s in ("passed", "score", "error")
+            f"{pairing.judge}_{s}" for s in ("passed", "score", "error", VOTE_SHARE)
         ]
         wanted += [name for name in names if name in present and name not in wanted]
     return wanted
@@ -447,7 +451,12 @@ def compare(
         for column in dict.fromkeys(p.human_column for p in pairings)
     }
     judges = tuple(
-        judge_agreement(_outcomes(path, frame, p.judge, codes[p.human_column]), p, resamples, seed)
+        replace(
+            judge_agreement(
+                _outcomes(path, frame, p.judge, codes[p.human_column]), p, resamples, seed
+            ),
+            votes=split_votes(frame, p.judge),
+        )
         for p in pairings
     )
     return AgreementReport(str(path), judges, resamples, seed)

@@ -32,6 +32,9 @@ an undefined value is ``null`` (never NaN) and a ``*note`` says why::
         "fail_recall": 0.891,               # tn / (tn + fp): humans' fails the judge caught
         "judge_pass_rate": 0.61,            # (tp + fp) / compared
         "human_pass_rate": 0.6,             # (tp + fn) / compared
+        "split_votes": {"sampled": 950, "split": 40, "share": 0.042},
+                                            # samples > 1 only (else null): rows whose
+                                            # samples did not all agree (J_vote_share < 1)
         "threshold": {
           "configured": 0.7,                # the threshold J_passed used: the one the file
                                             # was scored with (Parquet metadata), else the
@@ -270,6 +273,7 @@ def _judge_document(judge: JudgeAgreement) -> dict[str, Any]:
             "best_kappa": _point_document(calibration.best_kappa),
             "note": calibration.note,
         },
+        "split_votes": judge.votes.as_dict() if judge.votes else None,
     }
 
 
@@ -401,6 +405,8 @@ def _judge_details(judge: JudgeAgreement) -> RenderableType:
         ),
         thresholds,
     ]
+    if judge.votes is not None:
+        lines.append(Text(judge.votes.line()))
     lines += [Text(note) for note in _notes(judge)]
     title = Text.assemble(
         (judge.judge, "bold"),
@@ -462,6 +468,8 @@ def _judge_markdown(judge: JudgeAgreement) -> list[str]:
             for which, value, agreement, kappa in _threshold_rows(judge)
         ),
     ]
+    if judge.votes is not None:
+        lines += ["", judge.votes.line()]
     for note in _notes(judge):
         lines += ["", f"Note: {note}."]
     return lines

@@ -142,6 +142,7 @@ def score(
     ] = None,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
+    from judgekit import pairwise_summary
     from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
@@ -197,12 +198,15 @@ def score(
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
         if not quiet:
-            table = summary_table(snapshot, str(output), report.problem, skipped)
+            pairs = pairwise_summary.summary_rows(report.pairwise)
+            table = summary_table(snapshot, str(output), report.problem, skipped, pairs)
             stderr.print(terminal.fit(table, stderr))
         if summary_json is not None:
             figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
             if skipped:
                 figures["skipped"] = skipped
+            if report.pairwise:
+                figures["pairwise"] = {j: t.as_dict() for j, t in report.pairwise.items()}
             write_summary(summary_json, figures, output)
         check_clean(report)
 

@@ -51,6 +51,8 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
     "tool_calls",
     "expected_behavior",
     "constraints",
+    "output_a",
+    "output_b",
 )
 LabelMeaning = Literal["pass", "fail", "exclude"]
 
@@ -286,6 +288,12 @@ class JudgeConfig(_Frozen):
     """llm judges: also ask whether the conversation goes on, and the user's next message."""
     max_turns: int | None = Field(None, ge=1)
     """With ``continue_conversation``: no further turn once the row has this many user turns."""
+    samples: int = Field(1, ge=1, le=20)
+    """llm judges: answers asked per row (self-consistency).  Above 1, each sample is its own
+    request, marked by an ``Independent sample K of N.`` line in the system prompt (every
+    provider accepts it, unlike a ``seed`` member) and sent at temperature 0.7 unless the
+    connection sets one; ``J_score`` is their mean, ``J_passed`` the majority vote (a tie:
+    the mean against the threshold), plus ``J_score_stddev`` and ``J_vote_share``."""
 
     @field_validator("columns")
     @classmethod
@@ -336,6 +344,8 @@ class JudgeConfig(_Frozen):
                 for k in ("connection", "model", "template", "prompt", "system", "params")
                 if getattr(self, k)
             ]
+            if self.samples > 1:
+                extra.append("samples")
             if extra:
                 raise ValueError(f"a {self.type} rule judge takes no {', '.join(extra)}")
             if self.pattern is not None and self.type != "regex":

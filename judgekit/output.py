@@ -83,12 +83,30 @@ CONTINUATION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 """After the others, for a judge with ``continue_conversation`` only."""
 
+SAMPLING_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("score_stddev", pa.float64()),
+    ("vote_share", pa.float64()),
+)
+"""After those, for a judge with ``samples`` > 1 only (``engine.sampling``)."""
+
+PAIRWISE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("winner", pa.string()),
+    ("position_consistent", pa.bool_()),
+)
+"""Last, for a judge with the ``pairwise`` template only (``engine.pairwise``)."""
+
 
 def judge_fields(
-    judge: str, criteria: Sequence[str], *, continuation: bool = False
+    judge: str,
+    criteria: Sequence[str],
+    *,
+    continuation: bool = False,
+    sampling: bool = False,
+    pairwise: bool = False,
 ) -> list[pa.Field]:
     """Return the ``{judge}_*`` output fields, in order; ``J_criteria`` only with criteria,
-    ``J_should_continue`` and ``J_next_prompt`` only with ``continuation``."""
+    ``J_should_continue`` and ``J_next_prompt`` only with ``continuation``,
+    ``SAMPLING_COLUMNS`` only with ``sampling``, ``PAIRWISE_COLUMNS`` only with ``pairwise``."""
     fields = []
     for attribute, type_ in _RESULT_COLUMNS:
         if type_ is None:
@@ -98,6 +116,10 @@ def judge_fields(
         fields.append(pa.field(f"{judge}_{attribute}", type_))
     if continuation:
         fields += [pa.field(f"{judge}_{name}", type_) for name, type_ in CONTINUATION_COLUMNS]
+    if sampling:
+        fields += [pa.field(f"{judge}_{name}", type_) for name, type_ in SAMPLING_COLUMNS]
+    if pairwise:
+        fields += [pa.field(f"{judge}_{name}", type_) for name, type_ in PAIRWISE_COLUMNS]
     return fields
 
 
@@ -106,14 +128,18 @@ def output_schema(
     judges: Sequence[tuple[str, Sequence[str]]],
     *,
     continuing: Collection[str] = (),
+    sampling: Collection[str] = (),
+    pairwise: Collection[str] = (),
 ) -> pa.Schema:
     """Return the input fields then each judge's fields; UsageError when a name is taken twice.
 
-    ``continuing`` names the judges with ``continue_conversation``."""
+    ``continuing`` names the judges with ``continue_conversation``, ``sampling`` those with
+    ``samples`` > 1, ``pairwise`` those with the ``pairwise`` template."""
     fields = list(input_schema.remove_metadata())
     taken = set(input_schema.names)
     for judge, criteria in judges:
-        for field in judge_fields(judge, criteria, continuation=judge in continuing):
+        extra = {"sampling": judge in sampling, "pairwise": judge in pairwise}
+        for field in judge_fields(judge, criteria, continuation=judge in continuing, **extra):
             if field.name in taken:
                 raise UsageError(
                     f"output column '{field.name}' already exists (from the dataset or another"
@@ -280,13 +306,19 @@ class OutputWriter:
         judges: Sequence[tuple[str, Sequence[str]]],
         *,
         continuing: Collection[str] = (),
+        sampling: Collection[str] = (),
+        pairwise: Collection[str] = (),
     ) -> None:
         check_output_path(path)
         self.path = path
-        self.schema = output_schema(input_schema, judges, continuing=continuing)
+        self.schema = output_schema(
+            input_schema, judges, continuing=continuing, sampling=sampling, pairwise=pairwise
+        )
         self._input_schema = input_schema.remove_metadata()
         self._judges = [(judge, tuple(criteria)) for judge, criteria in judges]
         self._continuing = frozenset(continuing)
+        self._sampling = frozenset(sampling)
+        self._pairwise = frozenset(pairwise)
         self._state: Literal["open", "committed", "aborted"] = "open"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +347,10 @@ class OutputWriter:
             arrays.extend(_result_arrays(rows, criteria))
             if judge in self._continuing:
                 arrays.extend(_continuation_arrays(rows))
+            if judge in self._sampling:
+                arrays.extend(_sampling_arrays(rows))
+            if judge in self._pairwise:
+                arrays.extend(_pairwise_arrays(rows))
         if not window.num_rows:
             return
         table = pa.Table.from_arrays(arrays, schema=self.schema)
@@ -461,6 +497,22 @@ def _continuation_arrays(rows: Sequence[JudgeResult]) -> list[pa.Array]:
     return [
         pa.array([r.should_continue for r in rows], pa.bool_()),
         pa.array([r.next_prompt for r in rows], pa.string()),
+    ]
+
+
+def _sampling_arrays(rows: Sequence[JudgeResult]) -> list[pa.Array]:
+    """``J_score_stddev`` and ``J_vote_share`` (``SAMPLING_COLUMNS``)."""
+    return [
+        pa.array([r.score_stddev for r in rows], pa.float64()),
+        pa.array([r.vote_share for r in rows], pa.float64()),
+    ]
+
+
+def _pairwise_arrays(rows: Sequence[JudgeResult]) -> list[pa.Array]:
+    """``J_winner`` and ``J_position_consistent`` (``PAIRWISE_COLUMNS``)."""
+    return [
+        pa.array([r.winner for r in rows], pa.string()),
+        pa.array([r.position_consistent for r in rows], pa.bool_()),
     ]
 
 

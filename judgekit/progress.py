@@ -10,7 +10,7 @@ only warnings, errors and nothing else.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 from rich.console import Console
@@ -141,9 +141,11 @@ def summary_table(
     output: str | None,
     exit_reason: str | None,
     skipped: Mapping[str, str] | None = None,
+    judge_rows: Sequence[tuple[str, str]] = (),
 ) -> Table:
-    """The end-of-run summary: rows, calls, errors by kind, tokens, cost, wall time, and
-    the judges ``--local-only`` skipped (name -> why it could cost money)."""
+    """The end-of-run summary: rows, calls, errors by kind, tokens, cost, wall time, the
+    judges ``--local-only`` skipped (name -> why it could cost money), and ``judge_rows``
+    (per-judge figures such as a pairwise judge's win rate: (what, value))."""
     table = Table(title="judgekit summary", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -161,6 +163,8 @@ def summary_table(
     table.add_row("wall time", f"{s.elapsed_s:.2f} s")
     for name, reason in (skipped or {}).items():
         table.add_row("skipped (local only)", f"{name}: {reason}")
+    for what, value in judge_rows:
+        table.add_row(what, value)
     if output:
         table.add_row("output", output)
     if exit_reason:

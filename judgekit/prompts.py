@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judgekit import citations
+from judgekit import citations, pairwise
 from judgekit import continuation as continuation_keys
 from judgekit.config import TEMPLATE_FIELDS
 from judgekit.records import Scale
@@ -148,6 +148,8 @@ def render(
         parts += [continuation_keys.TASK, "\n\n"]
     if template.kind == "citations":
         parts.append(citations.answer_format(continuation=continuation))
+    elif template.kind == "pairwise":
+        parts.append(pairwise.answer_format())
     else:
         parts.append(_closing(template.scale, tuple(criteria), continuation))
     return Prompt(system=compiled.system, user="".join(parts))

@@ -122,6 +122,16 @@ class JudgeResult:
     """``J_should_continue`` (judges with ``continue_conversation`` only)."""
     next_prompt: str | None = None
     """``J_next_prompt``: the user's next message, None when the conversation ends."""
+    score_stddev: float | None = None
+    """``J_score_stddev`` (judges with ``samples`` > 1): sample standard deviation of the
+    samples' scores."""
+    vote_share: float | None = None
+    """``J_vote_share`` (judges with ``samples`` > 1): share of samples that voted with the
+    majority (0.5 on a tie)."""
+    winner: str | None = None
+    """``J_winner`` (pairwise judges): ``a``, ``b`` or ``tie``."""
+    position_consistent: bool | None = None
+    """``J_position_consistent`` (pairwise judges): both orders chose the same winner."""
 
 
 PASS_TOLERANCE = 1e-9

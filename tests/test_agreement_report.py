@@ -106,6 +106,7 @@ JUDGE_KEYS = [
     "judge_pass_rate",
     "human_pass_rate",
     "threshold",
+    "split_votes",
 ]
 THRESHOLD_KEYS = [
     "configured",

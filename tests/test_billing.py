@@ -66,6 +66,8 @@ FAULTS: list[Fault] = [
     ("quota_exceeded", {"quota_exceeded": True}, ""),
     # Only continuation judges read it (tests/test_continuation.py); here it must change nothing.
     ("should_continue", {"should_continue": False}, ""),
+    # Only pairwise judges read it (tests/test_pairwise.py); here it must change nothing.
+    ("position_bias", {"position_bias": 1.0}, ""),
     ("hidden_reasoning_usage", {"hidden_reasoning_usage": True, "reasoning_tokens": 100}, ""),
     *[
         (f"bedrock_stop_reason-{r}", {"bedrock_stop_reason": r}, "")

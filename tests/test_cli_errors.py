@@ -133,7 +133,7 @@ def _unknown_template(ws: Workspace, case: Case) -> str:
     )
     return (
         f"{case.config}: judges[0].template: unknown template 'corect' (built-in: correctness, "
-        "faithfulness, helpfulness, safety, accuracy, behavior, citations; "
+        "faithfulness, helpfulness, safety, accuracy, behavior, citations, pairwise; "
         "`judgekit templates` lists them)"
     )
 

@@ -58,6 +58,7 @@ TEMPLATE_NAMES = [
     "accuracy",
     "behavior",
     "citations",
+    "pairwise",
 ]
 
 
@@ -301,7 +302,7 @@ def test_validate_checks_the_output_path(
 # -- templates -----------------------------------------------------------------------------
 
 
-def test_templates_lists_the_seven_with_their_fields(workspace: Workspace) -> None:
+def test_templates_lists_the_eight_with_their_fields(workspace: Workspace) -> None:
     result = workspace.invoke("templates")
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout.splitlines()[0].strip() == "built-in templates"
@@ -350,5 +351,5 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
-        "safety, accuracy, behavior, citations)\n"
+        "safety, accuracy, behavior, citations, pairwise)\n"
     )

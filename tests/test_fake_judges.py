@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from judgekit.testing.fake_judges import answer_for, asks_citations, asks_continuation
+from judgekit.testing.fake_judges import (
+    answer_for,
+    asks_citations,
+    asks_continuation,
+    pairwise_answer,
+    sample_shift,
+)
 from judgekit.testing.fake_verdicts import read_prompt
 
 GRADED = "<output>\nIt is Paris.\n</output>\n\nScore scale: 0 to 1\n"
@@ -42,3 +48,19 @@ def test_the_switch_ends_the_conversation() -> None:
     )
     ended = answer_for(facts, None, should_continue=False)
     assert (ended["should_continue"], ended["next_prompt"]) == (False, None)
+
+
+def test_samples_are_shifted_in_turn() -> None:
+    shifts = [sample_shift(f"Independent sample {k} of 5.") for k in range(1, 6)]
+    assert shifts == [-0.1, 0.0, 0.1, -0.1, 0.0]
+    assert sample_shift("no marker") == 0.0
+
+
+def test_pairwise_prefers_the_closer_output_and_the_bias_the_first() -> None:
+    fields = {"output_a": "Paris it is", "output_b": "Paris", "expected": "Paris"}
+    assert pairwise_answer(fields)["winner"] == "B"
+    assert pairwise_answer(fields, position_bias=1.0)["winner"] == "A"
+    same = {"output_a": "Paris", "output_b": "Paris", "expected": "Paris"}
+    assert pairwise_answer(same)["winner"] == "tie"
+    prompt = read_prompt("Pairwise winner: A, B or tie\n<output_a>\nx\n</output_a>")
+    assert answer_for(prompt, None)["winner"] in ("A", "B", "tie")

@@ -65,6 +65,20 @@ def test_readme_continuation_columns_match_the_writer() -> None:
     assert documented == [f.name.removeprefix("J_") for f in every[len(judge_fields("J", [])) :]]
 
 
+def test_readme_sampling_columns_match_the_writer() -> None:
+    paragraph = README.split("A judge with `samples` above 1 adds")[1].split("\n\n")[0]
+    documented = re.findall(r"`J_([a-z_]+)`", paragraph)
+    every = judge_fields("J", [], sampling=True)
+    assert documented == [f.name.removeprefix("J_") for f in every[len(judge_fields("J", [])) :]]
+
+
+def test_readme_pairwise_columns_match_the_writer() -> None:
+    paragraph = README.split("A judge with the `pairwise` template adds")[1].split("\n\n")[0]
+    documented = re.findall(r"`J_([a-z_]+)`", paragraph)
+    every = judge_fields("J", [], pairwise=True)
+    assert documented == [f.name.removeprefix("J_") for f in every[len(judge_fields("J", [])) :]]
+
+
 # -- every `$ judgekit ...` command runs as shown ----------------------------------------------
 
 ROOT = Path(__file__).resolve().parent.parent

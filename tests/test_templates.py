@@ -22,10 +22,11 @@ BUILTIN_FIELDS = [
         ("input", "constraints", "tool_calls", "history"),
     ),
     ("citations", ("output", "context"), ("input",)),
+    ("pairwise", ("input", "output_a", "output_b"), ("expected",)),
 ]
 
 
-def test_the_seven_builtins_exist() -> None:
+def test_the_eight_builtins_exist() -> None:
     assert sorted(TEMPLATES) == sorted(name for name, _, _ in BUILTIN_FIELDS)
 
 
@@ -69,6 +70,7 @@ EMPTY_ANSWER_RULES = {
     "accuracy": "it scores 0 overall and on every dimension.",
     "behavior": "response scores 0 on every criterion, unless <expected_behavior> asks for",
     "citations": "a response that cites nothing, an empty response included, scores 0.",
+    "pairwise": 'An empty response, a refusal, or "I don\'t know" loses to any real answer.',
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from judgekit.batch.providers import batch_price
 from judgekit.cache import request_key
 from judgekit.datasets import iter_windows
-from judgekit.engine.judging import prepare_call
+from judgekit.engine.judge_row import row_calls
 from judgekit.engine.run import WINDOW_ROWS
 from judgekit.engine.score import ScoreJob, open_cache_for_counting, prepare
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
@@ -57,28 +57,28 @@ def estimate(job: ScoreJob) -> Estimate:
                     if not judge.is_llm:
                         rules += 1
                         continue
-                    prepared = prepare_call(judge, row)
-                    if prepared.call is None or judge.connection is None:
-                        refused += 1
-                        continue
-                    request = judge.connection.adapter.build_request(
-                        judge.connection.endpoint, prepared.call
-                    )
-                    endpoint = judge.connection.config.cache_endpoint
-                    if cache.contains(request_key(request, endpoint)):
-                        cached += 1
-                        continue
-                    needed += 1
-                    tokens += estimate_input_tokens(prepared.call)
-                    if judge.price is None:
-                        unpriced.add(prepared.call.model)
-                        continue
-                    bound = input_token_bound(prepared.call)
-                    worst += worst_case_usd(bound, prepared.call.max_output_tokens, judge.price)
-                    discounted = batch_price(judge.price, judge.connection.config.batch_discount)
-                    batch_worst += worst_case_usd(
-                        bound, prepared.call.max_output_tokens, discounted
-                    )
+                    for prepared in row_calls(judge, row):  # samples and pairwise: several
+                        if prepared.call is None or judge.connection is None:
+                            refused += 1
+                            continue
+                        request = judge.connection.adapter.build_request(
+                            judge.connection.endpoint, prepared.call
+                        )
+                        endpoint = judge.connection.config.cache_endpoint
+                        if cache.contains(request_key(request, endpoint)):
+                            cached += 1
+                            continue
+                        needed += 1
+                        tokens += estimate_input_tokens(prepared.call)
+                        if judge.price is None:
+                            unpriced.add(prepared.call.model)
+                            continue
+                        bound = input_token_bound(prepared.call)
+                        output_cap = prepared.call.max_output_tokens
+                        worst += worst_case_usd(bound, output_cap, judge.price)
+                        config = judge.connection.config
+                        discounted = batch_price(judge.price, config.batch_discount)
+                        batch_worst += worst_case_usd(bound, output_cap, discounted)
     finally:
         cache.close()
     return Estimate(

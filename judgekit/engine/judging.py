@@ -20,6 +20,7 @@ from judgekit.continuation import STOP, read_continuation, turns_used_up
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
+from judgekit.pairwise import parse_pairwise
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict, passes
@@ -29,6 +30,8 @@ from judgekit.validators import apply_validator
 from judgekit.verdicts import MalformedVerdict, parse_verdict
 
 _N = TypeVar("_N", int, float)
+
+_FIRST_WINS = {"first": 1.0, "tie": 0.5, "second": 0.0}
 
 MAX_OUTPUT_TOKENS = 200_000
 """A re-ask never asks for more output than this (the config's own ceiling)."""
@@ -42,11 +45,12 @@ def row_values(judge: JudgePlan, row: Mapping[str, object]) -> dict[str, object]
 def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
     """The first required field that is empty in this row, if any.
 
-    The answer under test (``output``) is never missing: an empty, null or absent answer
+    The answer under test (``output``, or a pairwise judge's ``output_a`` and ``output_b``)
+    is never missing: an empty, null or absent answer
     is a legitimate answer, sent to the judge as an empty ``<output>`` block; every
     template says how to score it."""
     for field in sorted(judge.required):
-        if field == ANSWER_FIELD:
+        if field in (ANSWER_FIELD, "output_a", "output_b"):  # pairwise: both are answers
             continue
         value = values.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -142,7 +146,12 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
 
 async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     """Score one row with an LLM judge; failures become the row's error, never a silent 0."""
-    prepared = prepare_call(judge, row)
+    return await judge_prepared(caller, judge, prepare_call(judge, row))
+
+
+async def judge_prepared(caller: Caller, judge: JudgePlan, prepared: PreparedCall) -> JudgeResult:
+    """One call's ``JudgeResult`` from a prepared call, with its re-asks (module docstring);
+    ``engine.sampling`` and ``engine.pairwise`` send their variants of a row through here."""
     if prepared.refusal is not None or prepared.call is None or prepared.prompt is None:
         return JudgeResult(error="bad_request", reasoning=prepared.refusal, model=judge.model)
     assert judge.connection is not None
@@ -213,6 +222,10 @@ def _read(
     try:
         if judge.template is not None and judge.template.kind == "citations":
             verdict = parse_citations(text)
+        elif judge.template is not None and judge.template.kind == "pairwise":
+            # Per order: 1 when the output shown first wins (engine.pairwise maps it to A/B).
+            pair = parse_pairwise(text)
+            verdict = Verdict(_FIRST_WINS[pair.winner], pair.reasoning)
         else:
             verdict = parse_verdict(text, judge.scale, judge.criteria, judge.weights)
         if judge.continuation:

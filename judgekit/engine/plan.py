@@ -24,6 +24,7 @@ from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
+from judgekit.pairwise import check_pairwise, pairwise_schema
 from judgekit.presets import PRESETS
 from judgekit.pricing import Price, lookup_price
 from judgekit.prompts import verdict_schema
@@ -80,6 +81,13 @@ class JudgePlan:
     max_turns: int | None = None
     next_schema: Mapping[str, Any] | None = None
     """``schema`` plus the continuation keys, for rows still under ``max_turns``."""
+    samples: int = 1
+    """Answers asked per row (``engine.sampling``); 1: one call, no sampling columns."""
+
+    @property
+    def is_pairwise(self) -> bool:
+        """Whether this judge compares two outputs (``engine.pairwise``)."""
+        return self.template is not None and self.template.kind == "pairwise"
 
     @property
     def is_llm(self) -> bool:
@@ -164,6 +172,8 @@ def make_plan(
             dataset.schema,
             [(j.name, j.criteria) for j in judges],
             continuing=[j.name for j in judges if j.continuation],
+            sampling=[j.name for j in judges if j.samples > 1],
+            pairwise=[j.name for j in judges if j.is_pairwise],
         )
     if connections:
         tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
@@ -250,11 +260,14 @@ def _llm_judge(
             f"{where}.criteria: template 'citations' takes no criteria weights "
             "(its score is the share of supported citations)"
         )
+    check_pairwise(judge, template, where)
     weights = judge.criteria or template.default_criteria
     criteria = tuple(weights) if weights else template.dimensions
     schema = (
         citation_schema()
         if template.kind == "citations"
+        else pairwise_schema()
+        if template.kind == "pairwise"
         else verdict_schema(template.scale, criteria)
     )
     fields = {field: judge.column_for(field) for field in template.required + template.optional}
@@ -285,6 +298,7 @@ def _llm_judge(
         continuation=judge.continue_conversation,
         max_turns=judge.max_turns,
         next_schema=schema_with_continuation(schema) if judge.continue_conversation else None,
+        samples=judge.samples,
     )
 
 

@@ -30,7 +30,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from judgekit.cache import AnswerCache, NoCache
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
-from judgekit.engine.judging import judge_llm, judge_rule
+from judgekit.engine.judge_row import judge_row
+from judgekit.engine.judging import judge_rule
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.network import Transports
 from judgekit.engine.plan import JudgePlan, RunPlan
@@ -272,7 +273,7 @@ class _Run:
                 if self.state.halted():
                     continue
                 try:
-                    result = await judge_llm(caller, job.judge, job.window.rows[job.row])
+                    result = await judge_row(caller, job.judge, job.window.rows[job.row])
                 except JudgekitError as exc:  # AuthError, UnreachableError: stop the run
                     self.state.fatal = exc
                     self.state.stopping = True

@@ -26,6 +26,7 @@ from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, Sink, error_r
 from judgekit.errors import CacheError, IncompleteRun, JudgekitError, OutputError, UsageError
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.output_paths import check_not_input, check_summary_path
+from judgekit.pairwise_summary import PairwiseTally
 from judgekit.records import JudgeResult
 from judgekit.stopping import signal_handlers_kept
 
@@ -61,14 +62,19 @@ class ScoreReport:
     cache_path: Path | None
     problem: str | None
     """Why the run is not clean (exit 1), or None."""
+    pairwise: Mapping[str, PairwiseTally] = field(default_factory=dict)
+    """Pairwise judges' win counts (``pairwise_summary``), for the summary."""
 
 
 class _WriterSink:
-    def __init__(self, writer: OutputWriter) -> None:
+    def __init__(self, writer: OutputWriter, tallies: Mapping[str, PairwiseTally]) -> None:
         self._writer = writer
+        self._tallies = tallies
 
     def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
         self._writer.write(window, results)
+        for judge, tally in self._tallies.items():
+            tally.add(results[judge])
 
 
 def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, RunPlan]:
@@ -121,11 +127,21 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
     batch = _batch_session(job, plan, cache, hooks)
     try:
         continuing = [j.name for j in plan.judges if j.continuation]
+        sampling = [j.name for j in plan.judges if j.samples > 1]
+        pairwise = [j.name for j in plan.judges if j.is_pairwise]
+        tallies = {name: PairwiseTally() for name in pairwise}
         with (
-            OutputWriter(job.output, dataset.schema, judges, continuing=continuing) as writer,
+            OutputWriter(
+                job.output,
+                dataset.schema,
+                judges,
+                continuing=continuing,
+                sampling=sampling,
+                pairwise=pairwise,
+            ) as writer,
             signal_handlers_kept(),
         ):
-            sink: Sink = _WriterSink(writer)
+            sink: Sink = _WriterSink(writer, tallies)
             if batch is not None:
                 batch.collect()
                 sink = batch.sink(sink)
@@ -155,7 +171,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
         if batch is not None:
             batch.close()
         cache.close()
-    return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem)
+    return ScoreReport(outcome, plan, dataset, getattr(cache, "path", None), problem, tallies)
 
 
 def _batch_session(

@@ -25,7 +25,8 @@ from judgekit.config import Config
 from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows, row_ids
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
-from judgekit.engine.judging import judge_llm, judge_rule, missing_field, row_values
+from judgekit.engine.judge_row import judge_row
+from judgekit.engine.judging import judge_rule, missing_field, row_values
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.plan import JudgePlan, Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, make_transports
@@ -130,7 +131,7 @@ async def _call(
         caller = Caller(
             transports, cache, Budget(budget_usd), limiters, counters, notice, random.Random()
         )
-        result = await judge_llm(caller, judge, row)
+        result = await judge_row(caller, judge, row)
     return Trial(judge, result, cached=counters.cache_hits > 0, requests=counters.requests)
 
 
@@ -173,6 +174,9 @@ def describe(trial: Trial) -> list[tuple[str, str]]:
     lines = [("judge", f"{judge.name} ({name}, {kind})")]
     if result.error is not None:
         lines.append(("verdict", f"ERROR {result.error}"))
+    elif result.winner is not None:  # pairwise: passed means A won; no threshold
+        word = "PASS" if trial.passed else "FAIL"
+        lines.append(("verdict", f"{word} (P(A is better) {result.score:.4g}; pass = A wins)"))
     else:
         word = "PASS" if trial.passed else "FAIL"
         sign = ">=" if trial.passed else "<"
@@ -184,6 +188,17 @@ def describe(trial: Trial) -> list[tuple[str, str]]:
         lines.append(("confidence", f"{result.confidence:g}"))
     if result.criteria:
         lines.append(("criteria", " · ".join(f"{k} {v:.4g}" for k, v in result.criteria.items())))
+    if result.vote_share is not None and result.score_stddev is not None:
+        lines.append(
+            (
+                "samples",
+                f"{judge.samples}: vote share {result.vote_share:.3g}, "
+                f"score stddev {result.score_stddev:.3g}",
+            )
+        )
+    if result.winner is not None:
+        consistent = "yes" if result.position_consistent else "no"
+        lines.append(("winner", f"{result.winner} (position-consistent: {consistent})"))
     if judge.continuation and result.error is None:
         going = "yes" if result.should_continue else "no"
         lines.append(

@@ -25,6 +25,7 @@ from judgekit.templates.rubrics import (
     CORRECTNESS,
     FAITHFULNESS,
     HELPFULNESS,
+    PAIRWISE,
     SAFETY,
     SYSTEM,
 )
@@ -50,9 +51,11 @@ class Template:
     """Criteria the judge scores (unweighted); they land in ``J_criteria``."""
     default_criteria: Mapping[str, float] | None = None
     """Weights used when the judge config gives no ``criteria``."""
-    kind: Literal["graded", "citations"] = "graded"
+    kind: Literal["graded", "citations", "pairwise"] = "graded"
     """``graded``: the judge answers a score (and criteria); ``citations``: it answers a
-    verdict per citation and judgekit computes the score (``judgekit.citations``)."""
+    verdict per citation and judgekit computes the score (``judgekit.citations``);
+    ``pairwise``: it names the better of two outputs, asked in both orders
+    (``judgekit.pairwise``, ``engine.pairwise``)."""
 
 
 # Anything shaped like a field placeholder; JSON examples ({"score": 1}) do not match.
@@ -69,7 +72,7 @@ def _builtin(
     scale: Scale = UNIT_SCALE,
     dimensions: tuple[str, ...] = (),
     default_criteria: Mapping[str, float] | None = None,
-    kind: Literal["graded", "citations"] = "graded",
+    kind: Literal["graded", "citations", "pairwise"] = "graded",
 ) -> Template:
     return Template(
         name=name,
@@ -160,6 +163,14 @@ TEMPLATES: Mapping[str, Template] = MappingProxyType(
             dimensions=CITATION_COUNTS,
             kind="citations",
         ),
+        "pairwise": _builtin(
+            "pairwise",
+            "Which of two outputs is better? Asked in both orders (A first, then B first).",
+            PAIRWISE,
+            ("input", "output_a", "output_b"),
+            ("expected",),
+            kind="pairwise",
+        ),
     }
 )
 
@@ -211,6 +222,8 @@ def score_rule(template: Template) -> str:
     """How a template's final score is made, in one line (``describe`` prints it)."""
     if template.kind == "citations":
         return "share of supported citations, computed by judgekit; 0 when nothing is cited"
+    if template.kind == "pairwise":
+        return "probability that A is better: 1, 0.5 or 0 per order, averaged over both orders"
     if template.default_criteria:
         return "weighted mean of the default criteria (or of the judge's criteria)"
     return "the judge's overall grade; the dimensions are reported, not averaged"
@@ -225,7 +238,10 @@ def describe(template: Template) -> str:
         f"optional fields: {', '.join(template.optional) or '(none)'}",
         f"score scale:     {format_scale(template.scale)}, normalised to 0..1",
     ]
-    if template.kind == "citations":
+    if template.kind == "pairwise":
+        lines[-1] = "score scale:     0 to 1"
+        lines.append("columns:         J_winner (a, b or tie), J_position_consistent")
+    elif template.kind == "citations":
         lines[-1] = "score scale:     0 to 1"
         lines.append(f"counts:          {', '.join(template.dimensions)} (in J_criteria)")
     elif template.dimensions:

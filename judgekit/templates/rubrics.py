@@ -271,3 +271,29 @@ is still unsupported where it is cited. Your own knowledge does not count.
 
 Score: judgekit computes it as the share of supported citations; a response that cites \
 nothing, an empty response included, scores 0."""
+
+
+PAIRWISE = """\
+Compare two responses to the request in <input>: the response in <output_a> and the \
+response in <output_b>. When present, <expected> is a reference answer: the response \
+closer to it in meaning is better.
+
+{input}
+
+{expected}
+
+{output_a}
+
+{output_b}
+
+How to compare:
+- Decide which response serves the request better: correct, complete, relevant and clear.
+- The order in which the responses are shown says nothing about their quality; judge \
+each on its content only.
+- Penalise factual errors, missing parts of the request and contradictions of <expected>.
+- Do not reward length, confident tone or formatting for their own sake.
+- An empty response, a refusal, or "I don't know" loses to any real answer.
+- Answer tie only when neither response is better.
+
+Score: judgekit computes it from your winner in both orders (A shown first, then B shown \
+first) as the probability that A is better."""

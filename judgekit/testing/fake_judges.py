@@ -13,6 +13,14 @@ schema has a top-level ``citations`` property):
 - Verdict: ``missing_source`` when no source N exists; ``supported`` when at
   least half of the claim's tokens occur in source N; else ``unsupported``.
 
+Pairwise (asked when the instructions hold ``Pairwise winner:`` or the schema has a
+``winner`` property): ``pairwise_answer``; the ``position_bias`` switch favours the
+output shown first.
+
+Self-consistency samples (an ``Independent sample K of N.`` line): the graded
+verdict's 0..1 base is shifted by ``sample_shift`` (-0.1, 0, +0.1), so the samples
+differ deterministically.
+
 Continuation (asked when the instructions hold ``Continuation:`` or the schema
 has a ``should_continue`` property): ``should_continue`` is the fake's
 ``should_continue`` switch; ``next_prompt`` is ``Thanks. What else should I
@@ -26,10 +34,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from judgekit.testing.fake_verdicts import PromptFacts, tokens, verdict_for
+from judgekit.testing.fake_verdicts import PromptFacts, token_f1, tokens, verdict_for
 
 CITATIONS_MARK = "Citation verdicts: "
 CONTINUATION_MARK = "Continuation: should_continue"
+PAIRWISE_MARK = "Pairwise winner: "
+_SAMPLE = re.compile(r"Independent sample (\d+) of (\d+)\.")
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SOURCE_LINE = re.compile(r"^\s*\[(\d+)\]", re.MULTILINE)
@@ -108,19 +118,62 @@ def continuation_keys(fields: Mapping[str, str], should_continue: bool) -> dict[
     }
 
 
+def sample_shift(instructions: str) -> float:
+    """The base-score shift of a self-consistency sample: -0.1, 0, +0.1 for samples 1, 2, 3
+    (then again from 4), 0 without an ``Independent sample K of N.`` line."""
+    match = _SAMPLE.search(instructions)
+    if match is None:
+        return 0.0
+    return ((int(match.group(1)) - 1) % 3 - 1) / 10
+
+
+def asks_pairwise(instructions: str, schema: Mapping[str, Any] | None) -> bool:
+    """Whether the prompt (or the schema) asks which of two outputs is better."""
+    return PAIRWISE_MARK in instructions or "winner" in _properties(schema)
+
+
+def pairwise_answer(fields: Mapping[str, str], position_bias: float = 0.0) -> dict[str, Any]:
+    """The fake's answer to a pairwise prompt: each output's figure is its token F1 against
+    ``<expected>`` (without one: 0.8 from 5 tokens up, else 0.3); the output shown first
+    gets ``position_bias`` added; figures within 0.05 of each other are a tie."""
+    first, second = fields.get("output_a", ""), fields.get("output_b", "")
+    expected = fields.get("expected")
+    figures = [
+        token_f1(text, expected)
+        if expected is not None
+        else (0.8 if len(tokens(text)) >= 5 else 0.3)
+        for text in (first, second)
+    ]
+    figures[0] += position_bias
+    if abs(figures[0] - figures[1]) <= 0.05:
+        winner = "tie"
+    else:
+        winner = "A" if figures[0] > figures[1] else "B"
+    reasoning = (
+        f"<output_a> scores {figures[0]:.2f} and <output_b> {figures[1]:.2f}: "
+        f"{'a tie' if winner == 'tie' else winner + ' is better'}."
+    )
+    return {"reasoning": reasoning, "winner": winner}
+
+
 def answer_for(
     facts: PromptFacts,
     schema: Mapping[str, Any] | None,
     *,
     should_continue: bool = True,
     out_of_scale: bool = False,
+    position_bias: float = 0.0,
 ) -> dict[str, Any]:
-    """The fake's answer to any judge prompt: a graded verdict (``fake_verdicts``) or the
-    citation verdicts, plus the continuation keys when they are asked for."""
+    """The fake's answer to any judge prompt: a graded verdict (``fake_verdicts``, shifted
+    per self-consistency sample), the citation verdicts or a pairwise winner, plus the
+    continuation keys when they are asked for."""
+    if asks_pairwise(facts.instructions, schema):
+        return pairwise_answer(facts.fields, position_bias)
     if asks_citations(facts.instructions, schema):
         answer = citations_answer(facts.fields)
     else:
-        answer = verdict_for(facts, out_of_scale=out_of_scale)
+        shift = sample_shift(facts.instructions)
+        answer = verdict_for(facts, out_of_scale=out_of_scale, shift=shift)
     if asks_continuation(facts.instructions, schema):
         answer |= continuation_keys(facts.fields, should_continue)
     return answer

@@ -68,6 +68,9 @@ class FakeSettings:
     ``malformed_model_output`` no content."""
     should_continue: bool = True
     """Answer to the continuation question: go on (with a next_prompt), or end."""
+    position_bias: float = 0.0
+    """Pairwise prompts: added to the figure of the output shown first (1.0: the first
+    always wins), so answers change with the order (``fake_judges.pairwise_answer``)."""
     reply_model: str | None = None
     """Model name to report instead of echoing the request's."""
     think_prefix: str | None = None

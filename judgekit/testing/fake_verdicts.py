@@ -207,9 +207,13 @@ def criterion_offset(name: str) -> float:
     return (zlib.crc32(name.encode()) % 21 - 10) / 100
 
 
-def verdict_for(facts: PromptFacts, *, out_of_scale: bool = False) -> dict[str, Any]:
-    """The verdict dict the fake judge answers for a prompt."""
+def verdict_for(
+    facts: PromptFacts, *, out_of_scale: bool = False, shift: float = 0.0
+) -> dict[str, Any]:
+    """The verdict dict the fake judge answers for a prompt (``shift``: added to the 0..1
+    base, clamped, as ``fake_judges`` does per sample)."""
     base, reasoning = base_score(facts.fields)
+    base = min(1.0, max(0.0, base + shift))
     scale = facts.scale
     score = to_scale(base, scale)
     if out_of_scale:
