@@ -384,7 +384,7 @@ def agreement(
     ] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
-    from judgekit.agreement_report import run_agreement
+    from judgekit.trust.agreement_report import run_agreement
 
     with _handled():
         cfg = load_config(config, expand=False) if config else None
