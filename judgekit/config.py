@@ -212,6 +212,22 @@ class ConnectionConfig(_Frozen):
         return self
 
 
+class FewShotExample(_Frozen):
+    """``[[judges.examples]]``: one graded example shown to an llm judge (``judgekit align``
+    writes them).  The prompt renders each inside tags, neutralised like all data."""
+
+    input: str | None = None
+    """The example's question or task."""
+    output: str
+    """The answer that was graded."""
+    expected: str | None = None
+    """The reference answer, when the judge's template has one."""
+    verdict: Literal["pass", "fail"]
+    """The human verdict on this example."""
+    reasoning: str | None = None
+    """Why (a human note), shown to the judge after the verdict."""
+
+
 class JudgeConfig(_Frozen):
     """``[[judges]]``: one judge, LLM or rule."""
 
@@ -280,6 +296,8 @@ class JudgeConfig(_Frozen):
     """llm judges: also ask whether the conversation goes on, and the user's next message."""
     max_turns: int | None = Field(None, ge=1)
     """With ``continue_conversation``: no further turn once the row has this many user turns."""
+    examples: list[FewShotExample] | None = None
+    """llm judges: graded few-shot examples shown before the row (``judgekit align``)."""
 
     @field_validator("columns")
     @classmethod
@@ -327,7 +345,15 @@ class JudgeConfig(_Frozen):
         else:
             extra = [
                 k
-                for k in ("connection", "model", "template", "prompt", "system", "params")
+                for k in (
+                    "connection",
+                    "model",
+                    "template",
+                    "prompt",
+                    "system",
+                    "params",
+                    "examples",
+                )
                 if getattr(self, k)
             ]
             if extra:

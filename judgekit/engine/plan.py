@@ -17,7 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from judgekit.citations import citation_schema
-from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
+from judgekit.config import (
+    Config,
+    ConnectionConfig,
+    FewShotExample,
+    JudgeConfig,
+    resolve_connection,
+)
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
 from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
@@ -80,6 +86,8 @@ class JudgePlan:
     max_turns: int | None = None
     next_schema: Mapping[str, Any] | None = None
     """``schema`` plus the continuation keys, for rows still under ``max_turns``."""
+    examples: tuple[FewShotExample, ...] = ()
+    """Graded few-shot examples the prompt shows before the row (``judgekit align``)."""
 
     @property
     def is_llm(self) -> bool:
@@ -285,6 +293,7 @@ def _llm_judge(
         continuation=judge.continue_conversation,
         max_turns=judge.max_turns,
         next_schema=schema_with_continuation(schema) if judge.continue_conversation else None,
+        examples=tuple(judge.examples or ()),
     )
 
 

@@ -114,13 +114,14 @@ def answer_for(
     *,
     should_continue: bool = True,
     out_of_scale: bool = False,
+    examples_shift: float = 0.0,
 ) -> dict[str, Any]:
     """The fake's answer to any judge prompt: a graded verdict (``fake_verdicts``) or the
     citation verdicts, plus the continuation keys when they are asked for."""
     if asks_citations(facts.instructions, schema):
         answer = citations_answer(facts.fields)
     else:
-        answer = verdict_for(facts, out_of_scale=out_of_scale)
+        answer = verdict_for(facts, out_of_scale=out_of_scale, examples_shift=examples_shift)
     if asks_continuation(facts.instructions, schema):
         answer |= continuation_keys(facts.fields, should_continue)
     return answer

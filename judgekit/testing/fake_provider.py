@@ -361,7 +361,11 @@ class FakeProvider:
             return web.json_response(body, headers=headers)
         facts = read_prompt(call.text, call.schema)
         verdict = answer_for(
-            facts, call.schema, should_continue=s.should_continue, out_of_scale=s.out_of_scale
+            facts,
+            call.schema,
+            should_continue=s.should_continue,
+            out_of_scale=s.out_of_scale,
+            examples_shift=s.examples_shift,
         )
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):
