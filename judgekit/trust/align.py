@@ -121,7 +121,7 @@ def check_job(job: AlignJob) -> JudgeConfig:
     if judge.type != "llm":
         llm = ", ".join(j.name for j in job.config.judges if j.type == "llm") or "none"
         raise UsageError(
-            f"--judge {job.judge}: a {judge.type} rule judge has no prompt to align; "
+            f"--judge {job.judge}: a rule judge (type {judge.type}) has no prompt to align; "
             f"choose an llm judge ({llm})"
         )
     if job.output.exists():
