@@ -225,3 +225,40 @@ def test_choose_examples_puts_disagreements_first_and_alternates_classes() -> No
 )
 def test_mcnemar_exact(b: int, c: int, p: float) -> None:
     assert mcnemar_exact(b, c) == pytest.approx(p)
+
+
+_CONNECTION = {
+    "protocol": "chat_completions",
+    "base_url": "http://127.0.0.1:9/v1",
+    "model": "m",
+    "api_key_required": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("judge", "message"),
+    [
+        (
+            {"name": "r", "type": "exact", "examples": [{"output": "a", "verdict": "pass"}]},
+            "x.toml: judges[0]: a exact rule judge takes no examples",
+        ),
+        (
+            {
+                "name": "l",
+                "connection": "c",
+                "template": "correctness",
+                "examples": [{"output": "a", "verdict": "maybe"}],
+            },
+            "x.toml: judges[0].examples[0].verdict: invalid value 'maybe' "
+            "(allowed: 'pass' or 'fail')",
+        ),
+    ],
+    ids=["rule judge", "bad verdict"],
+)
+def test_examples_key_is_checked(judge: dict[str, object], message: str) -> None:
+    from judgekit.config import parse_config
+    from judgekit.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config({"connections": {"c": _CONNECTION}, "judges": [judge]}, "x.toml")
+    assert str(info.value) == message
