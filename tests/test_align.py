@@ -110,9 +110,10 @@ def test_align_dry_run_shows_calls_and_worst_case(demo: Workspace) -> None:
     assert not out.exists()
 
 
-def _config_with_labels(ws: Workspace, labels: list[str]) -> tuple[Path, Path]:
+def _config_with_labels(ws: Workspace, labels: list[str], notes: bool = False) -> tuple[Path, Path]:
     rows = [
         {"id": f"r{i}", "q": f"question {i}", "a": f"answer {i}", "ref": f"answer {i}", "h": h}
+        | ({"why": f"note {i}"} if notes else {})
         for i, h in enumerate(labels)
     ]
     data = ws.write_rows(rows)
@@ -262,3 +263,19 @@ def test_examples_key_is_checked(judge: dict[str, object], message: str) -> None
     with pytest.raises(ConfigError) as info:
         parse_config({"connections": {"c": _CONNECTION}, "judges": [judge]}, "x.toml")
     assert str(info.value) == message
+
+
+def test_align_takes_each_examples_reasoning_from_the_note_column(workspace: Workspace) -> None:
+    data, config = _config_with_labels(workspace, ["pass", "fail"] * 5, notes=True)
+    out = workspace.root / "out.toml"
+    args = ["--judge", "c", "--note", "why", "--examples", "2", "--cache", str(workspace.cache)]
+    result = workspace.invoke("align", str(data), "-c", str(config), *args, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    examples = tomllib.loads(out.read_text("utf-8"))["judges"][0]["examples"]
+    # The fake passes every row here: the human fails are the disagreements, chosen first.
+    assert [(e["verdict"], e["reasoning"][:5]) for e in examples] == [
+        ("fail", "note "),
+        ("fail", "note "),
+    ]
+    few_shot = json.dumps(workspace.fake.requests[-1].body)
+    assert f"<reasoning>\\n{examples[0]['reasoning']}\\n</reasoning>" in few_shot
