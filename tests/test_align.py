@@ -279,3 +279,20 @@ def test_align_takes_each_examples_reasoning_from_the_note_column(workspace: Wor
     ]
     few_shot = json.dumps(workspace.fake.requests[-1].body)
     assert f"<reasoning>\\n{examples[0]['reasoning']}\\n</reasoning>" in few_shot
+
+
+def test_align_stops_at_the_budget_and_a_rerun_pays_only_the_rest(demo: Workspace) -> None:
+    out = demo.root / "aligned.toml"
+    result = _align(demo, out, "--seed", "1", "--budget-usd", "0.002")
+    assert result.exit_code == 1, result.output
+    assert re.fullmatch(
+        r"error: budget of \$0\.002 exhausted: \d+ judgements not scored \(raise --budget-usd "
+        r"and rerun; answered calls come from the cache\)\n",
+        result.stderr,
+    )
+    assert not out.exists()
+    paid = len(demo.fake.requests)
+    assert 0 < paid < 71
+    again = _align(demo, out, "--seed", "1")
+    assert again.exit_code == 0, again.output
+    assert len(demo.fake.requests) == 71 + 22
