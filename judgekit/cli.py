@@ -464,7 +464,7 @@ def agreement(
     ] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
-    from judgekit.agreement_report import run_agreement
+    from judgekit.trust.agreement_report import run_agreement
 
     with _handled():
         cfg = load_config(config, expand=False) if config else None
@@ -549,6 +549,94 @@ def report(
         cfg = load_config(config, expand=False) if config else None
         size = write_html_report(scored, output, config=cfg, judges=judge or (), humans=human or ())
         stderr.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False, soft_wrap=True)
+
+
+@app.command()
+def align(
+    dataset: Annotated[str, typer.Argument(help="Dataset with human pass/fail labels.")],
+    config: ConfigOption,
+    judge: Annotated[str, typer.Option(metavar="NAME", help="The llm judge to align.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Aligned config to write (only if held-out agreement holds)."
+        ),
+    ],
+    human: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Column of human labels (default: human_label)."),
+    ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Column of human notes: each example's reasoning."),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option(min=1, max=50, metavar="K", help="Few-shot examples, at most K.")
+    ] = 4,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.05, max=0.95, metavar="F", help="Share of labelled rows held out for the test."
+        ),
+    ] = 0.3,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the split and choice.")] = 0,
+    budget_usd: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the calls and worst-case cost; call nothing.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")
+    ] = False,
+    cache: Annotated[
+        Path | None, typer.Option(help="Answer cache file (default: as for score).")
+    ] = None,
+) -> None:
+    """Add few-shot examples and a calibrated threshold to a judge; keep them if they help."""
+    from judgekit.stopping import stop_signals_interrupt
+    from judgekit.trust.align import AlignJob, align, estimate_align, write_aligned
+    from judgekit.trust.align_report import compare, comparison_lines, estimate_lines
+
+    def say(line: str) -> None:
+        stdout.print(line, markup=False, soft_wrap=True, highlight=False)
+
+    with _handled(), stop_signals_interrupt():
+        cfg = load_config(config)
+        job = AlignJob(
+            dataset=dataset,
+            config=cfg,
+            config_path=config,
+            judge=judge,
+            output=output,
+            human=human,
+            note=note,
+            examples=examples,
+            holdout_share=holdout,
+            seed=seed,
+            budget_usd=budget_usd,
+            cache_path=cache,
+            use_cache=not no_cache,
+        )
+        if dry_run:
+            for line in estimate_lines(estimate_align(job)):
+                say(line)
+            return
+        alignment = align(job, say)
+        comparison = compare(alignment, cfg.agreement.bootstrap, cfg.agreement.seed)
+        for line in comparison_lines(alignment, comparison):
+            say(line)
+        say(f"calls: {alignment.requests} sent, ${alignment.spent_usd:.4f} spent")
+        before, after = comparison.before.agreement, comparison.after.agreement
+        change = f"{before:.3f} -> {after:.3f}" if before is not None and after is not None else ""
+        if not comparison.not_worse:
+            say(f"not written: held-out agreement got worse ({change}); {output} left alone")
+            raise typer.Exit(1)
+        write_aligned(job, alignment)
+        say(f"wrote {output}: held-out agreement did not get worse ({change})")
 
 
 def _version(value: bool) -> None:

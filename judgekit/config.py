@@ -220,6 +220,22 @@ class ConnectionConfig(_Frozen):
         return self
 
 
+class FewShotExample(_Frozen):
+    """``[[judges.examples]]``: one graded example shown to an llm judge (``judgekit align``
+    writes them).  The prompt renders each inside tags, neutralised like all data."""
+
+    input: str | None = None
+    """The example's question or task."""
+    output: str
+    """The answer that was graded."""
+    expected: str | None = None
+    """The reference answer, when the judge's template has one."""
+    verdict: Literal["pass", "fail"]
+    """The human verdict on this example."""
+    reasoning: str | None = None
+    """Why (a human note), shown to the judge after the verdict."""
+
+
 class JudgeConfig(_Frozen):
     """``[[judges]]``: one judge, LLM or rule."""
 
@@ -294,6 +310,8 @@ class JudgeConfig(_Frozen):
     provider accepts it, unlike a ``seed`` member) and sent at temperature 0.7 unless the
     connection sets one; ``J_score`` is their mean, ``J_passed`` the majority vote (a tie:
     the mean against the threshold), plus ``J_score_stddev`` and ``J_vote_share``."""
+    examples: list[FewShotExample] | None = None
+    """llm judges: graded few-shot examples shown before the row (``judgekit align``)."""
 
     @field_validator("columns")
     @classmethod
@@ -341,7 +359,15 @@ class JudgeConfig(_Frozen):
         else:
             extra = [
                 k
-                for k in ("connection", "model", "template", "prompt", "system", "params")
+                for k in (
+                    "connection",
+                    "model",
+                    "template",
+                    "prompt",
+                    "system",
+                    "params",
+                    "examples",
+                )
                 if getattr(self, k)
             ]
             if self.samples > 1:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judgekit.agreement_stats import wilson_interval
 from judgekit.records import JudgeResult
+from judgekit.trust.stats import wilson_interval
 
 
 @dataclass(slots=True)

@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_score, recall_score
 
-from judgekit.agreement import (
+from judgekit.config import Config, LabelMeaning, parse_config
+from judgekit.errors import ConfigError, DatasetError, UsageError
+from judgekit.trust.agreement import (
     NO_ROWS,
     SINGLE_CLASS,
     AgreementReport,
@@ -22,9 +24,7 @@ from judgekit.agreement import (
     pair_judges,
     read_scored,
 )
-from judgekit.agreement_stats import NO_SCORES
-from judgekit.config import Config, LabelMeaning, parse_config
-from judgekit.errors import ConfigError, DatasetError, UsageError
+from judgekit.trust.stats import NO_SCORES
 
 WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {
     ".parquet": lambda frame, path: frame.write_parquet(path),

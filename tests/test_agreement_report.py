@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-import judgekit.agreement_report
-from judgekit.agreement_report import OutputFormat, run_agreement
+import judgekit.trust.agreement_report
 from judgekit.config import Config, parse_config
 from judgekit.errors import ConfigError, UsageError
+from judgekit.trust.agreement_report import OutputFormat, run_agreement
 
 # Four compared rows (tp, tn, fn, fp), one unsure, one judge error.
 SMALL: dict[str, list[Any]] = {
@@ -170,7 +170,7 @@ def test_json_figures(tmp_path: Path) -> None:
 
 
 def test_every_json_key_is_documented() -> None:
-    documentation = judgekit.agreement_report.__doc__ or ""
+    documentation = judgekit.trust.agreement_report.__doc__ or ""
     for key in ["source", "bootstrap", "seed", "judges", *JUDGE_KEYS, *THRESHOLD_KEYS]:
         assert re.search(rf'"{key}"', documentation), key
 

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from judgekit.agreement_stats import (
+from judgekit.trust.stats import (
     KAPPA_FROM_WILSON,
     NO_SCORES,
     ONE_HUMAN_CLASS,

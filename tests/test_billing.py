@@ -32,6 +32,7 @@ FAULTS: list[Fault] = [
     ("bad_verdict_first_n", {"bad_verdict_first_n": 3}, ""),
     ("bad_verdict_always", {"bad_verdict_always": True}, ""),
     ("out_of_scale", {"out_of_scale": True}, ""),
+    ("examples_shift", {"examples_shift": -0.5}, ""),
     ("rate_limit_per_s", {"rate_limit_per_s": 3, "retry_after_s": 0.05}, ""),
     ("retry_after_s", {"rate_limit_first_n": 2, "retry_after_s": 0.01}, ""),
     ("send_retry_after", {"rate_limit_first_n": 1, "send_retry_after": False}, ""),

@@ -21,7 +21,8 @@ JUDGE_KEYS = (
     "name, type, connection, model, template, prompt, system, scale, threshold, "
     "human_label, criteria, columns, pattern, ignore_case, max_cost_usd_per_call, "
     "max_input_tokens, params, text, tool, arguments, tools, min_chars, max_chars, "
-    "min_words, max_words, json_schema, schema_file, continue_conversation, max_turns, samples"
+    "min_words, max_words, json_schema, schema_file, continue_conversation, max_turns, samples, "
+    "examples"
 )
 CONNECTION_KEYS = (
     "protocol, base_url, model, api_key_env, api_key_required, requests_per_minute, "

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from conftest import Workspace
 
-from judgekit.agreement_stats import wilson_interval
 from judgekit.config import load_config
 from judgekit.engine.estimate import estimate
 from judgekit.engine.pairwise import combine_orders, winner_of
 from judgekit.engine.score import ScoreJob
 from judgekit.pairwise import PairVerdict, parse_pairwise
 from judgekit.records import JudgeResult
+from judgekit.trust.stats import wilson_interval
 from judgekit.verdicts import MalformedVerdict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -68,11 +68,14 @@ def score_with_ray(
     started_ray = not ray.is_initialized()
     stack = contextlib.ExitStack()
     if started_ray:
+        # A cluster started here lives on the loopback interface: its processes talk only to
+        # this machine, never through a network address.
         ray.init(
             address=address,
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.WARNING,
+            _node_ip_address="127.0.0.1" if address is None else None,
         )
     try:
         if remote:  # read on the cluster, through pyarrow's filesystems

@@ -111,7 +111,9 @@ def prepare_call(judge: JudgePlan, row: Mapping[str, object]) -> PreparedCall:
     ask_next = judge.continuation and not turns_used_up(
         values.get("history"), values.get("input"), judge.max_turns
     )
-    prompt = render(judge.template, values, judge.criteria, continuation=ask_next)
+    prompt = render(
+        judge.template, values, judge.criteria, continuation=ask_next, examples=judge.examples
+    )
     settings = judge.connection.config
     call = ModelCall(
         model=judge.model,

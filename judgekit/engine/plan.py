@@ -17,7 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from judgekit.citations import citation_schema
-from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
+from judgekit.config import (
+    Config,
+    ConnectionConfig,
+    FewShotExample,
+    JudgeConfig,
+    resolve_connection,
+)
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
 from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
@@ -88,6 +94,9 @@ class JudgePlan:
     def is_pairwise(self) -> bool:
         """Whether this judge compares two outputs (``engine.pairwise``)."""
         return self.template is not None and self.template.kind == "pairwise"
+
+    examples: tuple[FewShotExample, ...] = ()
+    """Graded few-shot examples the prompt shows before the row (``judgekit align``)."""
 
     @property
     def is_llm(self) -> bool:
@@ -299,6 +308,7 @@ def _llm_judge(
         max_turns=judge.max_turns,
         next_schema=schema_with_continuation(schema) if judge.continue_conversation else None,
         samples=judge.samples,
+        examples=tuple(judge.examples or ()),
     )
 
 

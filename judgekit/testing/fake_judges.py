@@ -163,6 +163,7 @@ def answer_for(
     should_continue: bool = True,
     out_of_scale: bool = False,
     position_bias: float = 0.0,
+    examples_shift: float = 0.0,
 ) -> dict[str, Any]:
     """The fake's answer to any judge prompt: a graded verdict (``fake_verdicts``, shifted
     per self-consistency sample), the citation verdicts or a pairwise winner, plus the
@@ -173,6 +174,8 @@ def answer_for(
         answer = citations_answer(facts.fields)
     else:
         shift = sample_shift(facts.instructions)
+        if facts.has_examples:
+            shift += examples_shift
         answer = verdict_for(facts, out_of_scale=out_of_scale, shift=shift)
     if asks_continuation(facts.instructions, schema):
         answer |= continuation_keys(facts.fields, should_continue)

@@ -371,6 +371,7 @@ class FakeProvider:
             should_continue=s.should_continue,
             out_of_scale=s.out_of_scale,
             position_bias=s.position_bias,
+            examples_shift=s.examples_shift,
         )
         answer: str | dict[str, Any]
         if self._gate.bad_verdict(s, reask=facts.reask):

@@ -35,6 +35,10 @@ class FakeSettings:
     """The verdict text is never JSON, re-ask included."""
     out_of_scale: bool = False
     """The score lies above the scale's high end."""
+    examples_shift: float = 0.0
+    """A prompt holding few-shot examples (``<examples>``) moves the stand-in 0..1 score
+    by this much, clipped to [0, 1] (``fake_verdicts``): lets a test make few-shot help
+    or hurt ``judgekit align``."""
     rate_limit_per_s: int = 0
     """More than N admitted requests in any sliding 1 s window -> 429 (0: off)."""
     retry_after_s: float | None = None

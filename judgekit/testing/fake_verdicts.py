@@ -31,6 +31,11 @@ Stand-in scoring on lowercased alphanumeric tokens:
 - Each criterion = base nudged by a fixed offset in [-0.10, 0.10] derived from
   the CRC-32 of its name, clipped to [0, 1], mapped onto the scale.
 - confidence = 0.6 when 0.35 <= base <= 0.65, else 0.9.
+
+Few-shot examples (``judgekit align``): the fake ignores what the examples say. A
+prompt holding a line ``<examples>`` has ``PromptFacts.has_examples``; with the
+``examples_shift`` switch the base moves by that amount, clipped to [0, 1], before
+everything above (0, the default, leaves the score as it is).
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class PromptFacts:
     reask: bool
     instructions: str = ""
     """The prompt's text outside all tags (``fake_judges`` looks for its marks there)."""
+    has_examples: bool = False
+    """The prompt holds few-shot examples (a line ``<examples>``)."""
 
 
 def split_tagged(text: str) -> tuple[dict[str, str], str]:
@@ -109,7 +116,8 @@ def read_prompt(text: str, schema: Mapping[str, Any] | None = None) -> PromptFac
     criteria = _criteria_from_text(instructions)
     if criteria is None:
         criteria = _criteria_from_schema(schema)
-    return PromptFacts(fields, scale, criteria, REASK_PHRASE in text, instructions)
+    has_examples = text.startswith("<examples>\n") or "\n<examples>\n" in text
+    return PromptFacts(fields, scale, criteria, REASK_PHRASE in text, instructions, has_examples)
 
 
 def _scale_from_text(instructions: str) -> FakeScale | None:

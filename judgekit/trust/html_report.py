@@ -27,7 +27,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from judgekit import __version__
-from judgekit.agreement import (
+from judgekit.config import AgreementConfig, Config
+from judgekit.errors import DatasetError, UsageError
+from judgekit.trust.agreement import (
     AgreementReport,
     JudgeAgreement,
     Pairing,
@@ -37,8 +39,6 @@ from judgekit.agreement import (
     pair_judges,
     scan_scored,
 )
-from judgekit.config import AgreementConfig, Config
-from judgekit.errors import DatasetError, UsageError
 
 SIZE_GOAL_BYTES = 5_000_000
 FULL_TEXT_CHARS = 4_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from judgekit.agreement import AgreementReport, JudgeAgreement, ThresholdSource
+from judgekit.trust.agreement import AgreementReport, JudgeAgreement, ThresholdSource
 
 SOURCE_ROW: Mapping[ThresholdSource, str] = {
     "file": "as scored",

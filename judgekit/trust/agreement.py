@@ -27,7 +27,7 @@ back to the config's threshold, else 0.7, and ``mismatched`` counts the rows
 whose ``J_passed`` that threshold does not reproduce.
 
 The statistics themselves (kappa, bootstrap, calibration) live in
-``agreement_stats``; the report's rendering in ``agreement_report``.
+``trust.stats``; the report's rendering in ``trust.agreement_report``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ from typing import Literal
 
 import polars as pl
 
-from judgekit.agreement_stats import (
+from judgekit.config import Config, JudgeConfig, LabelMeaning
+from judgekit.errors import ConfigError, DatasetError, UsageError
+from judgekit.output import read_thresholds
+from judgekit.records import PASS_TOLERANCE
+from judgekit.trust.stats import (
     Calibration,
     Confusion,
     Interval,
@@ -51,11 +55,7 @@ from judgekit.agreement_stats import (
     cohen_kappa,
     share,
 )
-from judgekit.config import Config, JudgeConfig, LabelMeaning
-from judgekit.errors import ConfigError, DatasetError, UsageError
-from judgekit.output import read_thresholds
-from judgekit.records import PASS_TOLERANCE
-from judgekit.vote_split import VOTE_SHARE, SplitVotes, split_votes
+from judgekit.trust.vote_split import VOTE_SHARE, SplitVotes, split_votes
 
 DEFAULT_LABELS: Mapping[str, LabelMeaning] = {
     **dict.fromkeys(("correct", "pass", "true", "yes", "1"), "pass"),
@@ -99,7 +99,7 @@ class JudgeAgreement:
     excluded_judge_error: int
     confusion: Confusion
     agreement_ci: Interval | None
-    """95% Wilson score interval (``agreement_stats``)."""
+    """95% Wilson score interval (``trust.stats``)."""
     kappa_ci: Interval | None
     """95% bootstrap percentile interval, or what ``kappa_ci_note`` says."""
     calibration: Calibration

@@ -67,7 +67,7 @@ threshold table's first row is the threshold that ``J_passed`` used
 "default" when it does not (and "unknown" in titles and messages when that
 fallback does not reproduce ``J_passed``); "config" is added when a config
 disagrees with the file; "best ..." are what-ifs over ``J_score``.  The wording
-lives in ``agreement_thresholds``.
+lives in ``trust.thresholds``.
 """
 
 from __future__ import annotations
@@ -87,17 +87,17 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from judgekit.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
-from judgekit.agreement_stats import BOOTSTRAP, WILSON, Interval, ThresholdPoint
-from judgekit.agreement_thresholds import (
+from judgekit.config import AgreementConfig, Config
+from judgekit.errors import UsageError
+from judgekit.trust.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
+from judgekit.trust.stats import BOOTSTRAP, WILSON, Interval, ThresholdPoint
+from judgekit.trust.thresholds import (
     SOURCE_ROW,
     mismatch_note,
     threshold_basis,
     threshold_notices,
     threshold_text,
 )
-from judgekit.config import AgreementConfig, Config
-from judgekit.errors import UsageError
 
 OutputFormat = Literal["table", "json", "markdown"]
 TABLE_WIDTH = 100
