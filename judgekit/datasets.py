@@ -64,7 +64,8 @@ FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet, a directory or a 
 
 _INFER_ROWS = 16_384  # the pre-pass infers types per chunk of rows ...
 _INFER_BYTES = 16 << 20  # ... or of bytes, whichever comes first, to bound memory
-_ID_BATCH_ROWS = 65_536
+_ID_BATCH_ROWS = 16_384
+_READ_BUFFER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,8 +532,10 @@ def _label(info_path: str, files: Sequence[Path], file: Path) -> str:
 
 
 def _open_parquet(label: str, file: Path) -> pq.ParquetFile:
+    # Read a column chunk through a 1 MB buffer instead of all of a row group at once:
+    # memory then follows the window size more than the writer's row group size.
     try:
-        return pq.ParquetFile(file)
+        return pq.ParquetFile(file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES)
     except (OSError, pa.ArrowException) as exc:
         raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
 
@@ -676,7 +679,9 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream a Parquet file's record batches; a corrupt page is a DatasetError, not a crash."""
     with _open_parquet(label, file) as parquet:
-        batches = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        # One thread: decoding threads each keep their own allocator pages (memory), and
+        # the windows are consumed by one thread anyway.
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
         while True:
             try:
                 batch = next(batches, None)

@@ -26,8 +26,8 @@ from typing import IO, Any
 
 from judgekit.errors import UsageError
 
-SPILL_ROWS = 1 << 16
-"""Ids buffered in memory before the buckets go to the temporary file (~5 MB of ids)."""
+SPILL_ROWS = 1 << 14
+"""Ids buffered in memory before the buckets go to the temporary file (~1.5 MB of ids)."""
 BUCKETS = 256
 """Partitions: the check holds one at a time (10,000,000 rows: ~40,000 ids, ~3 MB)."""
 
