@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from judgekit.config import Config, ConnectionConfig, JudgeConfig, resolve_connection
 from judgekit.datasets import DatasetInfo
-from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
+from judgekit.engine.network import ProxyChoice, choose_proxy, needs_tls, tls_context
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
@@ -147,7 +147,10 @@ def make_plan(
         raise ConfigError(f"{source}: local only: every judge can cost money: {names}")
     if dataset is not None:  # a J_* column the dataset already has: refused before any call
         output_schema(dataset.schema, [(j.name, j.criteria) for j in judges])
-    if connections:
+    urls = [c.endpoint.base_url for c in connections.values()]
+    urls += [c.proxy.url for c in connections.values() if c.proxy is not None]
+    custom_ca = environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR")
+    if connections and (custom_ca or needs_tls(urls)):
         tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
     return RunPlan(
         judges=tuple(judges),
