@@ -17,11 +17,13 @@ reported in the order of their second occurrence, as that occurrence was given.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import tempfile
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from judgekit.errors import UsageError
@@ -56,6 +58,7 @@ class DuplicateIds:
         hash_bits: int = 64,
         named: int = 5,
         key: Callable[[Any], Hashable] | None = None,
+        spill_dir: Path | None = None,
     ) -> None:
         if buckets < 1 or spill_rows < 1 or not 1 <= hash_bits <= 64:
             raise ValueError("buckets and spill_rows must be >= 1, hash_bits in 1..64")
@@ -64,6 +67,8 @@ class DuplicateIds:
         self._mask = (1 << hash_bits) - 1
         self._named = named
         self._key = key
+        self._spill_dir = spill_dir
+        """Where the temporary file goes (None: ``tempfile``'s choice, ``TMPDIR``)."""
         self._values: list[list[Hashable]] = [[] for _ in range(buckets)]
         self._rows: list[array[int]] = [array("q") for _ in range(buckets)]
         self._buffered = 0
@@ -116,7 +121,8 @@ class DuplicateIds:
     def close(self) -> None:
         """Delete the temporary file (also done when the object is collected)."""
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # a file being thrown away
+                self._file.close()
             self._file = None
 
     def __enter__(self) -> DuplicateIds:
@@ -129,24 +135,30 @@ class DuplicateIds:
         try:
             if self._file is None:
                 # closed by close(): the file lives across many add() calls
-                self._file = tempfile.TemporaryFile(prefix="judgekit-ids-")  # noqa: SIM115
+                # Unbuffered: a full disk fails here, in a write, not in a later seek.
+                self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                    buffering=0, prefix="judgekit-ids-", dir=self._spill_dir
+                )
             file = self._file
             offset = file.seek(0, 2)
             for bucket in range(self._buckets):
                 if not self._values[bucket]:
                     continue
                 blob = marshal.dumps((self._values[bucket], self._rows[bucket].tobytes()))
-                file.write(blob)
+                view = memoryview(blob)
+                while view:  # an unbuffered write may take part of the blob
+                    view = view[file.write(view) or 0 :]
                 self._segments[bucket].extend((offset, len(blob)))
                 offset += len(blob)
                 self._values[bucket] = []
                 self._rows[bucket] = array("q")
         except OSError as exc:
             self.close()
+            where = self._spill_dir or tempfile.gettempdir()
             raise UsageError(
-                f"cannot write the duplicate-id check's temporary file in"
-                f" {tempfile.gettempdir()} ({exc.strerror or exc}); free some space there"
-                " or point TMPDIR at a disk with room"
+                f"cannot write the duplicate-id check's temporary file in {where}"
+                f" ({exc.strerror or exc}); free some space there or point TMPDIR at a disk"
+                " with room"
             ) from None
         self._buffered = 0
 

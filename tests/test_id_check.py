@@ -9,9 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from disk_full import fill, tiny_disk
 
 from judgekit.datasets import inspect_dataset
-from judgekit.errors import DatasetError
+from judgekit.errors import DatasetError, UsageError
 from judgekit.id_check import SPILL_ROWS, DuplicateIds, Duplicates
 from judgekit.jsonl_types import as_string
 
@@ -101,3 +102,17 @@ def test_a_dataset_past_the_spill_threshold_still_finds_its_duplicate(
     with pytest.raises(DatasetError) as caught:
         inspect_dataset(str(path))
     assert str(caught.value) == f"{path}: duplicate ids in column 'id': 'r5' (1 duplicated id)"
+
+
+def test_a_full_disk_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
+    with tiny_disk(tmp_path / "disk", size_kib=64) as disk:
+        filler = fill(disk, leave_bytes=0)
+        ids = DuplicateIds(spill_rows=1_000, spill_dir=disk)
+        with pytest.raises(UsageError) as caught:
+            for start in range(0, 200_000, 1_000):
+                ids.add([f"a-long-enough-id-{i}" for i in range(start, start + 1_000)])
+        filler.unlink()
+    assert str(caught.value) == (
+        f"cannot write the duplicate-id check's temporary file in {disk} (No space left on"
+        " device); free some space there or point TMPDIR at a disk with room"
+    )
