@@ -17,6 +17,7 @@ from rich.table import Table
 from judgekit import __version__, terminal
 from judgekit.config import Config, load_config
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
+from judgekit.memory import use_system_allocator
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
@@ -660,4 +661,5 @@ def _main(
 def main() -> None:
     """Console-script entry point."""
     terminal.prepare_streams()
+    use_system_allocator()
     app()

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from judgekit.errors import DatasetError
+from judgekit.id_check import DuplicateIds
 
 _BATCH_BYTES = 1 << 20  # pyarrow's block size: the reader holds about one block at a time
 
@@ -36,31 +36,30 @@ def csv_schema(label: str, file: Path) -> pa.Schema:
 
 
 def count_and_check_ids(
-    label: str, file: Path, schema: pa.Schema, id_column: str | None, limit: int | None
-) -> tuple[int, list[Any]]:
-    """Rows (up to ``limit``) and the ids that repeat; DatasetError at a null id.
+    label: str,
+    file: Path,
+    schema: pa.Schema,
+    id_column: str | None,
+    limit: int | None,
+    ids: DuplicateIds,
+) -> int:
+    """Rows (up to ``limit``); each id goes to ``ids``; DatasetError at a null id.
 
     Every column is read, so that a malformed line or invalid UTF-8 anywhere is found
     here, before any call, not when the run reaches it."""
     rows = 0
-    seen: set[str] = set()
-    duplicates: dict[str, None] = {}
     for batch in csv_batches(label, file, schema):
         take = batch.num_rows if limit is None else min(batch.num_rows, limit - rows)
         if id_column is not None:
-            ids = batch.column(id_column).slice(0, take).to_pylist()
-            for index, value in enumerate(ids):
-                if value is None:
-                    raise DatasetError(
-                        f"{label}: row {rows + index + 1}: id column '{id_column}' is empty"
-                    )
-                if value in seen:
-                    duplicates[value] = None
-                seen.add(value)
+            values = batch.column(id_column).slice(0, take).to_pylist()
+            if None in values:
+                row = rows + values.index(None) + 1
+                raise DatasetError(f"{label}: row {row}: id column '{id_column}' is empty")
+            ids.add(values)
         rows += take
         if limit is not None and rows >= limit:
             break
-    return rows, list(duplicates)
+    return rows
 
 
 def csv_tables(label: str, file: Path, schema: pa.Schema, total: int) -> Iterator[pa.Table]:

@@ -4,7 +4,7 @@ A dataset is read twice.  ``inspect_dataset`` is a validating pre-pass that runs
 before any model call and fails fast with one ``file:line: reason`` line; it
 settles the schema every window will have.  ``iter_windows`` then streams the
 rows in windows of that schema.  Memory stays bounded whatever the file size;
-the one exception is the set of ids kept for the duplicate check.
+the duplicate-id check spills to a temporary file (``judgekit.id_check``).
 
 JSONL column types are settled by ``judgekit.jsonl_types`` (rules there).
 CSV columns are all text (``judgekit.csv_reader``).
@@ -50,6 +50,7 @@ import pyarrow.parquet as pq
 
 from judgekit.csv_reader import count_and_check_ids, csv_schema, csv_tables
 from judgekit.errors import DatasetError, UsageError
+from judgekit.id_check import DuplicateIds, Duplicates
 from judgekit.jsonl_types import CONVERSION_ERRORS, TypeInference, as_string, encode_json
 
 RAW_JSON_KEY = b"judgekit.raw_json"
@@ -63,8 +64,8 @@ FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet, a directory or a 
 
 _INFER_ROWS = 16_384  # the pre-pass infers types per chunk of rows ...
 _INFER_BYTES = 16 << 20  # ... or of bytes, whichever comes first, to bound memory
-_ID_BATCH_ROWS = 65_536
-_MAX_NAMED_DUPLICATES = 5
+_ID_BATCH_ROWS = 16_384
+_READ_BUFFER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,13 +329,12 @@ def _read_reason(file: Path, exc: BaseException) -> str:
 
 
 class _IdCheck:
-    """Finds missing, null and duplicate ids; the id set is the one unbounded structure."""
+    """Finds missing, null and duplicate ids (``judgekit.id_check``: memory does not grow)."""
 
     def __init__(self, label: str, column: str) -> None:
         self.label = label
         self.column = column
-        self.seen: set[Any] = set()
-        self.duplicates: dict[Any, None] = {}  # insertion-ordered set
+        self.ids = DuplicateIds()
         self.present = False
         self.first_missing: int | None = None
 
@@ -344,20 +344,19 @@ class _IdCheck:
         if idents.count(_MISSING) == len(idents) and not self.present:
             self.first_missing = self.first_missing or lines[0]
             return
-        try:  # fast path, all in C: every id present, non-null and new
+        try:  # fast path, all in C: every id present and non-null
             fresh = set(idents)
-            clean = _MISSING not in fresh and None not in fresh and len(fresh) == len(idents)
+            clean = _MISSING not in fresh and None not in fresh
             clean = clean and not any(type(i) is float and i != i for i in fresh)  # NaN
         except TypeError:
             clean = False
-        if clean and self.seen.isdisjoint(fresh) and self.first_missing is None:
-            self.seen |= fresh
-            self.present = True
-            return
-        for where, ident in zip(lines, idents, strict=True):
-            self._add_one(where, ident)
+        if not (clean and self.first_missing is None):
+            for where, ident in zip(lines, idents, strict=True):
+                self._check_one(where, ident)
+        self.present = True
+        self.ids.add(idents)
 
-    def _add_one(self, where: int, ident: Any) -> None:
+    def _check_one(self, where: int, ident: Any) -> None:
         if ident is _MISSING:
             if self.present:
                 self._fail_missing(where)
@@ -372,9 +371,7 @@ class _IdCheck:
         if type(ident) is float and math.isnan(ident):
             raise DatasetError(f"{self.label}:{where}: id column '{self.column}' is NaN")
         try:
-            if ident in self.seen:
-                self.duplicates[ident] = None
-            self.seen.add(ident)
+            hash(ident)
         except TypeError:  # a dict or a list: unhashable, and no sensible id anyway
             kind = "object" if isinstance(ident, dict) else "list"
             raise DatasetError(
@@ -388,25 +385,17 @@ class _IdCheck:
             " (give every row an id, or none)"
         )
 
-    def finish(self, path: str, as_json_strings: bool) -> None:
-        """Raise when ids repeat (after JSON-encoding, when the column became a string column)."""
-        duplicates = list(self.duplicates)
-        if as_json_strings:  # 7 and "7" differ here but both become "7" in the output
-            counts = Counter(as_string(value) for value in self.seen)
-            known = {as_string(value) for value in duplicates}
-            duplicates += sorted(k for k, n in counts.items() if n > 1 and k not in known)
-        _raise_duplicates(path, self.column, duplicates)
 
-
-def _raise_duplicates(path: str, column: str, duplicates: Sequence[Any]) -> None:
-    if not duplicates:
+def _raise_duplicates(path: str, column: str, duplicates: Duplicates) -> None:
+    if not duplicates.count:
         return
-    named = ", ".join(repr(d) for d in duplicates[:_MAX_NAMED_DUPLICATES])
-    if len(duplicates) > _MAX_NAMED_DUPLICATES:
+    named = ", ".join(repr(d) for d in duplicates.first)
+    if duplicates.count > len(duplicates.first):
         named += ", ..."
-    noun = "id" if len(duplicates) == 1 else "ids"
+    noun = "id" if duplicates.count == 1 else "ids"
     raise DatasetError(
-        f"{path}: duplicate ids in column '{column}': {named} ({len(duplicates)} duplicated {noun})"
+        f"{path}: duplicate ids in column '{column}': {named}"
+        f" ({duplicates.count} duplicated {noun})"
     )
 
 
@@ -414,12 +403,16 @@ def _inspect_jsonl(path: str, file: Path, id_column: str, limit: int | None) -> 
     inference = TypeInference()
     ids = _IdCheck(path, id_column)
     rows = 0
-    for objs, lines in _json_chunks(path, file, _INFER_ROWS, _INFER_BYTES, limit):
-        inference.add_chunk(objs)
-        ids.add_chunk(objs, lines)
-        rows += len(objs)
-    schema, encoded = inference.schema()
-    ids.finish(path, id_column in encoded)
+    with ids.ids:
+        for objs, lines in _json_chunks(path, file, _INFER_ROWS, _INFER_BYTES, limit):
+            inference.add_chunk(objs)
+            ids.add_chunk(objs, lines)
+            rows += len(objs)
+        schema, encoded = inference.schema()
+        if id_column not in encoded:
+            _raise_duplicates(path, id_column, ids.ids.duplicates())
+    if ids.present and id_column in encoded:
+        _check_ids_as_text(path, file, id_column, limit)
     return DatasetInfo(
         path=path,
         files=(file,),
@@ -430,6 +423,15 @@ def _inspect_jsonl(path: str, file: Path, id_column: str, limit: int | None) -> 
         id_column=id_column if ids.present else None,
         json_encoded=encoded,
     )
+
+
+def _check_ids_as_text(path: str, file: Path, id_column: str, limit: int | None) -> None:
+    """Ids of mixed types become text (``7`` and ``"7"`` are both ``"7"`` in the output): a
+    second pass compares them as that text.  Runs only for such columns."""
+    with DuplicateIds(key=as_string) as ids:
+        for objs, _ in _json_chunks(path, file, _INFER_ROWS, _INFER_BYTES, limit):
+            ids.add([obj[id_column] for obj in objs])
+        _raise_duplicates(path, id_column, ids.duplicates())
 
 
 def _jsonl_windows(
@@ -515,10 +517,9 @@ def _to_array(label: str, field: pa.Field, values: list[Any]) -> pa.Array:
 def _inspect_csv(path: str, file: Path, id_column: str, limit: int | None) -> DatasetInfo:
     schema = csv_schema(path, file)
     has_ids = id_column in schema.names
-    rows, duplicates = count_and_check_ids(
-        path, file, schema, id_column if has_ids else None, limit
-    )
-    _raise_duplicates(path, id_column, duplicates)
+    with DuplicateIds() as ids:
+        rows = count_and_check_ids(path, file, schema, id_column if has_ids else None, limit, ids)
+        _raise_duplicates(path, id_column, ids.duplicates())
     return DatasetInfo(
         path=path,
         files=(file,),
@@ -539,8 +540,10 @@ def _label(info_path: str, files: Sequence[Path], file: Path) -> str:
 
 
 def _open_parquet(label: str, file: Path) -> pq.ParquetFile:
+    # Read a column chunk through a 1 MB buffer instead of all of a row group at once:
+    # memory then follows the window size more than the writer's row group size.
     try:
-        return pq.ParquetFile(file)
+        return pq.ParquetFile(file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES)
     except (OSError, pa.ArrowException) as exc:
         raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
 
@@ -620,40 +623,51 @@ def _check_parquet_ids(
     path: str, files: Sequence[Path], schemas: Sequence[pa.Schema], column: str, rows: int
 ) -> None:
     """Stream the id column only: no nulls, no nested ids, no duplicates."""
-    seen: set[Any] = set()
-    duplicates: dict[Any, None] = {}
     remaining = rows
-    for file, schema in zip(files, schemas, strict=True):
-        label = _label(path, files, file)
-        if remaining <= 0:
-            break
-        if column not in schema.names:
-            raise DatasetError(
-                f"{label}: id column '{column}' is missing (other files have it;"
-                " give every file an id column, or none)"
-            )
-        id_type = schema.field(column).type
-        if pa.types.is_nested(id_type):
-            raise DatasetError(
-                f"{label}: id column '{column}' has type {id_type}; ids must be strings or numbers"
-            )
-        offset = 0
-        for batch in _batches(label, file, _ID_BATCH_ROWS, columns=[column]):
-            values = batch.column(0).slice(0, remaining - offset).to_pylist()
+    with DuplicateIds() as ids:
+        for file, schema in zip(files, schemas, strict=True):
+            if remaining <= 0:
+                break
+            remaining -= _check_parquet_file_ids(path, files, file, schema, column, remaining, ids)
+        _raise_duplicates(path, column, ids.duplicates())
+
+
+def _check_parquet_file_ids(
+    path: str,
+    files: Sequence[Path],
+    file: Path,
+    schema: pa.Schema,
+    column: str,
+    remaining: int,
+    ids: DuplicateIds,
+) -> int:
+    """Check one file's ids (up to ``remaining``) and feed them to ``ids``; the rows read."""
+    label = _label(path, files, file)
+    if column not in schema.names:
+        raise DatasetError(
+            f"{label}: id column '{column}' is missing (other files have it;"
+            " give every file an id column, or none)"
+        )
+    id_type = schema.field(column).type
+    if pa.types.is_nested(id_type):
+        raise DatasetError(
+            f"{label}: id column '{column}' has type {id_type}; ids must be strings or numbers"
+        )
+    offset = 0
+    for batch in _batches(label, file, _ID_BATCH_ROWS, columns=[column]):
+        values = batch.column(0).slice(0, remaining - offset).to_pylist()
+        if None in values or any(type(v) is float and v != v for v in values):
             for index, value in enumerate(values):
                 if value is None or (type(value) is float and math.isnan(value)):
                     what = "null" if value is None else "NaN"
                     raise DatasetError(
                         f"{label}: row {offset + index + 1}: id column '{column}' is {what}"
                     )
-                if value in seen:
-                    duplicates[value] = None
-                seen.add(value)
-            offset += len(values)
-            if offset >= remaining:
-                break
-        remaining -= offset
-    _raise_duplicates(path, column, list(duplicates))
+        ids.add(values)
+        offset += len(values)
+        if offset >= remaining:
+            break
+    return offset
 
 
 def _parquet_tables(info: DatasetInfo, total: int, batch_rows: int) -> Iterator[pa.Table]:
@@ -673,7 +687,9 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream a Parquet file's record batches; a corrupt page is a DatasetError, not a crash."""
     with _open_parquet(label, file) as parquet:
-        batches = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        # One thread: decoding threads each keep their own allocator pages (memory), and
+        # the windows are consumed by one thread anyway.
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
         while True:
             try:
                 batch = next(batches, None)

@@ -37,7 +37,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Protocol, cast
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -166,14 +165,39 @@ class _Sink(Protocol):
     def close(self, metadata: Mapping[str, str]) -> None: ...
 
 
+ROW_GROUP_ROWS = 65_536
+ROW_GROUP_BYTES = 4 << 20
+"""A Parquet row group closes at this many rows or bytes, whichever comes first."""
+
+
 class _ParquetSink:
+    """Windows gathered into row groups of ``ROW_GROUP_ROWS``: the writer keeps ~10-30 KB of
+    metadata per row group until it closes, so a row group per 2,000-row window grew memory
+    with the dataset (+140 MB at 10,000,000 rows)."""
+
     def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
         self._writer = pq.ParquetWriter(stream, schema, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._pending_bytes = 0
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self._pending_bytes += table.nbytes
+        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending_rows:
+            return
+        # The windows' chunks are written as they are: no copy into one table.
+        group = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        self._writer.write_table(group, row_group_size=group.num_rows)
 
     def close(self, metadata: Mapping[str, str]) -> None:
+        self._flush()
         if metadata:
             self._writer.add_key_value_metadata(dict(metadata))
         self._writer.close()
@@ -194,6 +218,9 @@ class _JsonlSink:
             self._stream.write(json_lines(table, texts).encode("utf-8"))
             return
         # polars writes JSON straight from Arrow memory, ~10x faster than json.dumps per row.
+        # Imported here: ~30 MB of memory that a Parquet or CSV output never needs.
+        import polars as pl
+
         pl.DataFrame(table).write_ndjson(self._stream)
 
     def close(self, metadata: Mapping[str, str]) -> None:

@@ -16,7 +16,13 @@ from disk_full import fill, tiny_disk
 
 from judgekit.datasets import inspect_dataset, iter_windows
 from judgekit.errors import OutputError, UsageError
-from judgekit.output import OutputWriter, check_output_path, judge_fields, output_schema
+from judgekit.output import (
+    ROW_GROUP_ROWS,
+    OutputWriter,
+    check_output_path,
+    judge_fields,
+    output_schema,
+)
 from judgekit.records import JudgeResult
 
 INPUT = pa.schema([("id", pa.string()), ("q", pa.string()), ("ctx", pa.list_(pa.string()))])
@@ -239,9 +245,30 @@ def test_parquet_round_trip_with_metadata() -> None:
     stored = parquet.metadata.metadata
     assert stored[b"judgekit.version"] == b"0.1.0"
     assert json.loads(stored[b"judgekit.totals"]) == {"rows": 3}
-    assert parquet.metadata.num_row_groups == 2  # one per non-empty window
+    assert parquet.metadata.num_row_groups == 1  # small windows gathered into one row group
     assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
     assert temp_files(out.parent) == []
+
+
+def test_parquet_row_groups_gather_windows_up_to_a_size() -> None:
+    # A row group per window would keep ~10-30 KB of writer metadata per 2,000 rows in memory.
+    rows = 2_000
+    full = -(-ROW_GROUP_ROWS // rows)  # windows that reach ROW_GROUP_ROWS: 33
+    window = pa.table(
+        {"id": [f"r{i}" for i in range(rows)], "q": ["x"] * rows, "ctx": [None] * rows},
+        schema=INPUT,
+    )
+    results = {"correct": [OK] * rows, "style": [OK] * rows}
+    with OutputWriter(Path("out.parquet"), INPUT, JUDGES) as writer:
+        for _ in range(full + 1):
+            writer.write(window, results)
+        writer.commit({})
+    metadata = pq.ParquetFile("out.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # The first row group closed at ROW_GROUP_ROWS or ROW_GROUP_BYTES, a whole number of windows.
+    assert sum(sizes) == (full + 1) * rows
+    assert 1 < len(sizes) < full + 1
+    assert all(size == sizes[0] and size % rows == 0 for size in sizes[:-1])
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])

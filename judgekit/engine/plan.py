@@ -26,7 +26,7 @@ from judgekit.config import (
 )
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
-from judgekit.engine.network import ProxyChoice, choose_proxy, tls_context
+from judgekit.engine.network import ProxyChoice, choose_proxy, needs_tls, tls_context
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
@@ -184,7 +184,10 @@ def make_plan(
             sampling=[j.name for j in judges if j.samples > 1],
             pairwise=[j.name for j in judges if j.is_pairwise],
         )
-    if connections:
+    urls = [c.endpoint.base_url for c in connections.values()]
+    urls += [c.proxy.url for c in connections.values() if c.proxy is not None]
+    custom_ca = environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR")
+    if connections and (custom_ca or needs_tls(urls)):
         tls_context(environ)  # a CA bundle that cannot be loaded: refused before any call
     return RunPlan(
         judges=tuple(judges),

@@ -33,7 +33,7 @@ from judgekit.engine.calls import Caller
 from judgekit.engine.judge_row import judge_row
 from judgekit.engine.judging import judge_rule
 from judgekit.engine.limits import ConnectionLimiter
-from judgekit.engine.network import Transports
+from judgekit.engine.network import Transports, needs_tls
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
 from judgekit.engine.storing import keep_storing, store_before_exit
@@ -108,7 +108,13 @@ class RunOutcome:
 def make_transports(plan: RunPlan) -> Transports:
     """The transports of the plan's connections: one per distinct proxy (``engine.network``)."""
     routes = {name: connection.proxy for name, connection in plan.connections.items()}
-    return Transports(routes, plan.concurrency)
+    return Transports(routes, plan.concurrency, tls=needs_tls(plan_urls(plan)))
+
+
+def plan_urls(plan: RunPlan) -> list[str]:
+    """Every base URL and proxy URL the plan's connections use."""
+    urls = [connection.endpoint.base_url for connection in plan.connections.values()]
+    return urls + [c.proxy.url for c in plan.connections.values() if c.proxy is not None]
 
 
 async def run(
