@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS batch_requests (
     state TEXT NOT NULL,
     error TEXT,
     message TEXT,
+    billed_input_tokens INTEGER,
+    billed_output_tokens INTEGER,
+    billed_cost_usd REAL,
+    problem TEXT,
     PRIMARY KEY (key, intent_id)
 )"""
 BATCH_TABLES = (_BATCHES, _BATCH_REQUESTS)

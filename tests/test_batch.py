@@ -233,3 +233,52 @@ def test_a_connection_without_a_batch_api_is_a_usage_error(workspace: Workspace)
         "chat_completions, responses or anthropic connection, or drop --batch\n"
     )
     assert workspace.fake.batches.calls() == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_billed_refusal_in_a_batch_lands_on_its_row(
+    workspace: Workspace, tmp_path: Path, protocol: str
+) -> None:
+    # A refusal is billed and would come back the same: no resubmission, and its tokens and
+    # (batch-priced) cost are on its row and in the run's spend, as online.
+    workspace.fake.settings.refuse = True
+    data = workspace.write_rows(workspace.qa_rows(2))
+    config, out = batch_config(workspace, protocol), tmp_path / "batch.parquet"
+    summary = tmp_path / "summary.json"
+    assert workspace.score(data, config, out).exit_code == 3
+    second = workspace.score(
+        data, config, out, "--summary-json", str(summary), "--max-error-rate", "1"
+    )
+    assert second.exit_code == 0, second.stderr
+    rows = workspace.read_rows(out)
+    assert [r["correctness_error"] for r in rows] == ["malformed_response"] * 2
+    assert all(r["correctness_reasoning"].startswith("the model refused") for r in rows)
+    stats = workspace.fake.stats()
+    assert sum(r["correctness_input_tokens"] for r in rows) == stats.input_tokens > 0
+    assert sum(r["correctness_output_tokens"] for r in rows) == stats.output_tokens
+    figures = json.loads(summary.read_text())
+    assert figures["spent_usd"] == pytest.approx(
+        sum(r["correctness_cost_usd"] for r in rows), abs=1e-6
+    )
+    assert all(r["correctness_cost_usd"] > 0 for r in rows)
+    assert max(workspace.fake.batches.submitted().values()) == 1  # never submitted again
+
+
+def test_a_cut_off_batch_reply_is_asked_again_with_twice_the_cap_in_the_next_batch(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # As online: a reply cut off at 512 is not resubmitted unchanged; the next batch asks
+    # once more at 1024, and the row carries both attempts' tokens.
+    workspace.fake.settings.reasoning_tokens = 600
+    data = workspace.write_rows(workspace.qa_rows(2))
+    config, out = batch_config(workspace), tmp_path / "batch.parquet"
+    assert workspace.score(data, config, out).exit_code == 3  # submitted at 512
+    assert workspace.score(data, config, out).exit_code == 3  # cut off: 1024 submitted
+    third = workspace.score(data, config, out)
+    assert third.exit_code == 0, third.stderr
+    rows = workspace.read_rows(out)
+    assert [r["correctness_error"] for r in rows] == [None, None]
+    tokens = [r["correctness_output_tokens"] for r in rows]
+    assert all(t > 512 + 600 for t in tokens)  # the cut-off 512 and the whole answer
+    assert sum(tokens) == workspace.fake.stats().output_tokens
+    assert max(workspace.fake.batches.submitted().values()) == 1

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from judgekit.batch.api import BatchApi, BatchApiError, ItemResult, Send
 from judgekit.batch.providers import api_root, batch_api, batch_price
-from judgekit.batch.state import BatchState, Queued, Submission
+from judgekit.batch.state import BatchState, Billed, Queued, Submission
 from judgekit.cache import AnswerCache, CachedAnswer, request_key
 from judgekit.engine.calls import Caller, CallOutcome
 from judgekit.engine.network import Transports
@@ -131,9 +131,13 @@ class BatchSession:
             except MalformedReply as exc:
                 failure = classify_exception(exc)
                 state = "failed" if failure.retry == "no" else "retry"
+                billed = self._billed(connection, model, exc)
                 self.state.settle_request(
-                    submission.intent_id, key, state, failure.kind, failure.message
+                    submission.intent_id, key, state, failure.kind, failure.message, billed
                 )
+                if billed is not None:  # paid for: this run's spend, and its row's
+                    self.collected.add(key)
+                    self.collected_usd += billed.cost_usd or 0.0
                 continue
             price = self._price(connection, model)
             cost = None
@@ -143,6 +147,15 @@ class BatchSession:
             self.state.settle_request(submission.intent_id, key, "answered")
             self.collected.add(key)
             self.collected_usd += cost or 0.0
+
+    def _billed(self, connection: ConnectionPlan, model: str, exc: MalformedReply) -> Billed | None:
+        """What an unusable reply (refused, cut off, empty) was billed; None for a reply
+        that is not an answer at all (an error body, a broken one)."""
+        if exc.problem == "malformed" or exc.usage is None:
+            return None
+        price = self._price(connection, model)
+        cost = cost_usd(exc.usage, price) if price is not None else None
+        return Billed(exc.usage.input_tokens, exc.usage.output_tokens, cost, exc.problem)
 
     def _price(self, connection: ConnectionPlan, model: str) -> Price | None:
         """The batch price of ``model`` on ``connection`` (a judge's price, discounted)."""
@@ -257,7 +270,23 @@ class BatchCaller(Caller):
                 self._budget.hold(known.worst_case_usd, force=True)
             return self._pending(key)
         if known.error is not None:
-            return CallOutcome(None, known.error, known.message, 0.0, None)
+            billed = known.billed
+            if billed is None:
+                return CallOutcome(None, known.error, known.message, 0.0, None)
+            # A billed but unusable reply: its tokens and cost land on its row, and a cut-off
+            # one lets judging ask again with a larger cap (in the next batch).
+            return CallOutcome(
+                None,
+                known.error,
+                known.message,
+                billed.cost_usd,
+                None,
+                input_tokens=billed.input_tokens,
+                output_tokens=billed.output_tokens,
+                cut_off=billed.problem == "cut_off",
+                # Spent in the run that collected it; an earlier run's bill on later rows.
+                cached=key not in session.collected,
+            )
         queued = session.queued[connection.name]
         if key in queued:
             return self._pending(key)

@@ -55,6 +55,19 @@ class RequestState:
     worst_case_usd: float = 0.0
     error: ErrorKind | None = None
     message: str = ""
+    billed: Billed | None = None
+    """What a failed request's unusable reply was billed (a refusal, a cut-off reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """The tokens and cost of a billed but unusable batch reply (None: not reported), and
+    why it was unusable (``MalformedReply.problem``: refused, cut_off, empty)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    problem: str
 
 
 FREE = RequestState(pending=False)
@@ -105,7 +118,8 @@ class BatchState:
                 (intent_id, connection, api_root, protocol, len(queued), time.time()),
             )
             db.executemany(
-                "INSERT INTO batch_requests VALUES (?,?,?,?,'pending',NULL,NULL)",
+                "INSERT INTO batch_requests (key, intent_id, model, worst_case_usd, state)"
+                " VALUES (?,?,?,?,'pending')",
                 [(q.key, intent_id, q.model, q.worst_case_usd) for q in queued],
             )
             db.execute("COMMIT")
@@ -158,13 +172,24 @@ class BatchState:
         return {str(key): str(model) for key, model in rows}
 
     def settle_request(
-        self, intent_id: str, key: str, state: str, error: str | None = None, message: str = ""
+        self,
+        intent_id: str,
+        key: str,
+        state: str,
+        error: str | None = None,
+        message: str = "",
+        billed: Billed | None = None,
     ) -> None:
-        """One request's end in this batch: ``answered``, ``retry`` or ``failed``."""
+        """One request's end in this batch: ``answered``, ``retry`` or ``failed``; ``billed``
+        keeps what an unusable reply cost, so that it lands on its row."""
+        bill: tuple[int | None, int | None, float | None, str | None] = (None, None, None, None)
+        if billed is not None:
+            bill = (billed.input_tokens, billed.output_tokens, billed.cost_usd, billed.problem)
         self._db.execute(
-            "UPDATE batch_requests SET state = ?, error = ?, message = ? "
+            "UPDATE batch_requests SET state = ?, error = ?, message = ?, billed_input_tokens = ?,"
+            " billed_output_tokens = ?, billed_cost_usd = ?, problem = ? "
             "WHERE intent_id = ? AND key = ?",
-            (state, error, message, intent_id, key),
+            (state, error, message, *bill, intent_id, key),
         )
 
     def finish(self, intent_id: str, message: str) -> None:
@@ -183,19 +208,25 @@ class BatchState:
     def request_state(self, key: str) -> RequestState:
         """Whether ``key`` is pending in an open batch, failed for good, or free to submit."""
         rows = self._db.execute(
-            "SELECT r.state, r.error, r.message, r.worst_case_usd, b.status "
+            "SELECT r.state, r.error, r.message, r.worst_case_usd, b.status, "
+            "r.billed_input_tokens, r.billed_output_tokens, r.billed_cost_usd, r.problem "
             "FROM batch_requests r JOIN batches b USING (intent_id) WHERE r.key = ? "
             "ORDER BY b.created_at",
             (key,),
         ).fetchall()
         if not rows:
             return FREE
-        for state, _error, _message, worst, status in rows:
+        for state, _error, _message, worst, status, *_bill in rows:
             if state == "pending" and status in OPEN:
                 return RequestState(pending=True, worst_case_usd=float(worst))
-        state, error, message, _worst, _status = rows[-1]
+        state, error, message, _worst, _status, tokens_in, tokens_out, cost, problem = rows[-1]
         if state == "failed" or (state == "retry" and len(rows) >= MAX_TRIES):
-            return RequestState(pending=False, error=error or "server_error", message=message)
+            billed = None
+            if problem is not None:
+                billed = Billed(tokens_in, tokens_out, cost, str(problem))
+            return RequestState(
+                pending=False, error=error or "server_error", message=message, billed=billed
+            )
         return FREE
 
     def pending_summary(self, keys: Iterable[str]) -> list[tuple[str, str, float, int]]:
