@@ -282,3 +282,36 @@ def test_a_cut_off_batch_reply_is_asked_again_with_twice_the_cap_in_the_next_bat
     assert all(t > 512 + 600 for t in tokens)  # the cut-off 512 and the whole answer
     assert sum(tokens) == workspace.fake.stats().output_tokens
     assert max(workspace.fake.batches.submitted().values()) == 1
+
+
+def test_every_sample_and_both_pairwise_orders_go_in_one_batch(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    judges = """
+[[judges]]
+name = "sc"
+connection = "fake"
+template = "correctness"
+samples = 3
+[judges.columns]
+input = "question"
+output = "answer"
+expected = "reference"
+"""
+    data = workspace.write_rows(workspace.qa_rows(2))
+    base = workspace.fake.openai_base_url
+    config = tmp_path / "samples.toml"
+    config.write_text(
+        f'[run]\nmode = "batch"\n[connections.fake]\nbase_url = "{base}"\nmodel = "fake-judge"\n'
+        f'api_key_env = "{workspace.key_env}"\ninput_usd_per_mtok = 0.15\n'
+        f"output_usd_per_mtok = 0.60\n{judges}",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.parquet"
+    assert workspace.score(data, config, out).exit_code == 3
+    assert len(workspace.fake.batches.submitted()) == 2 * 3  # every sample of every row
+    second = workspace.score(data, config, out)
+    assert second.exit_code == 0, second.stderr
+    rows = workspace.read_rows(out)
+    assert [r["sc_error"] for r in rows] == [None, None]
+    assert all(r["sc_vote_share"] is not None for r in rows)

@@ -28,7 +28,7 @@ from judgekit.batch.api import BatchApi, BatchApiError, ItemResult, Send
 from judgekit.batch.providers import api_root, batch_api, batch_price
 from judgekit.batch.state import BatchState, Billed, Queued, Submission
 from judgekit.cache import AnswerCache, CachedAnswer, request_key
-from judgekit.engine.calls import Caller, CallOutcome
+from judgekit.engine.calls import PENDING, Caller, CallOutcome
 from judgekit.engine.network import Transports
 from judgekit.engine.plan import ConnectionPlan, RunPlan
 from judgekit.engine.run import Sink, make_transports
@@ -37,7 +37,6 @@ from judgekit.pricing import Price, cost_usd, input_token_bound, worst_case_usd
 from judgekit.providers.failures import MalformedReply, classify_exception
 from judgekit.records import JudgeResult, ModelCall
 
-PENDING = "pending in a provider batch"
 """The reasoning of a judgement waiting for a batch (never written: see ``after_pass``)."""
 
 

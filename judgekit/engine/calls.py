@@ -51,6 +51,10 @@ from judgekit.providers.failures import (
 from judgekit.providers.wire import OUTPUT_MODES
 from judgekit.records import ModelCall, Reply, Usage
 
+PENDING = "pending in a provider batch"
+"""A call's message when its answer will come from a provider batch (``judgekit.batch``):
+the row is neither answered nor failed yet."""
+
 MAX_ADAPTATIONS = 4
 MAX_WAIT_S = 60.0
 MAX_RATE_LIMIT_WAITS = 100

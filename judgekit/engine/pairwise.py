@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from judgekit.engine.calls import Caller
+from judgekit.engine.calls import PENDING, Caller
 from judgekit.engine.judging import PreparedCall, judge_prepared, prepare_call
 from judgekit.engine.plan import JudgePlan
 from judgekit.engine.sampling import with_spend
@@ -52,13 +52,19 @@ async def judge_pairwise(
 ) -> JudgeResult:
     """Compare the row's two outputs in both orders (module docstring)."""
     results: list[JudgeResult] = []
+    pending = False
     for prepared in pairwise_calls(judge, row):
         result = await judge_prepared(caller, judge, prepared)
+        if result.reasoning == PENDING:  # batch mode: queue both orders in the same batch
+            pending = True
+            continue
         results.append(result)
         if result.error is not None or result.score is None:
             order = "A first" if len(results) == 1 else "B first"
             why = f"{order}: {result.reasoning}" if result.reasoning else None
             return with_spend(replace(result, reasoning=why), results)
+    if pending:
+        return JudgeResult(error="connection", reasoning=PENDING, model=judge.model)
     return combine_orders(results[0], results[1])
 
 

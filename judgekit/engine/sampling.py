@@ -33,7 +33,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from judgekit.engine.calls import Caller
+from judgekit.engine.calls import PENDING, Caller
 from judgekit.engine.judging import PreparedCall, judge_prepared, prepare_call
 from judgekit.engine.plan import JudgePlan
 from judgekit.records import JudgeResult, passes
@@ -73,11 +73,17 @@ def sample_calls(judge: JudgePlan, row: Mapping[str, object]) -> list[PreparedCa
 async def judge_samples(caller: Caller, judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     """Score one row ``judge.samples`` times and combine the answers (module docstring)."""
     results: list[JudgeResult] = []
+    pending = False
     for prepared in sample_calls(judge, row):
         result = await judge_prepared(caller, judge, prepared)
+        if result.reasoning == PENDING:  # batch mode: queue every sample in the same batch
+            pending = True
+            continue
         results.append(result)
         if result.error is not None:
             return _failed(results, len(results), judge.samples)
+    if pending:
+        return JudgeResult(error="connection", reasoning=PENDING, model=judge.model)
     return combine(results, judge.threshold)
 
 
