@@ -6,6 +6,7 @@ itself is read from the environment when a run starts (``engine.plan``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -452,15 +453,17 @@ class Config(_Frozen):
     @model_validator(mode="after")
     def _references(self) -> Config:
         seen: set[str] = set()
-        for judge in self.judges:
+        for index, judge in enumerate(self.judges):
             if judge.name in seen:
                 raise ValueError(f"duplicate judge name '{judge.name}'")
             seen.add(judge.name)
             if judge.connection is not None and judge.connection not in self.connections:
                 known = ", ".join(sorted(self.connections)) or "none defined"
+                close = difflib.get_close_matches(judge.connection, list(self.connections), n=1)
+                guess = f"; did you mean '{close[0]}'?" if close else ""
                 raise ValueError(
-                    f"judge '{judge.name}': unknown connection '{judge.connection}' "
-                    f"(connections: {known})"
+                    f"judges[{index}].connection: judge '{judge.name}' names unknown connection "
+                    f"'{judge.connection}'{guess} (connections: {known})"
                 )
         return self
 

@@ -68,7 +68,16 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(judges=[{"name": "j", "connection": "nope", "template": "correctness"}]),
-            "x.toml: judge 'j': unknown connection 'nope' (connections: c)",
+            "x.toml: judges[0].connection: judge 'j' names unknown connection 'nope' "
+            "(connections: c)",
+        ),
+        (
+            doc(
+                connections={"judge": dict(CONN)},
+                judges=[{"name": "j", "connection": "jugde", "template": "correctness"}],
+            ),
+            "x.toml: judges[0].connection: judge 'j' names unknown connection 'jugde'; did you "
+            "mean 'judge'? (connections: judge)",
         ),
         (
             doc(judges=[dict(LLM), dict(LLM)]),
