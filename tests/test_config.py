@@ -181,6 +181,7 @@ def doc(**over: Any) -> dict[str, Any]:
         "unknown-field",
         "protocol",
         "unknown-connection",
+        "unknown-connection-near",
         "duplicate-judge",
         "template-or-prompt",
         "judge-name",
