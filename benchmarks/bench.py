@@ -358,12 +358,9 @@ def ray_scenario(work: Path) -> list[Row]:
         rows.append(Row(f"{label}, one machine", "rows/s", f"{RAY_ROWS / wall:,.0f}", "-", "-"))
         rows.append(Row("", "requests/s", f"{requests / wall:,.0f}", "-", "-"))
         t0 = time.perf_counter()
-        ray.init(
-            num_cpus=RAY_WORKERS,
-            include_dashboard=False,
-            log_to_driver=False,
-            _node_ip_address="127.0.0.1",  # loopback only
-        )
+        from judgekit.distributed import start_local_cluster
+
+        start_local_cluster(num_cpus=RAY_WORKERS, include_dashboard=False, log_to_driver=False)
         started_s = time.perf_counter() - t0
         try:
             job = _bench_job(url, work, RAY_ROWS, 64)

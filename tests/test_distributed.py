@@ -48,12 +48,10 @@ def ray_cluster() -> Iterator[None]:
         import ray
     except ImportError:
         pytest.skip(RAY_MISSING)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="WARNING",
-        _node_ip_address="127.0.0.1",  # loopback only: no traffic on a network interface
+    from judgekit.distributed import start_local_cluster
+
+    start_local_cluster(  # loopback only: no traffic on a network interface
+        num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING"
     )
     yield
     ray.shutdown()

@@ -27,3 +27,26 @@ def score_ray_dataset(ds: Any, config: Any, **options: Any) -> Any:
     from judgekit.distributed.ray_engine import score_ray_dataset as score
 
     return score(ds, config, **options)
+
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch that makes a node use the loopback address instead of the address it would
+reach other machines on (it is on by default on Linux)."""
+
+
+def start_local_cluster(**options: Any) -> None:
+    """``ray.init(**options)`` for a cluster on this machine only: every Ray process binds
+    and talks on 127.0.0.1, never on a network interface.
+
+    Ray picks the node's address when it starts (``services.get_node_ip_address``); with
+    ``LOOPBACK_ENV`` off it picks 127.0.0.1, and the workers it spawns inherit the variable.
+    ``ray_constants`` reads it once at import, so the driver's copy is set too.
+    """
+    import os
+
+    import ray
+    from ray._private import ray_constants
+
+    os.environ[LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    ray.init(**options)

@@ -32,6 +32,7 @@ from judgekit import errors
 from judgekit.cache import AnswerCache, cache_location
 from judgekit.config import Config
 from judgekit.datasets import DatasetInfo
+from judgekit.distributed import start_local_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
 from judgekit.distributed.worker import WorkerSpec, score_batch
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
@@ -70,13 +71,15 @@ def score_with_ray(
     if started_ray:
         # A cluster started here lives on the loopback interface: its processes talk only to
         # this machine, never through a network address.
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            _node_ip_address="127.0.0.1" if address is None else None,
-        )
+        options: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+        }
+        if address is None:  # a cluster of this machine's own: loopback only
+            start_local_cluster(**options)
+        else:
+            ray.init(address=address, **options)
     try:
         if remote:  # read on the cluster, through pyarrow's filesystems
             dataset, plan = _checked(job)
