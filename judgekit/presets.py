@@ -288,3 +288,14 @@ ENVIRONMENT_VARIABLES: frozenset[str] = frozenset(
     | {p.defaults["api_key_env"] for p in PRESETS.values() if "api_key_env" in p.defaults}
 )
 """Every environment variable a preset reads (tests clear them)."""
+
+
+def default_base_url(provider: str) -> str:
+    """The base URL a preset uses when its ``*_BASE_URL`` variable is not set (``${VAR}``
+    defaults inside it expanded with their own defaults).  KeyError for an unknown preset."""
+    url = str(PRESETS[provider].defaults["base_url"])
+    previous = None
+    while previous != url:  # innermost ${VAR:-default} first
+        previous = url
+        url = re.sub(r"\$\{\w+:-([^${}]*)\}", r"\1", url)
+    return url

@@ -14,6 +14,7 @@ from judgekit.config import (
     resolve_connection,
 )
 from judgekit.errors import ConfigError
+from judgekit.presets import default_base_url
 
 CONN = {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "K"}
 LLM = {"name": "j", "connection": "c", "template": "correctness"}
@@ -251,7 +252,7 @@ def test_shorthand_resolves_to_builtin_connection() -> None:
     assert (name, model) == ("openai", "gpt-4o-mini")
     assert (conn.protocol, conn.base_url, conn.api_key_env) == (
         "chat_completions",
-        "https://api.openai.com/v1",
+        default_base_url("openai"),
         "OPENAI_API_KEY",
     )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from judgekit.presets import default_base_url
 from judgekit.testing.fake_provider import FakeProvider
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def test_no_api_at_the_url_stops_the_run(
         "/v1": f'check base_url and protocol = "{protocol}"',
     }[path]
     if protocol == "anthropic":
-        fix = "check base_url (the API root, e.g. https://api.anthropic.com)"
+        fix = f"check base_url (the API root, e.g. {default_base_url('anthropic')})"
     assert line == (
         f"error: connection 'fake': no API at {url}: POST {path}{endpoint} answered "
         f"{answered}; {fix}"

@@ -128,7 +128,7 @@ HOST_CASES = [
     ("http://[::1]:8000/v1", True),
     ("http://judge.localhost/v1", True),
     ("http://10.0.0.5:8000/v1", False),
-    ("https://api.together.xyz/v1", False),
+    ("https://judge.example/v1", False),
 ]
 
 

@@ -246,7 +246,7 @@ def test_https_goes_through_the_proxy_in_a_tunnel(
     ("urls", "expected"),
     [
         (["http://127.0.0.1:8000/v1", "HTTP://proxy:3128"], False),
-        (["http://127.0.0.1:8000/v1", "https://api.openai.com/v1"], True),
+        (["http://127.0.0.1:8000/v1", "https://judge.example/v1"], True),
         (["http://127.0.0.1:8000/v1", "socks5://proxy:1080"], True),
         ([], False),
     ],

@@ -7,7 +7,7 @@ import pytest
 
 from judgekit.config import ConnectionConfig, expand_env, parse_config, resolve_connection
 from judgekit.errors import ConfigError
-from judgekit.presets import PRESETS, prefixes, provider_for_model, split_prefix
+from judgekit.presets import PRESETS, default_base_url, prefixes, provider_for_model, split_prefix
 
 NAME_CASES = [
     ("gpt-4o-mini", "openai"),
@@ -90,7 +90,7 @@ def test_a_known_prefix_is_split_off_once(model: str, split: tuple[str, str] | N
 
 
 def test_every_preset_makes_a_valid_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.example")
     for name in PRESETS:
         conn = ConnectionConfig(provider=name)  # type: ignore[call-arg]
         assert conn.provider == name
@@ -108,7 +108,7 @@ def test_a_preset_fills_what_the_table_leaves_out() -> None:
     conn = cfg.connections["g"]
     assert (conn.protocol, conn.base_url, conn.api_key_env) == (
         "chat_completions",
-        "https://api.groq.com/openai/v1",
+        default_base_url("groq"),
         "GROQ_API_KEY",
     )
 

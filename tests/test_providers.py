@@ -222,8 +222,8 @@ URL_CASES = [
     ("anthropic", "https://x.example?beta=true", "https://x.example/v1/messages?beta=true"),
     (
         "bedrock_converse",
-        "https://bedrock-runtime.eu-west-1.amazonaws.com",
-        "https://bedrock-runtime.eu-west-1.amazonaws.com/model/judge-model/converse",
+        "https://bedrock-runtime.eu-west-1.example",
+        "https://bedrock-runtime.eu-west-1.example/model/judge-model/converse",
     ),
 ]
 

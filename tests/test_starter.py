@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pytest
 
+from judgekit.presets import default_base_url
 from judgekit.starter import PROVIDERS, StarterJudge, choose_judges, map_columns
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def test_the_starter_config_scores_against_the_fake(workspace: Workspace) -> Non
     config = workspace.root / "judgekit.toml"
     workspace.invoke("init", str(data), "-o", str(config))
     text = config.read_text(encoding="utf-8").replace(
-        "https://api.openai.com/v1", workspace.fake.openai_base_url
+        default_base_url("openai"), workspace.fake.openai_base_url
     )
     config.write_text(text.replace("OPENAI_API_KEY", workspace.key_env), encoding="utf-8")
     output = workspace.root / "scored.parquet"

@@ -22,6 +22,7 @@ import httpx
 from judgekit.engine.network import bare_url
 from judgekit.engine.plan import ConnectionPlan
 from judgekit.errors import UnreachableError
+from judgekit.presets import default_base_url
 from judgekit.providers.reach import NoApi, Unreachable, no_api, unreachable
 
 
@@ -121,7 +122,7 @@ def _path_fix(connection: ConnectionPlan) -> str:
     """The likely fix of a base_url whose path holds no API."""
     base = bare_url(connection.endpoint.base_url).rstrip("/")
     if connection.config.protocol == "anthropic":
-        return "check base_url (the API root, e.g. https://api.anthropic.com)"
+        return f"check base_url (the API root, e.g. {default_base_url('anthropic')})"
     if not base.endswith("/v1"):
         return f'did you mean base_url = "{base}/v1"?'
     return f'check base_url and protocol = "{connection.config.protocol}"'
