@@ -11,13 +11,13 @@ Every attempt's billed tokens and cost land on the row (``J_input_tokens``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from judgekit.citations import parse_citations
 from judgekit.continuation import STOP, read_continuation, turns_used_up
-from judgekit.engine.calls import Caller, CallOutcome
+from judgekit.engine.calls import PENDING, Caller, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
 from judgekit.pairwise import parse_pairwise
@@ -288,3 +288,42 @@ def _result(
         should_continue=verdict.should_continue,
         next_prompt=verdict.next_prompt,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CallsJudged:
+    """Several calls of one row (samples, pairwise orders), judged in order."""
+
+    results: list[JudgeResult]
+    """The answered calls, up to and including the first failed one."""
+    failed_at: int | None
+    """0-based position of the first failed call among all the row's calls, or None."""
+    pending: bool
+    """Some call waits in a provider batch (batch mode): the row is not done yet."""
+
+
+async def judge_calls(
+    caller: Caller,
+    judge: JudgePlan,
+    calls: Iterable[PreparedCall],
+    failed: Callable[[JudgeResult], bool],
+) -> CallsJudged:
+    """Judge ``calls`` one after another; stop at the first result ``failed`` says is a
+    failure.  A call pending in a provider batch is passed over, so that every other call
+    of the row is queued in the same batch."""
+    results: list[JudgeResult] = []
+    pending = False
+    for position, prepared in enumerate(calls):
+        result = await judge_prepared(caller, judge, prepared)
+        if result.reasoning == PENDING:
+            pending = True
+            continue
+        results.append(result)
+        if failed(result):
+            return CallsJudged(results, position, pending)
+    return CallsJudged(results, None, pending)
+
+
+def pending_result(judge: JudgePlan) -> JudgeResult:
+    """The row's result while a call of it waits in a provider batch."""
+    return JudgeResult(error="connection", reasoning=PENDING, model=judge.model)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from judgekit.engine.calls import PENDING, Caller
-from judgekit.engine.judging import PreparedCall, judge_prepared, prepare_call
+from judgekit.engine.calls import Caller
+from judgekit.engine.judging import PreparedCall, judge_calls, pending_result, prepare_call
 from judgekit.engine.plan import JudgePlan
 from judgekit.engine.sampling import with_spend
 from judgekit.records import JudgeResult
@@ -51,21 +51,20 @@ async def judge_pairwise(
     caller: Caller, judge: JudgePlan, row: Mapping[str, object]
 ) -> JudgeResult:
     """Compare the row's two outputs in both orders (module docstring)."""
-    results: list[JudgeResult] = []
-    pending = False
-    for prepared in pairwise_calls(judge, row):
-        result = await judge_prepared(caller, judge, prepared)
-        if result.reasoning == PENDING:  # batch mode: queue both orders in the same batch
-            pending = True
-            continue
-        results.append(result)
-        if result.error is not None or result.score is None:
-            order = "A first" if len(results) == 1 else "B first"
-            why = f"{order}: {result.reasoning}" if result.reasoning else None
-            return with_spend(replace(result, reasoning=why), results)
-    if pending:
-        return JudgeResult(error="connection", reasoning=PENDING, model=judge.model)
-    return combine_orders(results[0], results[1])
+    done = await judge_calls(
+        caller,
+        judge,
+        pairwise_calls(judge, row),
+        failed=lambda r: r.error is not None or r.score is None,
+    )
+    if done.failed_at is not None:
+        result = done.results[-1]
+        order = "A first" if done.failed_at == 0 else "B first"
+        why = f"{order}: {result.reasoning}" if result.reasoning else None
+        return with_spend(replace(result, reasoning=why), done.results)
+    if done.pending:
+        return pending_result(judge)
+    return combine_orders(done.results[0], done.results[1])
 
 
 def combine_orders(a_first: JudgeResult, b_first: JudgeResult) -> JudgeResult:

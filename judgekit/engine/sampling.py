@@ -33,8 +33,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from judgekit.engine.calls import PENDING, Caller
-from judgekit.engine.judging import PreparedCall, judge_prepared, prepare_call
+from judgekit.engine.calls import Caller
+from judgekit.engine.judging import PreparedCall, judge_calls, pending_result, prepare_call
 from judgekit.engine.plan import JudgePlan
 from judgekit.records import JudgeResult, passes
 
@@ -72,19 +72,14 @@ def sample_calls(judge: JudgePlan, row: Mapping[str, object]) -> list[PreparedCa
 
 async def judge_samples(caller: Caller, judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:
     """Score one row ``judge.samples`` times and combine the answers (module docstring)."""
-    results: list[JudgeResult] = []
-    pending = False
-    for prepared in sample_calls(judge, row):
-        result = await judge_prepared(caller, judge, prepared)
-        if result.reasoning == PENDING:  # batch mode: queue every sample in the same batch
-            pending = True
-            continue
-        results.append(result)
-        if result.error is not None:
-            return _failed(results, len(results), judge.samples)
-    if pending:
-        return JudgeResult(error="connection", reasoning=PENDING, model=judge.model)
-    return combine(results, judge.threshold)
+    done = await judge_calls(
+        caller, judge, sample_calls(judge, row), failed=lambda r: r.error is not None
+    )
+    if done.failed_at is not None:
+        return _failed(done.results, done.failed_at + 1, judge.samples)
+    if done.pending:
+        return pending_result(judge)
+    return combine(done.results, judge.threshold)
 
 
 def _failed(results: Sequence[JudgeResult], sample: int, samples: int) -> JudgeResult:
