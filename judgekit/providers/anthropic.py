@@ -31,6 +31,7 @@ from judgekit.providers.error_replies import raise_error_reply
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     base_path,
+    cache_inclusive_usage,
     endpoint_url,
     fallback_call,
     make_reply,
@@ -136,14 +137,11 @@ def _usage(usage: Any) -> Usage | None:
     None when the body reports no usage."""
     if not reports_usage(usage, "input_tokens", "output_tokens"):
         return None
-    uncached = token_count(usage, "input_tokens")
-    read = token_count(usage, "cache_read_input_tokens")
-    written = token_count(usage, "cache_creation_input_tokens")
-    return Usage(
-        input_tokens=uncached + read + written,
-        output_tokens=token_count(usage, "output_tokens"),
-        cached_input_tokens=read,
-        cache_write_tokens=written,
+    return cache_inclusive_usage(
+        token_count(usage, "input_tokens"),
+        token_count(usage, "cache_read_input_tokens"),
+        token_count(usage, "cache_creation_input_tokens"),
+        token_count(usage, "output_tokens"),
     )
 
 

@@ -49,6 +49,7 @@ import httpx
 
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
+    cache_inclusive_usage,
     encode_body,
     endpoint_url,
     fallback_call,
@@ -181,14 +182,11 @@ def _model_in_url(response: httpx.Response) -> str:
 
 def _usage(usage: Any) -> Usage:
     """Total input = uncached + cache reads + cache writes (see the module docstring)."""
-    uncached = token_count(usage, "inputTokens")
-    read = token_count(usage, "cacheReadInputTokens")
-    written = token_count(usage, "cacheWriteInputTokens")
-    return Usage(
-        input_tokens=uncached + read + written,
-        output_tokens=token_count(usage, "outputTokens"),
-        cached_input_tokens=read,
-        cache_write_tokens=written,
+    return cache_inclusive_usage(
+        token_count(usage, "inputTokens"),
+        token_count(usage, "cacheReadInputTokens"),
+        token_count(usage, "cacheWriteInputTokens"),
+        token_count(usage, "outputTokens"),
     )
 
 

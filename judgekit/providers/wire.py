@@ -207,3 +207,14 @@ def fallback_call(
         if lower:
             return replace(call, output_mode=lower[0])
     return None
+
+
+def cache_inclusive_usage(uncached: int, read: int, written: int, output: int) -> Usage:
+    """Usage of a protocol that reports cache reads and writes beside the uncached input
+    (Anthropic Messages, Bedrock Converse): billed input is the three together."""
+    return Usage(
+        input_tokens=uncached + read + written,
+        output_tokens=output,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+    )
