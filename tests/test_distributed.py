@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -212,19 +213,25 @@ def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
     output = workspace.root / "out.parquet"
     earlier = _coordinators()
     thread, reports = _run_in_thread(_job(workspace, dataset, config, output))
-    # Kill right after an answer, while nothing is on the wire (the next slot is ~100 ms away).
-    workspace.wait_for(
-        lambda: fake.stats().by_status.get(200, 0) >= 10 and fake.stats().in_flight == 0,
-        "ten answers",
-    )
+    # Kill at a quiet moment: every request sent so far answered *and stored* (an answer
+    # received but not yet stored dies with its worker and is paid again, as documented).
+    quiet_at: dict[str, int] = {}
+
+    def quiet() -> bool:
+        stats = fake.stats()
+        done = stats.by_status.get(200, 0) >= 10 and _stored(workspace.cache) == stats.requests
+        if done:
+            quiet_at["requests"] = stats.requests
+        return done
+
+    workspace.wait_for(quiet, "ten answers, all stored")
     (coordinator,) = _coordinators() - earlier
     pids = _scoring_pids(coordinator)
     assert pids
-    before = fake.stats().requests
     os.kill(pids[0], signal.SIGKILL)
-    # On a loaded machine a request can slip out between the check above and the kill:
-    # only such a call, on the wire when its worker died, may be sent again (documented).
-    on_the_wire = fake.stats().requests - before + fake.stats().in_flight
+    # On a loaded machine a request can slip out between that moment and the kill: only
+    # such a call, on the wire when its worker died, may be sent again (documented).
+    on_the_wire = fake.stats().requests - quiet_at["requests"]
     thread.join(timeout=120)
     assert not thread.is_alive() and reports
     assert reports[0].problem is None
@@ -365,3 +372,14 @@ def test_readme_ray_run_is_real(
         assert result.exit_code == 0, result.output
         actual = normalise(result.output)
         assert matches(shown, actual), "\n".join(actual)
+
+
+def _stored(cache: Path) -> int:
+    """Answers in the SQLite cache so far (0 before it exists); read-only, never blocks."""
+    if not cache.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=0.1)) as db:
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+        except sqlite3.Error:
+            return 0
