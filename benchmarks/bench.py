@@ -43,6 +43,7 @@ from judgekit.config import parse_config
 from judgekit.engine.plan import Overrides
 from judgekit.engine.run import RunHooks
 from judgekit.engine.score import ScoreJob, score_dataset
+from judgekit.memory import keep_pandas_out
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", "1000000"))
@@ -235,6 +236,7 @@ def ratio_row(
 
 def main() -> None:
     """Run every scenario and print the table."""
+    keep_pandas_out()  # as the judgekit command does: its engine runs in this process here
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

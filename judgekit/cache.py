@@ -2,8 +2,17 @@
 
 Keyed by a hash of what changes the answer (method, URL, body: the body holds
 the model and the prompt).  Headers, API keys, concurrency, retries and
-timeouts never enter the key or the store.  WAL mode with one commit per answer
-survives ``kill -9``; concurrent runs share one file.  Where the file lives and
+timeouts never enter the key or the store.  WAL mode, and every answer committed
+before the event loop next waits for the network, survives ``kill -9``; concurrent runs
+share one file.
+
+During a run, the answers that arrive in one turn of the event loop are committed
+together, at the start of its next turn (``commit_in_groups``): one transaction per
+turn instead of one per answer writes each B-tree page once per group, so the WAL
+grows (and is checkpointed and synced) several times less often.  An answer waits
+for its commit only while the callbacks already ready run: no byte is sent or read
+in between.  Outside a run (``put`` from a batch collection, a library caller) each
+answer is committed at once.  Where the file lives and
 how it is opened (created, upgraded, set aside): ``cache_file.py``.
 
 Once a run has started, a cache failure never stops it and never loses an
@@ -29,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -125,6 +135,9 @@ class AnswerCache:
         self._notice = notice
         self._db = open_cache_file(location, self.wait_s, notice)
         self._waiting: dict[str, CachedAnswer] = {}
+        self._pending: dict[str, CachedAnswer] = {}
+        """Answers of this turn of the event loop, committed at the start of the next one."""
+        self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._unstored = 0
         self._stopped: _Stopped | None = None
         self._told_locked = False
@@ -132,9 +145,9 @@ class AnswerCache:
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored (or waiting) answer for ``key``, if any; a failed lookup is a miss."""
-        waiting = self._waiting.get(key)
-        if waiting is not None:
-            return waiting
+        held = self._pending.get(key) or self._waiting.get(key)
+        if held is not None:
+            return held
         try:
             row = self._db.execute(_SELECT, (key,)).fetchone()
         except sqlite3.Error as exc:
@@ -159,31 +172,66 @@ class AnswerCache:
         """Whether ``key`` is answered."""
         return self.get(key) is not None
 
+    def commit_in_groups(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
+        """From now on, commit the answers put in one turn of the event loop together, at
+        the start of its next turn: ``schedule`` is the running loop's ``call_soon``.  None
+        commits what is pending and goes back to one commit per ``put``."""
+        self.commit_pending()
+        self._schedule = schedule
+
     def put(self, key: str, answer: CachedAnswer) -> None:
-        """Store and commit one answer (one transaction per answer), or hold it while
-        another process has the write lock."""
+        """Store and commit one answer (at once, or with the others of this turn of the
+        event loop: ``commit_in_groups``), or hold it while another process has the write
+        lock."""
         if self._stopped is not None:
             self._unstored += 1
             return
         if self._waiting:  # keep arrival order: store_waiting writes them all at once
             self._hold(key, answer)
             return
+        first = not self._pending
+        self._pending[key] = answer
+        if self._schedule is None:
+            self.commit_pending()
+        elif first:
+            self._schedule(self.commit_pending)
+
+    def commit_pending(self) -> None:
+        """Commit the answers put since the last commit, in one transaction; on another
+        process's lock they wait in memory (``store_waiting``), on any other failure
+        storing stops (module docstring)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        if self._stopped is not None:
+            self._unstored += len(pending)
+            return
         try:
-            self._db.execute(_INSERT, _row(key, answer))
-        except sqlite3.Error as exc:
-            if _is_busy(exc):
-                self._hold(key, answer)
+            if len(pending) == 1:  # autocommit: one statement, its own transaction
+                ((key, answer),) = pending.items()
+                self._db.execute(_INSERT, _row(key, answer))
             else:
-                self._unstored += 1
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(_INSERT, [_row(k, a) for k, a in pending.items()])
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._roll_back()
+            if _is_busy(exc):
+                for key, answer in pending.items():
+                    self._hold(key, answer)
+            else:
+                self._unstored += len(pending)
                 self._failed(exc)
 
     def waiting(self) -> int:
         """How many answers wait in memory for the write lock."""
+        self.commit_pending()
         return len(self._waiting)
 
     def store_waiting(self) -> bool:
         """Try once, without waiting, to store the held answers in one transaction;
         True when none wait any more (stored, or dropped because storing stopped)."""
+        self.commit_pending()
         if not self._waiting:
             return True
         if self._stopped is None:
@@ -220,6 +268,7 @@ class AnswerCache:
 
     def problem(self, *, output_written: bool) -> str | None:
         """The one line a run ends with when answers could not be stored, else None."""
+        self.commit_pending()
         if self._stopped is None and self._unstored == 0:
             return None
         stopped = self._stopped or _Stopped(
@@ -257,6 +306,7 @@ class AnswerCache:
 
     def close(self) -> None:
         """Close the database (answers still waiting are counted as not stored)."""
+        self.commit_pending()
         self._unstored += len(self._waiting)
         self._waiting.clear()
         self._db.close()
@@ -337,6 +387,9 @@ class NoCache:
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Discard."""
+
+    def commit_in_groups(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
+        """Nothing is stored."""
 
     def waiting(self) -> int:
         """Nothing waits."""

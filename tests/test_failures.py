@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import anyio
 import httpx
-import httpx_aiohttp
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
+from judgekit.engine.transport import BufferedAiohttpTransport
 from judgekit.providers.failures import (
     Failure,
     MalformedReply,
@@ -651,7 +651,7 @@ async def loopback(behaviour: Behaviour) -> AsyncIterator[str]:
 
 async def _send_through_transport(url: str, *, timeout_s: float = 5.0) -> BaseException:
     """POST through the transport judgekit uses; the exception it raises."""
-    transport = httpx_aiohttp.AiohttpTransport()
+    transport = BufferedAiohttpTransport()
     async with httpx.AsyncClient(transport=transport, timeout=timeout_s) as client:
         try:
             await client.post(url + "/v1/chat/completions", content=b"{}")
@@ -712,7 +712,7 @@ async def test_misbehaving_server(behaviour: Behaviour, expected: Failure) -> No
 @pytest.mark.anyio
 async def test_overall_timeout_from_fail_after() -> None:
     async with loopback(_hang) as url:
-        transport = httpx_aiohttp.AiohttpTransport()
+        transport = BufferedAiohttpTransport()
         async with httpx.AsyncClient(transport=transport, timeout=30) as client:
             with pytest.raises(TimeoutError) as caught, anyio.fail_after(0.2):
                 await client.post(url + "/v1/messages", content=b"{}")

@@ -22,7 +22,8 @@ TLS trusts certifi's CA bundle, unless ``SSL_CERT_FILE`` (a PEM bundle) and/or
 do (a corporate proxy's or a private server's CA goes there).
 
 Requests still go straight to ``transport.handle_async_request``: one
-``AiohttpTransport`` per distinct proxy, chosen per connection once, before the run.
+``BufferedAiohttpTransport`` (``transport.py``) per distinct proxy, chosen per connection
+once, before the run.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from types import TracebackType
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
+from judgekit.engine.transport import BufferedAiohttpTransport
 from judgekit.errors import ConfigError
 
 
@@ -238,7 +239,7 @@ class _PlainProxyAuth(httpx.AsyncBaseTransport):
 
 
 class Transports:
-    """One ``AiohttpTransport`` per distinct proxy, looked up by connection name; an async
+    """One ``BufferedAiohttpTransport`` per distinct proxy, looked up by connection name; an async
     context manager that closes them all.
 
     ``routes`` maps a connection's name to its proxy (None: direct); ``tls=False`` (every
@@ -264,7 +265,7 @@ class Transports:
             key = None if choice is None else choice.url
             if key not in by_proxy:
                 proxy = None if key is None else _proxy(key)
-                transport: httpx.AsyncBaseTransport = AiohttpTransport(
+                transport: httpx.AsyncBaseTransport = BufferedAiohttpTransport(
                     verify=context, limits=limits, trust_env=False, proxy=proxy
                 )
                 if proxy is not None and "Proxy-Authorization" in proxy.headers:

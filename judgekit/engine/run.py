@@ -14,6 +14,7 @@ answers held while another process locks the cache to disk once it frees.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import time
@@ -188,9 +189,14 @@ class _Run:
         """Run every task to the end; raise AuthError or Interrupted when that is how it ended."""
         self._announce_unknown_prices()
         state = self.state
-        with _stop_signals(self.hooks.handle_signals) as signals:
-            await self._judge_all(windows, cache, signals)
-            await store_before_exit(cache, self.hooks.on_notice, signals)
+        # The engine runs on asyncio (anyio's asyncio backend, uvloop where installed).
+        cache.commit_in_groups(asyncio.get_running_loop().call_soon)
+        try:
+            with _stop_signals(self.hooks.handle_signals) as signals:
+                await self._judge_all(windows, cache, signals)
+                await store_before_exit(cache, self.hooks.on_notice, signals)
+        finally:
+            cache.commit_in_groups(None)
         if state.fatal is not None:
             raise state.fatal
         if state.interrupted:

@@ -25,6 +25,7 @@ from judgekit.engine.calls import Caller
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, Sink, error_rate, run
 from judgekit.errors import CacheError, IncompleteRun, JudgekitError, OutputError, UsageError
+from judgekit.memory import frozen_heap
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
 from judgekit.output_paths import check_not_input, check_summary_path
 from judgekit.pairwise_summary import PairwiseTally
@@ -145,6 +146,7 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 pairwise=pairwise,
             ) as writer,
             signal_handlers_kept(),
+            frozen_heap(),
         ):
             sink: Sink = _WriterSink(writer, tallies)
             if batch is not None:

@@ -1,0 +1,83 @@
+"""The HTTP transport: httpx's transport seam on aiohttp, reading each reply whole.
+
+``httpx_aiohttp.AiohttpTransport`` hands httpx a streaming body that httpx then pulls
+through ``aiter_bytes`` -> decoders -> ``aiter_raw`` -> aiohttp's ``iter_chunked``, one
+async generator per layer.  A judge's reply is a few KB and is always read whole, so
+this transport reads it inside the request (``ClientResponse.read``, one await) and
+gives httpx the bytes: the same ``httpx.Response`` (status, raw headers, content
+decoded by httpx as before), about a third less client CPU per call in the transport
+(``make bench`` S1/S2; py-spy showed ~10% of a call in the streaming layers).
+
+Errors map exactly as ``AiohttpTransport`` maps them (``map_aiohttp_exceptions``): a
+drop while reading is ``httpx.ReadError``, a read timeout ``httpx.ReadTimeout``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+_HTTP_1_1 = b"HTTP/1.1"
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(
+    connect_s: float | None, read_s: float | None, pool_s: float | None
+) -> aiohttp.ClientTimeout:
+    """aiohttp's timeout for httpx's ``timeout`` extension (seconds), built once per value."""
+    return aiohttp.ClientTimeout(sock_connect=connect_s, sock_read=read_s, connect=pool_s)
+
+
+class BufferedAiohttpTransport(AiohttpTransport):
+    """``AiohttpTransport`` whose responses arrive already read (module docstring).
+
+    Same constructor (``verify``, ``limits``, ``trust_env``, ``proxy``); raises what
+    ``AiohttpTransport`` raises (``httpx.TransportError`` subclasses)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, read the whole reply, and return it as an ``httpx.Response``
+        whose content is already in memory."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        proxy = self.proxy
+        data: bytes | httpx.AsyncByteStream | None
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:  # a streamed upload (a batch file): aiohttp chunks it
+            data = request.stream  # type: ignore[assignment]
+            request.headers.pop("transfer-encoding", None)
+        with map_aiohttp_exceptions():
+            async with self.client.request(
+                method=request.method,
+                url=str(request.url),
+                headers=request.headers,
+                data=data,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes, as it does for AiohttpTransport
+                compress=False,
+                timeout=_client_timeout(
+                    timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+                ),
+                server_hostname=request.extensions.get("sni_hostname"),
+                proxy=str(proxy.url) if proxy else None,
+                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
+                proxy_headers=proxy.headers if proxy else None,
+            ) as reply:
+                body = await reply.read()
+        extensions = {"http_version": _HTTP_1_1}
+        if reply.reason:
+            extensions["reason_phrase"] = reply.reason.encode()
+        response = httpx.Response(
+            status_code=reply.status,
+            headers=reply.raw_headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions=extensions,
+        )
+        response.read()  # decode (Content-Encoding) now: ``aread`` then returns at once
+        return response
