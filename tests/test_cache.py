@@ -4,10 +4,12 @@ a held lock, a damaged page, older layouts, no home."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from judgekit.cache import (
 )
 from judgekit.cache_file import LAYOUT_VERSION
 from judgekit.errors import CacheError, UsageError
+from judgekit.providers.wire import encode_body
 from judgekit.records import Reply, Usage
 
 URL = "http://127.0.0.1:8000/v1/chat/completions"
@@ -96,6 +99,34 @@ def test_headers_and_keys_never_change_the_key(headers: dict[str, str]) -> None:
 )
 def test_what_changes_the_answer_changes_the_key(changed: httpx.Request) -> None:
     assert request_key(changed) != request_key(request())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        'caf\u00e9 \u2028 \U0001f600 \x00\x1f\x7f "quoted" back\\slash\n\t',
+        0.0,
+        -0.0,
+        0.7,
+        1e-4,
+        1e-05,  # Python prints an exponent here, orjson would not
+        123456789.125,
+        1e16,
+        2**63 - 1,
+        2**64,  # beyond orjson's integers
+        True,
+        None,
+        MappingProxyType({"nested": [1, 2.5, {"deep": "x"}]}),  # not a dict
+        ("a", "tuple"),
+    ],
+)
+def test_request_bodies_are_the_bytes_json_writes_so_old_cache_keys_still_match(
+    value: object,
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": value}
+    standard = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict)
+    assert encode_body(body) == standard.encode()
 
 
 def test_a_cache_endpoint_stands_for_scheme_host_and_port() -> None:
