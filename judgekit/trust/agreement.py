@@ -40,7 +40,8 @@ from typing import Literal
 
 import polars as pl
 
-from judgekit.config import Config, JudgeConfig, LabelMeaning
+from judgekit.config import Config, LabelMeaning
+from judgekit.config_judges import JudgeConfig
 from judgekit.errors import ConfigError, DatasetError, UsageError
 from judgekit.output import read_thresholds
 from judgekit.records import PASS_TOLERANCE

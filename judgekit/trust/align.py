@@ -38,7 +38,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
-from judgekit.config import Config, FewShotExample, JudgeConfig
+from judgekit.config import Config
+from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.datasets import inspect_dataset, iter_windows
 from judgekit.engine.estimate import Estimate, estimate
 from judgekit.engine.plan import Overrides
