@@ -89,7 +89,8 @@ from rich.text import Text
 
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import UsageError
-from judgekit.trust.agreement import AgreementReport, JudgeAgreement, compare, pair_judges
+from judgekit.trust.agreement import AgreementReport, JudgeAgreement, compare
+from judgekit.trust.pairing import pair_judges
 from judgekit.trust.stats import BOOTSTRAP, WILSON, Interval, ThresholdPoint
 from judgekit.trust.thresholds import (
     SOURCE_ROW,

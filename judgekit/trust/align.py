@@ -46,8 +46,8 @@ from judgekit.engine.plan import Overrides
 from judgekit.engine.score import ScoreJob, check_clean, score_dataset
 from judgekit.errors import DatasetError, UsageError
 from judgekit.prompts import as_text
-from judgekit.trust.agreement import label_codes, label_vocabulary
 from judgekit.trust.fewshot import LabelledRow, choose_examples, stratified_split
+from judgekit.trust.labels import label_codes, label_vocabulary
 from judgekit.trust.stats import calibrate
 
 MIN_PER_CLASS = 4

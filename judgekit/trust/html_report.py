@@ -29,16 +29,10 @@ import pyarrow.parquet as pq
 from judgekit import __version__
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import DatasetError, UsageError
-from judgekit.trust.agreement import (
-    AgreementReport,
-    JudgeAgreement,
-    Pairing,
-    compare,
-    label_codes,
-    label_vocabulary,
-    pair_judges,
-    scan_scored,
-)
+from judgekit.trust.agreement import AgreementReport, JudgeAgreement, compare
+from judgekit.trust.labels import label_codes, label_vocabulary
+from judgekit.trust.pairing import Pairing, pair_judges
+from judgekit.trust.scored_file import scan_scored
 
 SIZE_GOAL_BYTES = 5_000_000
 FULL_TEXT_CHARS = 4_000
