@@ -92,6 +92,13 @@ def _some(names: Sequence[str]) -> str:
     return ", ".join(names[:_SHOWN]) + more
 
 
+def column_or_none(
+    frame: pl.DataFrame, name: str, dtype: type[pl.DataType] | pl.DataType
+) -> pl.Series | None:
+    """Column ``name`` cast to ``dtype``; None when the frame has no such column."""
+    return frame[name].cast(dtype) if name in frame.columns else None
+
+
 def judge_outcomes(path: Path, frame: pl.DataFrame, judge: str, codes: pl.Series) -> pl.DataFrame:
     """code (human), passed (null on judge error) and score (null if none) per row."""
     passed = frame[f"{judge}_passed"]
