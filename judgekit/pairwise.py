@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from judgekit.config import JudgeConfig
+from judgekit.config_judges import JudgeConfig
 from judgekit.errors import ConfigError
 from judgekit.templates import Template
 from judgekit.verdicts import MalformedVerdict, find_object

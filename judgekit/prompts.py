@@ -25,7 +25,7 @@ from typing import Any
 
 from judgekit import citations, pairwise
 from judgekit import continuation as continuation_keys
-from judgekit.config import TEMPLATE_FIELDS, FewShotExample
+from judgekit.config_judges import TEMPLATE_FIELDS, FewShotExample
 from judgekit.records import Scale
 from judgekit.templates import Template, format_scale
 

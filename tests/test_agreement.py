@@ -13,17 +13,10 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_score
 
 from judgekit.config import Config, LabelMeaning, parse_config
 from judgekit.errors import ConfigError, DatasetError, UsageError
-from judgekit.trust.agreement import (
-    NO_ROWS,
-    SINGLE_CLASS,
-    AgreementReport,
-    Pairing,
-    compare,
-    label_codes,
-    label_vocabulary,
-    pair_judges,
-    read_scored,
-)
+from judgekit.trust.agreement import NO_ROWS, SINGLE_CLASS, AgreementReport, compare
+from judgekit.trust.labels import label_codes, label_vocabulary
+from judgekit.trust.pairing import Pairing, pair_judges
+from judgekit.trust.scored_file import read_scored
 from judgekit.trust.stats import NO_SCORES
 
 WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {

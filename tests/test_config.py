@@ -7,12 +7,8 @@ from typing import Any
 
 import pytest
 
-from judgekit.config import (
-    config_hash,
-    load_config,
-    parse_config,
-    resolve_connection,
-)
+from judgekit.config import config_hash, load_config, parse_config
+from judgekit.config_connections import resolve_connection
 from judgekit.errors import ConfigError
 from judgekit.presets import default_base_url
 

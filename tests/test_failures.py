@@ -22,10 +22,9 @@ from judgekit.providers.failures import (
     MalformedReply,
     classify_exception,
     classify_response,
-    parse_duration_s,
-    parse_retry_after,
-    provider_error,
 )
+from judgekit.providers.provider_errors import provider_error
+from judgekit.providers.retry_after import parse_duration_s, parse_retry_after
 from judgekit.providers.wire import read_json, token_count
 from judgekit.records import Usage
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from judgekit.config import ConnectionConfig, expand_env, parse_config, resolve_connection
+from judgekit.config import expand_env, parse_config
+from judgekit.config_connections import ConnectionConfig, resolve_connection
 from judgekit.errors import ConfigError
 from judgekit.presets import PRESETS, default_base_url, prefixes, provider_for_model, split_prefix
 

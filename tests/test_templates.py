@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import Workspace
 
-from judgekit.config import TEMPLATE_FIELDS
+from judgekit.config_judges import TEMPLATE_FIELDS
 from judgekit.records import Scale
 from judgekit.templates import TEMPLATES, custom_template, describe, format_scale, placeholders
 

@@ -17,13 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from judgekit.citations import citation_schema
-from judgekit.config import (
-    Config,
-    ConnectionConfig,
-    FewShotExample,
-    JudgeConfig,
-    resolve_connection,
-)
+from judgekit.config import Config
+from judgekit.config_connections import ConnectionConfig, resolve_connection
+from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
 from judgekit.engine.network import ProxyChoice, choose_proxy, needs_tls, tls_context

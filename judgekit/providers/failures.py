@@ -38,41 +38,27 @@ really happened, so it is read first.
 A ``Failure.message`` is short and safe to show: it never holds a header value
 or an API key (key-like strings in a provider's message are redacted).
 
-The end of this module holds what the three protocol modules share: the
-canonical body encoding, reading a 2xx body (raising MalformedReply), and the
-fallback ladder behind every ``adapt``.
+The parts live beside it: ``retry_after`` reads the wait a server asks for,
+``provider_errors`` an error body's fields and its safe one-line message, and
+``error_replies`` an error in a 2xx body.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 import aiohttp
 import httpx
 
 from judgekit.errors import ErrorKind
+from judgekit.providers.provider_errors import exceeds_limit, is_quota, status_message
+from judgekit.providers.retry_after import parse_retry_after
 from judgekit.records import Usage
 
 RetryPolicy = Literal["rate_limit", "transient", "no"]
 """``rate_limit``: wait (Retry-After) and slow the connection; ``transient``: back off
 and retry up to ``max_retries``; ``no``: the row's error, at once."""
-
-MESSAGE_CHARS = 200
-_KEY_LIKE = re.compile(
-    r"\b(?:sk|pk|rk|gsk)[-_][\w\-*.]{6,}"  # sk-..., sk-ant-..., sk-proj-****abcd, gsk_...
-    r"|\bAIza[\w-]{20,}"  # Google API keys
-    r"|\b(?=[\w-]*\d)[\w-]{32,}"  # any long token with a digit: hex or base64 secrets
-)
-_QUOTA_CODES = ("insufficient_quota", "billing_hard_limit", "spend_limit")
-_PLAIN_HEADERS = frozenset(
-    {"host", "accept", "accept-encoding", "content-type", "content-length", "anthropic-version"}
-)
-"""Request headers whose values are no secret (every other value is redacted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,148 +101,16 @@ class ErrorReply(MalformedReply):
         """The error, classified as if it had come with its own status."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderError:
-    """The fields of an OpenAI- or Anthropic-shaped error body."""
-
-    message: str
-    param: str | None = None
-    code: str | None = None
-
-
-def provider_error(text: str) -> ProviderError:
-    """Read ``{"error": {"message", "param", "code"|"type"}}`` and kin; the raw text otherwise."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return ProviderError(text.strip())
-    if not isinstance(body, dict):
-        return ProviderError(text.strip())
-    error = body.get("error", body)
-    if isinstance(error, str):  # {"error": "message"} (some compatible servers)
-        return ProviderError(error)
-    if not isinstance(error, dict):
-        return ProviderError(text.strip())
-    message = error.get("message") or error.get("detail") or ""
-    param, code = error.get("param"), error.get("code") or error.get("type")
-    details = error.get("details")
-    if isinstance(details, dict) and isinstance(details.get("error_code"), str):
-        code = details["error_code"]  # Anthropic spend limits
-    return ProviderError(
-        message if isinstance(message, str) else json.dumps(message),
-        param if isinstance(param, str) else None,
-        code if isinstance(code, str) else None,
-    )
-
-
-def parse_retry_after(
-    headers: httpx.Headers, *, now: datetime | None = None, resets: bool = True
-) -> float | None:
-    """Seconds the server asks us to wait, or None when it gives no hint.
-
-    Read in this order, each also under LiteLLM's ``llm_provider-`` prefix (a proxy passes
-    the provider's headers on that way): ``retry-after-ms``; ``Retry-After`` (seconds or
-    HTTP date); then the ``x-ratelimit-reset-requests`` / ``-tokens`` resets (OpenAI
-    durations like ``"1s"``, ``"6m0s"``, ``"20ms"``, or plain seconds): the longest reset of
-    a limit whose ``x-ratelimit-remaining-*`` is 0, else, when no remaining count is sent,
-    the shortest reset given (a proxy may strip the counts).  ``resets=False`` reads only
-    the ``Retry-After`` family (a 5xx is not about a rate limit).  Negative waits become 0."""
-    now = now or datetime.now(UTC)
-    for prefix in _HINT_PREFIXES:
-        millis = _number(headers.get(f"{prefix}retry-after-ms"))
-        if millis is not None:
-            return max(0.0, millis / 1000)
-        value = headers.get(f"{prefix}retry-after")
-        if value is not None:
-            seconds = _number(value)
-            if seconds is None:
-                seconds = _seconds_until(value, now)
-            if seconds is not None:
-                return max(0.0, seconds)
-    for prefix in _HINT_PREFIXES if resets else ():
-        reset = _limit_reset(headers, prefix, now)
-        if reset is not None:
-            return max(0.0, reset)
-    return None
-
-
-_HINT_PREFIXES = ("", "llm_provider-")
-"""Where a wait hint may be: the provider's own header, or as a LiteLLM proxy forwards it."""
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
-def _seconds_until(http_date: str, now: datetime) -> float | None:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when - now).total_seconds()
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_EPOCH_S = 1e9
-"""A reset given as a number this large is a Unix time, not a duration."""
-
-
-def parse_duration_s(text: str) -> float | None:
-    """OpenAI's reset durations (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``) in seconds."""
-    text = text.strip()
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(number + unit for number, unit in parts) != text:
-        return None
-    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
-
-
-def _reset_s(text: str | None, now: datetime) -> float | None:
-    """A reset hint in seconds: a duration, plain seconds, or a Unix time."""
-    if text is None:
-        return None
-    number = _number(text)
-    if number is None:
-        return parse_duration_s(text)
-    return number - now.timestamp() if number >= _EPOCH_S else number
-
-
-def _limit_reset(headers: httpx.Headers, prefix: str, now: datetime) -> float | None:
-    """The reset of the exhausted limit(s) among ``{prefix}x-ratelimit-*`` (see above)."""
-    exhausted: list[float] = []
-    unknown: list[float] = []
-    for limit in ("requests", "tokens"):
-        reset = _reset_s(headers.get(f"{prefix}x-ratelimit-reset-{limit}"), now)
-        if reset is None:
-            continue
-        remaining = headers.get(f"{prefix}x-ratelimit-remaining-{limit}")
-        if remaining is None:
-            unknown.append(reset)
-        elif _number(remaining) == 0:
-            exhausted.append(reset)
-    if exhausted:
-        return max(exhausted)
-    return min(unknown) if unknown else None
-
-
 def classify_response(response: httpx.Response) -> Failure | None:
     """None for a 2xx response, else its Failure (see the module table)."""
     status = response.status_code
     if 200 <= status < 300:
         return None
-    message = _status_message(response)
+    message = status_message(response)
     if status == 429:
-        if _is_quota(response):
+        if is_quota(response):
             return Failure("rate_limit", "no", None, message, lasting=True)
-        if _exceeds_limit(response):
+        if exceeds_limit(response):
             return Failure("rate_limit", "no", None, message)
         return Failure("rate_limit", "rate_limit", parse_retry_after(response.headers), message)
     if status in (401, 403):
@@ -269,100 +123,6 @@ def classify_response(response: httpx.Response) -> Failure | None:
     if 300 <= status < 400:
         return Failure("bad_request", "no", None, f"{message} (redirects are not followed)")
     return Failure("bad_request", "no", None, message)
-
-
-def _status_message(response: httpx.Response) -> str:
-    """``HTTP 404 Not Found: <provider message>``, the message redacted and truncated."""
-    head = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-    detail = _provider_detail(response)
-    return f"{head}: {detail}" if detail else head
-
-
-def _provider_detail(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-    content_type = response.headers.get("content-type", "")
-    if "json" in content_type or text.lstrip().startswith("{"):
-        detail = provider_error(text).message
-    elif content_type.startswith("text/plain"):
-        detail = text
-    else:  # an HTML error page from a proxy says nothing useful in one line
-        return ""
-    return _truncate(_redact(" ".join(detail.split()), response))
-
-
-def _redact(text: str, response: httpx.Response) -> str:
-    """Remove the request's own key and anything key-like from a provider's message."""
-    try:
-        request_headers = response.request.headers
-    except RuntimeError:  # a response built without a request
-        request_headers = httpx.Headers()
-    # Every header value judgekit did not set itself: the key, and a connection's own
-    # headers (a gateway's auth header) that a gateway may echo in its error.
-    for name, value in request_headers.items():
-        if name.lower() in _PLAIN_HEADERS:
-            continue
-        secret = value[7:] if value.lower().startswith("bearer ") else value
-        if len(secret) >= 6:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
-
-
-def _is_quota(response: httpx.Response) -> bool:
-    """A 429 that waiting will not fix: the account is out of credit or over its spend limit.
-
-    Recognised by the error's code (``insufficient_quota``, spend limits) or, since a proxy
-    may rewrite the code (LiteLLM sends ``"429"``), by its message; a message that also
-    says when to retry is a per-minute quota (Gemini words those alike), not an empty one."""
-    error = _error_of(response)
-    if error is None:
-        return False
-    code = (error.code or "").lower()
-    if any(marker in code for marker in _QUOTA_CODES):
-        return True
-    said = error.message.lower()
-    if any(marker in said for marker in _RETRY_SOON):
-        return False
-    return any(marker in said for marker in _QUOTA_MESSAGES)
-
-
-_QUOTA_MESSAGES = (
-    "insufficient_quota",
-    "exceeded your current quota",
-    "credit balance is too low",
-    "insufficient credit",
-    "insufficient balance",
-    "out of credits",
-    "spend limit",
-    "billing hard limit",
-    "budget has been exceeded",
-)
-_RETRY_SOON = ("retry in", "try again in", "retry after")
-_LIMIT_REQUESTED = re.compile(r"limit:?\s*([\d,]+)\D{0,40}?requested:?\s*([\d,]+)", re.IGNORECASE)
-
-
-def _exceeds_limit(response: httpx.Response) -> bool:
-    """A 429 for one request larger than the limit itself (``Limit 30000, Requested 45000``):
-    it never clears, however long one waits."""
-    error = _error_of(response)
-    match = _LIMIT_REQUESTED.search(error.message) if error else None
-    if match is None:
-        return False
-    limit, requested = (int(group.replace(",", "")) for group in match.groups())
-    return requested > limit
-
-
-def _error_of(response: httpx.Response) -> ProviderError | None:
-    try:
-        return provider_error(response.text)
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return None
 
 
 def classify_exception(exc: BaseException) -> Failure:

@@ -30,7 +30,7 @@ from typing import Literal
 import aiohttp
 import httpx
 
-from judgekit.providers.failures import provider_error
+from judgekit.providers.provider_errors import provider_error
 
 UnreachableKind = Literal["refused", "unknown_host", "untrusted_certificate", "connect_timeout"]
 

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 import orjson
 
-from judgekit.providers.failures import MalformedReply, provider_error
+from judgekit.providers.failures import MalformedReply
+from judgekit.providers.provider_errors import provider_error
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
 
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}

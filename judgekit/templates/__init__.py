@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from judgekit.config import TEMPLATE_FIELDS
+from judgekit.config_judges import TEMPLATE_FIELDS
 from judgekit.records import Scale
 from judgekit.templates.rubrics import (
     ACCURACY,

@@ -17,7 +17,7 @@ server runs. A request passes these stages in order; the first that refuses
 answers: hang -> drop (``drop_first_n``) -> no API there (``redirect_to``,
 ``no_api_status``) -> auth (401) -> anthropic-version (400) -> body (400) ->
 429 (``quota_exceeded``, ``rate_limit_first_n``, ``rate_limit_per_s``) -> latency -> 5xx ->
-rejected parameters (400) -> ``status_400_rate`` -> reply (``error_in_200``,
+rejected parameters (400) -> ``status_400_rate`` -> reply (``fake_reply_stage``: ``error_in_200``,
 ``bad_verdict_*``, ``out_of_scale``, ``verdict_defect``, then its shape in
 ``fake_replies``: ``think_prefix``, the output cap, ``refuse``, ``empty_reply``,
 ``tool_call_reply``; then ``omit_usage``; last ``malformed_*``). Each ``*_first_n`` switch
@@ -33,50 +33,35 @@ In-process::
         assert fake.stats().rate_limited == 2
 
 As a process (prints one line ``listening on http://127.0.0.1:PORT``, serves
-until SIGTERM/SIGINT, exits 0)::
+until SIGTERM/SIGINT, exits 0; the command line is ``fake_server.switches_main``)::
 
     python -m judgekit.testing.fake_provider --port 0 --latency-ms 20 --rate-limit-per-s 500
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
 import json
-import math
-import signal
 import socket
 import ssl
 import threading
 import time
-import zlib
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from judgekit.testing import fake_bedrock
 from judgekit.testing import fake_replies as shapes
 from judgekit.testing.fake_batches import FakeBatches
 from judgekit.testing.fake_faults import FaultGate, check_auth, error_response
-from judgekit.testing.fake_judges import answer_for
+from judgekit.testing.fake_reply_stage import reply
 from judgekit.testing.fake_settings import FakeRequest, FakeSettings, FakeStats
-from judgekit.testing.fake_verdicts import BAD_VERDICT_TEXT, read_prompt, verdict_text
-from judgekit.testing.fake_wire import (
-    ROUTES,
-    WireCall,
-    WireProtocol,
-    WireUsage,
-    count_tokens,
-    read_call,
-    success_body,
-)
+from judgekit.testing.fake_wire import ROUTES, WireCall, WireProtocol, read_call
 
-__all__ = ["FakeProvider", "FakeRequest", "FakeSettings", "FakeStats", "main"]
+__all__ = ["FakeProvider", "FakeRequest", "FakeSettings", "FakeStats"]
 
 _SHUTDOWN_TIMEOUT_S = 0.5
 """How long stop() waits for in-flight handlers (a long latency) before cancelling them."""
@@ -357,62 +342,12 @@ class FakeProvider:
         return refusal or self._reply(call, s, shapes.output_cap(protocol, body))
 
     def _reply(self, call: WireCall, s: FakeSettings, cap: int | None) -> web.Response:
-        if s.error_in_200 is not None:
-            # A gateway that forwards the provider's hint: ``retry_after_s`` as retry-after-ms.
-            headers = None
-            if s.retry_after_s is not None:
-                headers = {"retry-after-ms": str(round(s.retry_after_s * 1000))}
-            body = shapes.error_in_200(call.protocol, s.error_in_200)
-            return web.json_response(body, headers=headers)
-        facts = read_prompt(call.text, call.schema)
-        verdict = answer_for(
-            facts,
-            call.schema,
-            should_continue=s.should_continue,
-            out_of_scale=s.out_of_scale,
-            position_bias=s.position_bias,
-            examples_shift=s.examples_shift,
-        )
-        answer: str | dict[str, Any]
-        if self._gate.bad_verdict(s, reask=facts.reask):
-            answer = BAD_VERDICT_TEXT
-        elif call.structured:
-            answer = shapes.with_defect(verdict, s.verdict_defect)
-        else:
-            # Prompt-only replies: prose + a code fence for some prompts, chosen by
-            # content so a repeated request gets the same reply.
-            fenced = s.fence_every > 0 and zlib.crc32(call.text.encode()) % s.fence_every == 0
-            answer = verdict_text(shapes.with_defect(verdict, s.verdict_defect), fenced=fenced)
-        out_text = answer if isinstance(answer, str) else json.dumps(answer)
-        if answer is not BAD_VERDICT_TEXT:
-            out_text = shapes.defective_text(out_text, s.verdict_defect)
-        reasoning = max(s.reasoning_tokens, 0)
-        input_tokens = count_tokens(call.text)
-        if s.input_tokens_per_byte > 0:
-            input_tokens = math.ceil(len(call.text.encode()) * s.input_tokens_per_byte)
-        usage = WireUsage(
-            input_tokens,
-            count_tokens(out_text) + reasoning,
-            reasoning,
-            s.hidden_reasoning_usage,
-        )
-        wire_answer = answer if call.tool_name else out_text  # a dict only for tool_use
-        body = success_body(call, wire_answer, usage, s.reply_model or call.model)
-        decoy = shapes.decoy(verdict, facts.scale)
-        shaped = shapes.shape(call, body, usage, s, cap=cap, reasoning=decoy)
-        reply_body = shaped.body
-        if call.protocol == "bedrock_converse" and s.bedrock_stop_reason:
-            reply_body = fake_bedrock.with_stop_reason(reply_body, s.bedrock_stop_reason)
-        if s.omit_usage:
-            reply_body = {k: v for k, v in reply_body.items() if k != "usage"}
-        payload = json.dumps(reply_body)
-        if self._gate.malformed(s):
-            payload = payload[: len(payload) // 2]
-        with self._lock:
-            self._counters.input_tokens += shaped.usage.input_tokens
-            self._counters.output_tokens += shaped.usage.output_tokens
-        headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
-        return web.Response(text=payload, content_type="application/json", headers=headers)
+        response, usage = reply(call, s, self._gate, cap)
+        if usage is not None:
+            with self._lock:
+                self._counters.input_tokens += usage.input_tokens
+                self._counters.output_tokens += usage.output_tokens
+        return response
 
     def _batch_answer(self, protocol: WireProtocol, body: Any) -> tuple[int, str]:
         """A batch request answered as the online endpoint answers it (reply stages only)."""
@@ -430,56 +365,9 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-# -- command line --------------------------------------------------------------
-
-_ARG_TYPES: dict[str, type] = {
-    "float": float,
-    "int": int,
-    "str": str,
-    "str | None": str,
-    "float | None": float,
-}
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m judgekit.testing.fake_provider",
-        description="Loopback fake LLM provider (OpenAI chat/responses, Anthropic messages).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    for f in dataclasses.fields(FakeSettings):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            # Recording is off from the command line: a benchmark sends millions.
-            default = False if f.name == "record" else f.default
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            parser.add_argument(flag, type=_ARG_TYPES[str(f.type)], default=f.default)
-    return parser
-
-
-async def _serve(settings: FakeSettings, host: str, port: int) -> None:
-    provider = FakeProvider(settings, host=host, port=port)
-    sock = socket.create_server((host, port), backlog=1024)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # Handlers first: whoever reads the line below may signal at once.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await provider.open(sock)
-    print(f"listening on {provider.url}", flush=True)
-    await stop.wait()
-    await provider.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the fake provider until SIGTERM/SIGINT; recording is off unless --record."""
-    args = vars(_parser().parse_args(argv))
-    host, port = args.pop("host"), args.pop("port")
-    asyncio.run(_serve(FakeSettings(**args), host, port))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # The command line lives with judgekit-fake's (fake_server); this name stays the
+    # documented one for tests and benchmarks.
+    from judgekit.testing.fake_server import switches_main
+
+    raise SystemExit(switches_main())

@@ -14,18 +14,20 @@ The port is fixed (8765) so that the line above stays true from one session
 to the next, and the cache of an earlier run keeps hitting (the URL is part of
 the cache key); ``--port 0`` takes any free port.  A port in use is one line
 ``error: ...`` and exit 2.  Tests and benchmarks use ``FakeProvider`` or
-``python -m judgekit.testing.fake_provider`` instead (every fault switch).
+``python -m judgekit.testing.fake_provider`` instead: ``switches_main`` below,
+every ``FakeSettings`` switch as a flag, one line ``listening on URL``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from judgekit.testing.fake_provider import FakeProvider
 from judgekit.testing.fake_settings import FakeSettings
@@ -96,18 +98,26 @@ def _bind(host: str, port: int) -> socket.socket:
         raise SystemExit(EXIT_USAGE) from None
 
 
-async def _serve(settings: FakeSettings, sock: socket.socket) -> None:
-    host = sock.getsockname()[0]
+async def _serve(
+    settings: FakeSettings,
+    sock: socket.socket,
+    host: str,
+    greeting: Callable[[str], Sequence[str]],
+    farewell: str | None = None,
+) -> None:
+    """Serve on ``sock`` until SIGTERM/SIGINT, printing ``greeting(url)`` once listening."""
     provider = FakeProvider(settings, host=host, port=sock.getsockname()[1])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Handlers first: whoever reads the greeting may signal at once.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await provider.open(sock)
-    print("\n".join(banner(provider.url)), flush=True)
+    print("\n".join(greeting(provider.url)), flush=True)
     await stop.wait()
     await provider.close()
-    print("stopped", flush=True)
+    if farewell is not None:
+        print(farewell, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +131,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency_ms=args.latency_ms, rate_limit_per_s=args.rate_limit_per_s, record=False
     )
     sock = _bind(args.host, args.port)
-    asyncio.run(_serve(settings, sock))
+    asyncio.run(_serve(settings, sock, sock.getsockname()[0], banner, farewell="stopped"))
+    return 0
+
+
+# -- python -m judgekit.testing.fake_provider: every switch --------------------
+
+_ARG_TYPES: dict[str, type] = {
+    "float": float,
+    "int": int,
+    "str": str,
+    "str | None": str,
+    "float | None": float,
+}
+
+
+def _switches_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m judgekit.testing.fake_provider",
+        description="Loopback fake LLM provider (OpenAI chat/responses, Anthropic messages).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    for f in dataclasses.fields(FakeSettings):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            # Recording is off from the command line: a benchmark sends millions.
+            default = False if f.name == "record" else f.default
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=_ARG_TYPES[str(f.type)], default=f.default)
+    return parser
+
+
+def switches_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m judgekit.testing.fake_provider``: serve until SIGTERM/SIGINT with every
+    ``FakeSettings`` switch as a flag; recording is off unless --record."""
+    args = vars(_switches_parser().parse_args(argv))
+    host, port = args.pop("host"), args.pop("port")
+    sock = socket.create_server((host, port), backlog=1024)
+    asyncio.run(_serve(FakeSettings(**args), sock, host, lambda url: [f"listening on {url}"]))
     return 0
 
 

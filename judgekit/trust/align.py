@@ -38,15 +38,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
-from judgekit.config import Config, FewShotExample, JudgeConfig
+from judgekit.config import Config
+from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.datasets import inspect_dataset, iter_windows
 from judgekit.engine.estimate import Estimate, estimate
 from judgekit.engine.plan import Overrides
 from judgekit.engine.score import ScoreJob, check_clean, score_dataset
 from judgekit.errors import DatasetError, UsageError
 from judgekit.prompts import as_text
-from judgekit.trust.agreement import label_codes, label_vocabulary
 from judgekit.trust.fewshot import LabelledRow, choose_examples, stratified_split
+from judgekit.trust.labels import label_codes, label_vocabulary
 from judgekit.trust.stats import calibrate
 
 MIN_PER_CLASS = 4

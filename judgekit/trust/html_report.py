@@ -10,6 +10,10 @@ little JavaScript that sorts and filters tables is inline, and no font, CDN or
 network address appears in it.  Long texts are cut to a length chosen so that
 the page stays under ``SIZE_GOAL_BYTES`` for 10,000 rows; the full text (up to
 ``FULL_TEXT_CHARS``) opens with a click.
+
+This module reads the file, chooses the judges and renders the page
+(``report.html.j2``); one judge's section is built in ``html_sections``, its
+disagreements table in ``html_disagreements``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,60 +32,15 @@ import pyarrow.parquet as pq
 from judgekit import __version__
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import DatasetError, UsageError
-from judgekit.trust.agreement import (
-    AgreementReport,
-    JudgeAgreement,
-    Pairing,
-    compare,
-    label_codes,
-    label_vocabulary,
-    pair_judges,
-    scan_scored,
-)
+from judgekit.trust.agreement import AgreementReport, compare
+from judgekit.trust.agreement_text import num
+from judgekit.trust.html_disagreements import cut_texts
+from judgekit.trust.html_sections import JudgeSection, fill_section
+from judgekit.trust.labels import label_codes, label_vocabulary
+from judgekit.trust.pairing import Pairing, pair_judges
+from judgekit.trust.scored_file import reading, scan_scored
 
 SIZE_GOAL_BYTES = 5_000_000
-FULL_TEXT_CHARS = 4_000
-_TABLE_BUDGET_BYTES = 3_000_000  # what all disagreement tables may take together
-_SHORT_CHARS_RANGE = (60, 400)
-_INPUT_NAMES = ("question", "input", "prompt", "query")
-_OUTPUT_NAMES = ("answer", "output", "response", "completion")
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """A text cell: the shown beginning and, when cut, the longer text behind a click."""
-
-    short: str
-    full: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Disagreement:
-    """One row where judge and human disagree."""
-
-    row_id: str
-    input: Cell
-    output: Cell
-    score: float | None
-    judge_passed: bool
-    human_label: str
-    reasoning: Cell
-
-
-@dataclass(slots=True)
-class JudgeSection:
-    """Everything the page shows about one judge."""
-
-    name: str
-    threshold: float
-    rows: int
-    scored: int
-    agreement: JudgeAgreement | None
-    charts: dict[str, str] = field(default_factory=dict)
-    errors: list[tuple[str, int]] = field(default_factory=list)
-    usage: dict[str, str] = field(default_factory=dict)
-    disagreements: list[Disagreement] = field(default_factory=list)
-    disagreements_total: int = 0
 
 
 def write_html_report(
@@ -167,9 +125,11 @@ def render_report(
             codes = label_codes(
                 frame[pairing.human_column], vocabulary, f"{scored_path}: '{pairing.human_column}'"
             )
-        _fill(section, frame, codes, pairing, config, charts, max_disagreements)
+        fill_section(section, frame, codes, pairing, config, charts, max_disagreements)
         sections.append(section)
-    _cut_texts(sections)
+    tables = cut_texts([section.disagreements for section in sections])
+    for section, table in zip(sections, tables, strict=True):
+        section.disagreements = table
     return _render(
         source=str(scored_path),
         sections=sections,
@@ -179,11 +139,9 @@ def render_report(
 
 
 def _read(path: Path) -> pl.DataFrame:
-    try:
-        return scan_scored(path).collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        first = str(exc).strip().splitlines()
-        raise DatasetError(f"{path}: cannot read ({first[0] if first else exc!r})") from None
+    with reading(path):
+        frame = scan_scored(path).collect()
+    return frame
 
 
 def _judge_names(columns: Sequence[str], config: Config | None, chosen: Sequence[str]) -> list[str]:
@@ -242,196 +200,6 @@ def _metadata(path: Path) -> dict[str, str]:
     }
 
 
-def _fill(
-    section: JudgeSection,
-    frame: pl.DataFrame,
-    codes: pl.Series | None,
-    pairing: Pairing | None,
-    config: Config | None,
-    charts: Any,
-    max_disagreements: int,
-) -> None:
-    """Charts, errors, usage and disagreements of one judge."""
-    name = section.name
-    score = frame[f"{name}_score"].cast(pl.Float64).fill_nan(None)
-    passed = frame[f"{name}_passed"].cast(pl.Boolean)
-    error = _column(frame, f"{name}_error", pl.String)
-    if error is not None:
-        failed = error.is_not_null() & (error.str.strip_chars() != "")
-        counts = error.filter(failed).value_counts(sort=True)
-        section.errors = [(str(k), int(n)) for k, n in counts.iter_rows()]
-        passed = pl.select(pl.when(failed).then(None).otherwise(passed)).to_series()
-    groups: dict[str, list[float]]
-    if codes is None:
-        groups = {"all rows": [s for s in score if s is not None]}
-    else:
-        groups = {
-            "human pass": [
-                s for s, c in zip(score, codes, strict=True) if c == 1 and s is not None
-            ],
-            "human fail": [
-                s for s, c in zip(score, codes, strict=True) if c == 0 and s is not None
-            ],
-            "unlabelled or unsure": [
-                s for s, c in zip(score, codes, strict=True) if c not in (0, 1) and s is not None
-            ],
-        }
-    if any(groups.values()):
-        section.charts["scores"] = charts.score_histogram(groups, section.threshold)
-    if codes is not None and groups.get("human pass", []) + groups.get("human fail", []):
-        grid, agreement, kappa = _threshold_sweep(groups["human pass"], groups["human fail"])
-        section.charts["threshold"] = charts.threshold_curve(
-            grid, agreement, kappa, section.threshold
-        )
-    section.usage = _usage(frame, name, charts)
-    if codes is not None and pairing is not None:
-        _disagreements(section, frame, codes, score, passed, pairing, config, max_disagreements)
-
-
-def _column(
-    frame: pl.DataFrame, name: str, dtype: type[pl.DataType] | pl.DataType
-) -> pl.Series | None:
-    return frame[name].cast(dtype) if name in frame.columns else None
-
-
-def _threshold_sweep(
-    human_pass: Sequence[float], human_fail: Sequence[float]
-) -> tuple[list[float], list[float], list[float | None]]:
-    """Agreement and Cohen's kappa at t = 0, 0.01, ..., 1 (``passed = score >= t``)."""
-    grid = [i / 100 for i in range(101)]
-    agreement: list[float] = []
-    kappa: list[float | None] = []
-    total = len(human_pass) + len(human_fail)
-    for t in grid:
-        tp = sum(1 for s in human_pass if s >= t)
-        fn = len(human_pass) - tp
-        fp = sum(1 for s in human_fail if s >= t)
-        tn = len(human_fail) - fp
-        agreement.append((tp + tn) / total)
-        denominator = (tp + fp) * (fp + tn) + (tp + fn) * (fn + tn)
-        kappa.append(2 * (tp * tn - fn * fp) / denominator if denominator else None)
-    return grid, agreement, kappa
-
-
-def _usage(frame: pl.DataFrame, name: str, charts: Any) -> dict[str, str]:
-    """Totals and distributions of cost, tokens and latency (charts go into the dict too)."""
-    found: dict[str, str] = {}
-    cost = _column(frame, f"{name}_cost_usd", pl.Float64)
-    if cost is not None:
-        known = cost.drop_nulls()
-        found["cost"] = f"${known.sum():.4f}" if known.len() else "unknown"
-        if known.len() < cost.len():
-            found["cost"] += f" (+{cost.len() - known.len()} rows unknown)"
-    for kind in ("input", "output"):
-        tokens = _column(frame, f"{name}_{kind}_tokens", pl.Int64)
-        if tokens is not None:
-            found[f"{kind} tokens"] = f"{int(tokens.drop_nulls().sum()):,}"
-    latency = _column(frame, f"{name}_latency_ms", pl.Float64)
-    if latency is not None and latency.drop_nulls().len():
-        values = latency.drop_nulls()
-        found["latency p50 / p95"] = (
-            f"{values.quantile(0.5) or 0:.0f} / {values.quantile(0.95) or 0:.0f} ms"
-        )
-        found["chart:latency"] = charts.distribution(values.to_list(), "latency (ms)")
-    tokens_in = _column(frame, f"{name}_input_tokens", pl.Int64)
-    if tokens_in is not None and tokens_in.drop_nulls().filter(tokens_in.drop_nulls() > 0).len():
-        values = tokens_in.drop_nulls().filter(tokens_in.drop_nulls() > 0)
-        found["chart:tokens"] = charts.distribution(values.to_list(), "input tokens per row")
-    if cost is not None and cost.drop_nulls().filter(cost.drop_nulls() > 0).len():
-        values = cost.drop_nulls().filter(cost.drop_nulls() > 0)
-        found["chart:cost"] = charts.distribution(values.to_list(), "cost per row (USD)")
-    return found
-
-
-def _text_column(frame: pl.DataFrame, config: Config | None, judge: str, field_name: str) -> str:
-    if config is not None:
-        for configured in config.judges:
-            if configured.name == judge and field_name in configured.columns:
-                column = configured.columns[field_name]
-                if column in frame.columns:
-                    return column
-    names = _INPUT_NAMES if field_name == "input" else _OUTPUT_NAMES
-    return next((n for n in names if n in frame.columns), "")
-
-
-def _disagreements(
-    section: JudgeSection,
-    frame: pl.DataFrame,
-    codes: pl.Series,
-    score: pl.Series,
-    passed: pl.Series,
-    pairing: Pairing,
-    config: Config | None,
-    limit: int,
-) -> None:
-    wrong = (codes >= 0) & passed.is_not_null() & (passed != (codes == 1))
-    indexes = [i for i, w in enumerate(wrong) if w]
-    section.disagreements_total = len(indexes)
-    id_column = config.run.id_column if config is not None else "id"
-    ids = frame[id_column].cast(pl.String) if id_column in frame.columns else None
-    input_column = _text_column(frame, config, section.name, "input")
-    output_column = _text_column(frame, config, section.name, "output")
-    reasoning = _column(frame, f"{section.name}_reasoning", pl.String)
-    human = frame[pairing.human_column].cast(pl.String)
-    for i in indexes[:limit]:
-        section.disagreements.append(
-            Disagreement(
-                row_id=str(ids[i]) if ids is not None else str(i),
-                input=Cell(_text(frame, input_column, i)),
-                output=Cell(_text(frame, output_column, i)),
-                score=score[i],
-                judge_passed=bool(passed[i]),
-                human_label=str(human[i]),
-                reasoning=Cell(str(reasoning[i] or "") if reasoning is not None else ""),
-            )
-        )
-
-
-def _text(frame: pl.DataFrame, column: str, index: int) -> str:
-    if not column:
-        return ""
-    value = frame[column][index]
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, pl.Series):
-        value = value.to_list()
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _cut_texts(sections: Sequence[JudgeSection]) -> None:
-    """Shorten every text cell so that all tables together stay near ``_TABLE_BUDGET_BYTES``."""
-    cells = sum(len(s.disagreements) for s in sections) * 3
-    if not cells:
-        return
-    low, high = _SHORT_CHARS_RANGE
-    short = max(low, min(high, _TABLE_BUDGET_BYTES // (cells * 3)))
-    full = max(short, min(FULL_TEXT_CHARS, _TABLE_BUDGET_BYTES // cells))
-    for section in sections:
-        section.disagreements = [
-            Disagreement(
-                row_id=d.row_id,
-                input=_cut(d.input.short, short, full),
-                output=_cut(d.output.short, short, full),
-                score=d.score,
-                judge_passed=d.judge_passed,
-                human_label=d.human_label,
-                reasoning=_cut(d.reasoning.short, short, full),
-            )
-            for d in section.disagreements
-        ]
-
-
-def _cut(text: str, short: int, full: int) -> Cell:
-    if len(text) <= short:
-        return Cell(text)
-    longer = (
-        text if len(text) <= full else text[:full] + f" … ({len(text) - full:,} more characters)"
-    )
-    return Cell(text[:short] + "…", longer)
-
-
 def _render(
     *,
     source: str,
@@ -443,7 +211,7 @@ def _render(
 
     template_text = resources.files("judgekit.trust").joinpath("report.html.j2").read_text("utf-8")
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    environment.filters["num"] = _num
+    environment.filters["num"] = num
     template = environment.from_string(template_text)
     totals: dict[str, Any] = {}
     if "judgekit.totals" in metadata:
@@ -459,7 +227,3 @@ def _render(
         bootstrap=bootstrap,
         version=__version__,
     )
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from judgekit.trust.agreement import AgreementReport, JudgeAgreement, ThresholdSource
+from judgekit.trust.agreement import AgreementReport, JudgeAgreement
+from judgekit.trust.pairing import ThresholdSource
 
 SOURCE_ROW: Mapping[ThresholdSource, str] = {
     "file": "as scored",
