@@ -127,6 +127,11 @@ def test_request_bodies_are_the_bytes_json_writes_so_old_cache_keys_still_match(
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": value}
     standard = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict)
     assert encode_body(body) == standard.encode()
+    schema = {"type": "object", "properties": {"score": {"minimum": 0, "x": value}}}
+    body["schema"] = schema  # a judge's schema: the same object on every call
+    standard = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=dict)
+    for _ in range(2):  # checked once, then known
+        assert encode_body(body, fixed=(schema,)) == standard.encode()
 
 
 def test_a_cache_endpoint_stands_for_scheme_host_and_port() -> None:

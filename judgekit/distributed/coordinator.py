@@ -20,11 +20,10 @@ This module imports no Ray: ``ray_engine`` wraps ``Coordinator`` with ``ray.remo
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
-import anyio
 
 from judgekit.engine.budget import Budget
 from judgekit.engine.limits import ConnectionLimiter
@@ -172,7 +171,7 @@ class Coordinator:
     ) -> None:
         """A 429 on any worker pauses the connection for all; ``sent_age_s``: how long
         ago the request was sent (clocks of different machines are not comparable)."""
-        sent_at = None if sent_age_s is None else anyio.current_time() - sent_age_s
+        sent_at = None if sent_age_s is None else time.monotonic() - sent_age_s
         self._limiters[connection].on_rate_limited(retry_after_s, sent_at)
 
     def paused_for_s(self, connection: str) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,7 +121,7 @@ class RayLimiter(ConnectionLimiter):
     def on_rate_limited(self, retry_after_s: float | None, sent_at: float | None = None) -> None:
         """Pause the connection for every worker (and count the round here)."""
         super().on_rate_limited(retry_after_s, sent_at)
-        age_s = None if sent_at is None else max(0.0, anyio.current_time() - sent_at)
+        age_s = None if sent_at is None else max(0.0, time.monotonic() - sent_at)
         self._coordinator.on_rate_limited.remote(self._connection, retry_after_s, age_s)
 
 

@@ -125,7 +125,7 @@ class _Attempt:
     failure: Failure | None = None
     body: str = ""
     sent_at: float | None = None
-    """``anyio.current_time()`` when the request went out (the limiter's rounds)."""
+    """``time.monotonic()`` when the request went out (the limiter's rounds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +328,7 @@ class Caller:
                     return _Attempt(CallOutcome(None, "connection", "interrupted", 0.0, None))
                 self._counters.requests += 1
                 self._sending += 1
-                sent_at = anyio.current_time()
+                sent_at = time.monotonic()
                 started = time.perf_counter()
                 # The transport enforces the timeout (connect, and each read): cheaper
                 # per call than a cancel scope, and surfaces as httpx.TimeoutException.

@@ -24,6 +24,7 @@ awaits is atomic, so no lock is needed.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import anyio
@@ -106,7 +107,7 @@ class ConnectionLimiter:
 
     def paused_for_s(self) -> float:
         """Seconds until the connection's current 429 pause ends (0: not paused)."""
-        return max(0.0, self._paused_until - anyio.current_time())
+        return max(0.0, self._paused_until - time.monotonic())
 
     @property
     def stalled(self) -> bool:
@@ -114,10 +115,10 @@ class ConnectionLimiter:
         return self.stats.rounds >= STALL_ROUNDS
 
     def on_rate_limited(self, retry_after_s: float | None, sent_at: float | None = None) -> None:
-        """A 429 for a request sent at ``sent_at`` (``anyio.current_time()``; None: now):
+        """A 429 for a request sent at ``sent_at`` (``time.monotonic()``; None: now):
         pause the whole connection (the server's wait, else a growing one), slow down."""
         self.stats.rate_limited += 1
-        now = anyio.current_time()
+        now = time.monotonic()
         if (now if sent_at is None else sent_at) >= self._round_until:
             self.stats.rounds += 1
         pause_s = retry_after_s if retry_after_s is not None else self._hintless_pause_s()
@@ -137,7 +138,7 @@ class ConnectionLimiter:
 
     async def _wait_for_slot(self, tokens: int) -> None:
         while True:
-            now = anyio.current_time()
+            now = time.monotonic()
             start = max(now, self._paused_until, self._next_request_at, self._next_tokens_at)
             if self._request_interval_s:
                 self._next_request_at = (
@@ -151,7 +152,7 @@ class ConnectionLimiter:
                 return
             await anyio.sleep(start - now)
             # A 429 may have paused the connection while we slept: book again.
-            if anyio.current_time() >= self._paused_until:
+            if time.monotonic() >= self._paused_until:
                 return
 
     async def _wait_for_change(self) -> None:

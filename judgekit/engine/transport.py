@@ -20,6 +20,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
+from multidict import CIMultiDict, CIMultiDictProxy
 
 _HTTP_1_1 = b"HTTP/1.1"
 
@@ -30,6 +31,21 @@ def _client_timeout(
 ) -> aiohttp.ClientTimeout:
     """aiohttp's timeout for httpx's ``timeout`` extension (seconds), built once per value."""
     return aiohttp.ClientTimeout(sock_connect=connect_s, sock_read=read_s, connect=pool_s)
+
+
+def _aiohttp_headers(request: httpx.Request) -> CIMultiDictProxy[str]:
+    """The headers of a request with a body in memory, as aiohttp takes them without
+    converting: the same few headers go with every call of a connection, so each distinct
+    set is built once.  Content-Length is left to aiohttp, which counts the same bytes."""
+    return _headers_of(
+        tuple((k, v) for k, v in request.headers.raw if k.lower() != b"content-length")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _headers_of(raw: tuple[tuple[bytes, bytes], ...]) -> CIMultiDictProxy[str]:
+    """An immutable multidict of ``raw`` (latin-1, as httpx encodes header bytes)."""
+    return CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw))
 
 
 class BufferedAiohttpTransport(AiohttpTransport):
@@ -46,16 +62,19 @@ class BufferedAiohttpTransport(AiohttpTransport):
         timeout = request.extensions.get("timeout", {})
         proxy = self.proxy
         data: bytes | httpx.AsyncByteStream | None
+        headers: CIMultiDictProxy[str] | httpx.Headers
         try:
             data = request.content or None
+            headers = _aiohttp_headers(request)
         except httpx.RequestNotRead:  # a streamed upload (a batch file): aiohttp chunks it
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)
+            headers = request.headers
         with map_aiohttp_exceptions():
             async with self.client.request(
                 method=request.method,
                 url=str(request.url),
-                headers=request.headers,
+                headers=headers,
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes, as it does for AiohttpTransport

@@ -34,6 +34,7 @@ from judgekit.providers.wire import (
     cache_inclusive_usage,
     endpoint_url,
     fallback_call,
+    fixed_parts,
     make_reply,
     post_json,
     read_json,
@@ -57,7 +58,7 @@ def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of the Messages API (``params`` merged last)."""
     headers = request_headers(endpoint, "x-api-key", {"anthropic-version": ANTHROPIC_VERSION})
     body = with_params(request_body(call), call.params)
-    return post_json(messages_url(endpoint.base_url, call.model), headers, body)
+    return post_json(messages_url(endpoint.base_url, call.model), headers, body, fixed_parts(call))
 
 
 def messages_url(base_url: str, model: str = "") -> str:

@@ -53,6 +53,7 @@ from judgekit.providers.wire import (
     encode_body,
     endpoint_url,
     fallback_call,
+    fixed_parts,
     post_json,
     read_json,
     request_headers,
@@ -84,7 +85,12 @@ REFUSAL_STOPS = {
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of the Converse API (``params`` merged last)."""
     url = converse_url(endpoint.base_url, call.model)
-    return post_json(url, request_headers(endpoint), with_params(request_body(call), call.params))
+    return post_json(
+        url,
+        request_headers(endpoint),
+        with_params(request_body(call), call.params),
+        fixed_parts(call),
+    )
 
 
 def converse_url(base_url: str, model: str) -> str:

@@ -27,6 +27,7 @@ from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     endpoint_url,
     fallback_call,
+    fixed_parts,
     make_reply,
     post_json,
     read_json,
@@ -46,7 +47,12 @@ STRUCTURED_MARKERS = ("response_format", "json_schema", "json_object", "structur
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of a Chat Completions server (``params`` merged last)."""
     url = endpoint_url(endpoint.base_url, "chat/completions", call.model)
-    return post_json(url, request_headers(endpoint), with_params(request_body(call), call.params))
+    return post_json(
+        url,
+        request_headers(endpoint),
+        with_params(request_body(call), call.params),
+        fixed_parts(call),
+    )
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:

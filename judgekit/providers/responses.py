@@ -24,6 +24,7 @@ from judgekit.providers.failures import MalformedReply
 from judgekit.providers.wire import (
     endpoint_url,
     fallback_call,
+    fixed_parts,
     make_reply,
     post_json,
     read_json,
@@ -49,7 +50,12 @@ STRUCTURED_MARKERS = (
 def build_request(endpoint: Endpoint, call: ModelCall) -> httpx.Request:
     """The POST that asks ``call`` of a Responses server (``params`` merged last)."""
     url = endpoint_url(endpoint.base_url, "responses", call.model)
-    return post_json(url, request_headers(endpoint), with_params(request_body(call), call.params))
+    return post_json(
+        url,
+        request_headers(endpoint),
+        with_params(request_body(call), call.params),
+        fixed_parts(call),
+    )
 
 
 def request_body(call: ModelCall) -> dict[str, Any]:
