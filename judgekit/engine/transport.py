@@ -73,7 +73,7 @@ class BufferedAiohttpTransport(AiohttpTransport):
             data = request.stream  # type: ignore[assignment]
             request.headers.pop("transfer-encoding", None)
             headers = request.headers
-        with map_aiohttp_exceptions():
+        try:
             async with self.client.request(
                 method=request.method,
                 url=str(request.url),
@@ -91,6 +91,9 @@ class BufferedAiohttpTransport(AiohttpTransport):
                 proxy_headers=proxy.headers if proxy else None,
             ) as reply:
                 body = await reply.read()
+        except Exception:
+            with map_aiohttp_exceptions():  # as AiohttpTransport maps them, entered on failure only
+                raise
         extensions = {"http_version": _HTTP_1_1}
         if reply.reason:
             extensions["reason_phrase"] = reply.reason.encode()
