@@ -28,8 +28,9 @@ from judgekit.batch.api import BatchApi, BatchApiError, ItemResult, Send
 from judgekit.batch.providers import api_root, batch_api, batch_price
 from judgekit.batch.state import BatchState, Billed, Queued, Submission
 from judgekit.cache import AnswerCache, CachedAnswer, request_key
-from judgekit.engine.calls import PENDING, Caller, CallOutcome
+from judgekit.engine.calls import Caller
 from judgekit.engine.network import Transports
+from judgekit.engine.outcomes import PENDING, CallOutcome
 from judgekit.engine.plan import ConnectionPlan, RunPlan
 from judgekit.engine.run import Sink, make_transports
 from judgekit.errors import BatchesPending, IncompleteRun

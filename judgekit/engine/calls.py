@@ -15,11 +15,10 @@ budget, and its row's cost and token columns are null.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 import anyio
@@ -30,10 +29,12 @@ from judgekit.engine.budget import Budget
 from judgekit.engine.connections import ConnectionHealth
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.network import Transports
+from judgekit.engine.outcomes import Attempts, CallOutcome
 from judgekit.engine.plan import ConnectionPlan
+from judgekit.engine.quirks import ServerQuirks
 from judgekit.engine.retry import backoff_s
 from judgekit.engine.stats import Counters
-from judgekit.errors import AuthError, ErrorKind
+from judgekit.errors import AuthError
 from judgekit.pricing import (
     Price,
     cost_usd,
@@ -48,73 +49,12 @@ from judgekit.providers.failures import (
     classify_exception,
     classify_response,
 )
-from judgekit.providers.wire import OUTPUT_MODES
-from judgekit.records import ModelCall, Reply, Usage
-
-PENDING = "pending in a provider batch"
-"""A call's message when its answer will come from a provider batch (``judgekit.batch``):
-the row is neither answered nor failed yet."""
+from judgekit.records import ModelCall, Usage
 
 MAX_ADAPTATIONS = 4
 MAX_WAIT_S = 60.0
 MAX_RATE_LIMIT_WAITS = 100
 """Rate-limit pauses one row may wait out (they spend no retry) before it gives up."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """What one logical call produced: a reply, or the error that ended it."""
-
-    reply: Reply | None
-    error: ErrorKind | None
-    message: str
-    cost_usd: float | None
-    """Every attempt of the call, billed unusable replies included (from the cache: what
-    the answer cost when it was paid for); None when unknown: the model has no price, or a
-    reply reported no usage."""
-    latency_ms: float | None
-    cached: bool = False
-    input_tokens: int | None = 0
-    """Billed input tokens of every attempt, like ``cost_usd``; None when one reported no
-    usage (unknown is not zero)."""
-    output_tokens: int | None = 0
-    cut_off: bool = False
-    """The call ended on a reply cut off at ``max_output_tokens``."""
-
-
-@dataclass(slots=True)
-class Attempts:
-    """What the attempts of one logical call came to: billed tokens and cost, so that
-    every billed token lands on its row.  A reply without usage makes the tokens unknown
-    (None), an unknown cost makes the cost unknown."""
-
-    input_tokens: int | None = 0
-    output_tokens: int | None = 0
-    cost_usd: float | None = 0.0
-    cut_off: bool = False
-    """The last unusable reply was cut off at the output cap."""
-
-    def add(self, usage: Usage | None, cost_usd: float | None) -> None:
-        """Count one billed reply (or a cached answer's original bill)."""
-        if usage is None:
-            self.input_tokens = self.output_tokens = None
-        elif self.input_tokens is not None and self.output_tokens is not None:
-            self.input_tokens += usage.input_tokens
-            self.output_tokens += usage.output_tokens
-        if cost_usd is None:
-            self.cost_usd = None
-        elif self.cost_usd is not None:
-            self.cost_usd += cost_usd
-
-    def settle(self, outcome: CallOutcome) -> CallOutcome:
-        """``outcome`` carrying the totals of every attempt."""
-        return replace(
-            outcome,
-            cost_usd=self.cost_usd,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cut_off=outcome.reply is None and self.cut_off,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +66,6 @@ class _Attempt:
     body: str = ""
     sent_at: float | None = None
     """``time.monotonic()`` when the request went out (the limiter's rounds)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Quirks:
-    """What a connection's server turned out not to accept, learnt once per run."""
-
-    output_mode: str | None = None
-    drop_temperature: bool = False
-    token_param: str | None = None
 
 
 class Caller:
@@ -163,7 +94,7 @@ class Caller:
         self._halted = halted
         self._sending = 0
         self._rng = rng or random.Random()
-        self._quirks: dict[str, Quirks | None] = {}
+        self._quirks = ServerQuirks(cache, notice)
         self._noticed: set[str] = set()
 
     def affords(self, call: ModelCall, price: Price | None) -> bool:
@@ -181,16 +112,7 @@ class Caller:
 
     def prepare(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
         """Apply what this connection's server is known to reject (this run or earlier)."""
-        quirks = self._known_quirks(_endpoint_key(connection, call))
-        if quirks is None:
-            return call
-        if quirks.output_mode is not None and _rank(quirks.output_mode) > _rank(call.output_mode):
-            call = replace(call, output_mode=quirks.output_mode)  # type: ignore[arg-type]
-        if quirks.drop_temperature:
-            call = replace(call, temperature=None)
-        if quirks.token_param is not None:
-            call = replace(call, token_param=quirks.token_param)  # type: ignore[arg-type]
-        return call
+        return self._quirks.apply(connection, call)
 
     def in_flight(self) -> int:
         """Requests on the wire right now."""
@@ -243,7 +165,7 @@ class Caller:
                         CallOutcome(None, "bad_request", failure.message, 0.0, None)
                     )
                 adaptations += 1
-                self._learn(connection, call, adapted)
+                self._quirks.learn(connection, call, adapted)
                 # A call sent before others learnt more jumps straight to what works.
                 call = self.prepare(connection, adapted)
                 continue
@@ -422,60 +344,9 @@ class Caller:
         if cost_usd is not None:
             self._counters.spent_usd += sum(o.cost_usd or 0.0 for o in fresh)
 
-    def _known_quirks(self, endpoint: str) -> Quirks | None:
-        """This run's quirks for ``endpoint``, loaded once from the cache."""
-        if endpoint not in self._quirks:
-            stored = self._cache.get_quirks(endpoint)
-            self._quirks[endpoint] = Quirks(**json.loads(stored)) if stored else None
-        return self._quirks[endpoint]
-
-    def _learn(self, connection: ConnectionPlan, before: ModelCall, after: ModelCall) -> None:
-        """Remember a fallback for the rest of the run and say so once."""
-        endpoint = _endpoint_key(connection, before)
-        old = self._known_quirks(endpoint) or Quirks()
-        # Only ever down the ladder: a call that was in flight while another learnt a
-        # lower mode must not bring back a mode the server is known to reject.
-        moved = after.output_mode != before.output_mode
-        quirks = Quirks(
-            output_mode=after.output_mode
-            if moved and _rank(after.output_mode) > _rank(old.output_mode)
-            else old.output_mode,
-            drop_temperature=old.drop_temperature
-            or (after.temperature is None and before.temperature is not None),
-            token_param=after.token_param
-            if after.token_param != before.token_param
-            else old.token_param,
-        )
-        if quirks != old:
-            self._quirks[endpoint] = quirks
-            self._cache.put_quirks(endpoint, json.dumps(asdict(quirks)))
-            self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
-
-
-def _endpoint_key(connection: ConnectionPlan, call: ModelCall) -> str:
-    """What quirks belong to: a server, its wire format and the model (reasoning models
-    reject temperature where others on the same server accept it)."""
-    return f"{connection.config.protocol} {connection.endpoint.base_url} {call.model}"
-
-
-def _rank(mode: str | None) -> int:
-    """Position of an output mode on the fallback ladder (-1: none learnt yet)."""
-    return OUTPUT_MODES.index(mode) if mode in OUTPUT_MODES else -1
-
 
 def _capped(failure: Failure) -> float | None:
     """The server's wait, capped: a reset hint of minutes should not stall a whole run."""
     if failure.retry_after_s is None:
         return None
     return min(failure.retry_after_s, MAX_WAIT_S)
-
-
-def _describe_change(before: ModelCall, after: ModelCall) -> str:
-    if after.output_mode != before.output_mode:
-        return (
-            f"the server rejected output mode {before.output_mode}; using {after.output_mode} "
-            "for the rest of the run"
-        )
-    if after.temperature is None and before.temperature is not None:
-        return "the model rejects 'temperature'; sending none for the rest of the run"
-    return f"the server wants '{after.token_param}'; using it for the rest of the run"

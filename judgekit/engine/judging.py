@@ -17,7 +17,8 @@ from typing import Any, TypeVar, cast
 
 from judgekit.citations import parse_citations
 from judgekit.continuation import STOP, read_continuation, turns_used_up
-from judgekit.engine.calls import PENDING, Caller, CallOutcome
+from judgekit.engine.calls import Caller
+from judgekit.engine.outcomes import PENDING, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
 from judgekit.pairwise import parse_pairwise
