@@ -8,11 +8,9 @@ columns, missing API keys, unknown prices under a budget.  ``validate`` and
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +21,7 @@ from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
 from judgekit.engine.network import ProxyChoice, choose_proxy, needs_tls, tls_context
+from judgekit.engine.rule_plan import rule_fields, validator_spec
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError, CredentialsError, DatasetError
 from judgekit.output import output_schema
@@ -34,7 +33,7 @@ from judgekit.providers import PROTOCOLS, ProtocolAdapter
 from judgekit.providers.wire import with_params
 from judgekit.records import Endpoint, OutputMode, Scale
 from judgekit.templates import TEMPLATES, UNIT_SCALE, Template, custom_template
-from judgekit.validators import VALIDATOR_KINDS, ValidatorSpec, make_spec
+from judgekit.validators import VALIDATOR_KINDS, ValidatorSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,25 +367,8 @@ def _read_key(connection: str, variable: str, environ: Mapping[str, str]) -> str
     return key
 
 
-_RULE_FIELDS = {
-    "exact": ("output", "expected"),
-    "contains": ("output", "expected"),
-    "not_contains": ("output", "expected"),
-    "regex": ("output", "expected"),
-    "json_valid": ("output",),
-    "token_f1": ("output", "expected"),
-    "tool_called": ("tool_calls",),
-    "tool_not_called": ("tool_calls",),
-    "tool_order": ("tool_calls",),
-    "length": ("output",),
-    "json_schema": ("output",),
-}
-
-
 def _rule_judge(judge: JudgeConfig, where: str, source: str) -> JudgePlan:
-    fields = _RULE_FIELDS[judge.type]
-    if (judge.type == "regex" and judge.pattern is not None) or judge.text is not None:
-        fields = ("output",)
+    fields = rule_fields(judge)
     texts = None
     if judge.text is not None:
         texts = (judge.text,) if isinstance(judge.text, str) else tuple(judge.text)
@@ -401,53 +383,8 @@ def _rule_judge(judge: JudgeConfig, where: str, source: str) -> JudgePlan:
         pattern=judge.pattern,
         ignore_case=judge.ignore_case,
         texts=texts,
-        validator=_validator(judge, where, source) if judge.type in VALIDATOR_KINDS else None,
+        validator=validator_spec(judge, where, source) if judge.type in VALIDATOR_KINDS else None,
     )
-
-
-def _validator(judge: JudgeConfig, where: str, source: str) -> ValidatorSpec:
-    """The checked settings of a structure validator (the JSON Schema loaded and checked)."""
-    schema = judge.json_schema
-    key = "json_schema"
-    if judge.schema_file is not None:
-        key = "schema_file"
-        schema = _schema_file(judge.schema_file, f"{where}.schema_file", source)
-    try:
-        return make_spec(
-            judge.type,  # type: ignore[arg-type]
-            tool=judge.tool,
-            arguments=judge.arguments,
-            tools=tuple(judge.tools or ()),
-            min_chars=judge.min_chars,
-            max_chars=judge.max_chars,
-            min_words=judge.min_words,
-            max_words=judge.max_words,
-            schema=schema,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{where}.{key}: {exc}") from None
-
-
-def _schema_file(name: str, where: str, source: str) -> Any:
-    """The JSON in ``name``, relative to the config file's directory."""
-    path = Path(name).expanduser()
-    if not path.is_absolute():
-        path = Path(source).parent / path
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: {path}: cannot read ({exc})") from None
-    try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{where}: {path}: invalid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
-    if not isinstance(schema, dict):
-        raise ConfigError(f"{where}: {path}: not a JSON Schema (the file must hold an object)")
-    return schema
 
 
 def _bind_columns(
