@@ -50,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import json_repair
+import orjson
 
 from judgekit.records import Scale, Verdict
 
@@ -124,6 +125,15 @@ def find_object(text: str) -> dict[str, Any]:
     answer = without_reasoning(text)
     if not answer.strip():
         raise MalformedVerdict("the reply holds only reasoning (<think>...), no verdict after it")
+    whole = answer.strip()
+    if whole[:1] == "{" and whole[-1:] == "}":  # the usual reply: one object, nothing else
+        try:
+            value = orjson.loads(whole)
+        except orjson.JSONDecodeError:
+            pass  # raw line breaks, single quotes, prose between objects: the scan below
+        else:
+            if isinstance(value, dict):
+                return _verdict_in(value) or value
     verdict: dict[str, Any] | None = None
     first: dict[str, Any] | None = None
     broken: str | None = None
@@ -231,12 +241,16 @@ def _number(name: str, value: object) -> float:
 def _on_scale(name: str, value: object, scale: Scale) -> float:
     """``value`` checked against ``scale`` and normalised to 0..1."""
     number = _number(name, value)
-    bounds = f"{scale.low:g}..{scale.high:g}"
     if not scale.low <= number <= scale.high:
-        raise MalformedVerdict(f"{name} {number:g} outside scale {bounds}")
+        raise MalformedVerdict(f"{name} {number:g} outside scale {_bounds(scale)}")
     if scale.integer and not number.is_integer():
-        raise MalformedVerdict(f"{name} {number:g} is not an integer (scale {bounds})")
+        raise MalformedVerdict(f"{name} {number:g} is not an integer (scale {_bounds(scale)})")
     return (number - scale.low) / (scale.high - scale.low)
+
+
+def _bounds(scale: Scale) -> str:
+    """A scale for an error message: ``1..5``."""
+    return f"{scale.low:g}..{scale.high:g}"
 
 
 def _weighted_criteria(
