@@ -43,6 +43,7 @@ import polars as pl
 from judgekit.config import Config, JudgeConfig, LabelMeaning
 from judgekit.errors import ConfigError, DatasetError, UsageError
 from judgekit.output import read_thresholds
+from judgekit.output_parts import is_parts_directory, part_files
 from judgekit.records import PASS_TOLERANCE
 from judgekit.trust.stats import (
     Calibration,
@@ -289,8 +290,9 @@ def _configured(config: Config, name: str) -> JudgeConfig:
 
 
 def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
-    """The columns the pairings need, from a .parquet, .jsonl/.ndjson or .csv file."""
-    if not path.is_file():
+    """The columns the pairings need, from a .parquet, .jsonl/.ndjson or .csv file, or a
+    directory of Parquet parts (``--engine ray -o DIR/``)."""
+    if not path.is_file() and not path.is_dir():
         raise DatasetError(f"{path}: no such file")
     with _reading(path):
         schema = scan_scored(path).collect_schema()
@@ -311,7 +313,16 @@ def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
 
 
 def scan_scored(path: Path, csv_types: Mapping[str, pl.DataType] | None = None) -> pl.LazyFrame:
-    """A lazy scan of a scored .parquet, .jsonl/.ndjson or .csv file; other types raise."""
+    """A lazy scan of a scored .parquet, .jsonl/.ndjson or .csv file, or of a directory of
+    Parquet parts (in row order); other types raise."""
+    if path.is_dir():
+        parts = part_files(path)
+        if not is_parts_directory(path):
+            raise DatasetError(
+                f"{path}: is a directory but not judgekit's Parquet parts (part-00000.parquet,"
+                " ...); give a scored file or such a directory"
+            )
+        return pl.scan_parquet(parts)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pl.scan_parquet(path)
