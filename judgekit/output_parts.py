@@ -173,6 +173,9 @@ class PartsWriter:
         if self._state != "open":
             return
         self._state = "aborted"
+        if self._sink is not None:
+            with contextlib.suppress(Exception):  # the part is going away; its footer can fail
+                self._sink.close({})
         if self._stream is not None:
             with contextlib.suppress(OSError):
                 self._stream.close()
