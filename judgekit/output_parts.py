@@ -38,7 +38,8 @@ from judgekit.output_paths import check_directory, describe_os_error
 
 PART_ROWS = 1_000_000
 """Rows per part (the last part holds the rest)."""
-_PART = re.compile(r"part-\d{5,}\.parquet")
+PART_PATTERN = re.compile(r"part-\d{5,}\.parquet")
+"""A part's file name."""
 
 
 def part_name(index: int) -> str:
@@ -49,7 +50,7 @@ def part_name(index: int) -> str:
 def part_files(path: Path) -> list[Path]:
     """The parts of a directory of parts, in row order (empty when there are none)."""
     try:
-        names = [name for name in os.listdir(path) if _PART.fullmatch(name)]
+        names = [name for name in os.listdir(path) if PART_PATTERN.fullmatch(name)]
     except OSError:
         return []
     return [path / name for name in sorted(names, key=lambda n: (len(n), n))]
@@ -60,7 +61,7 @@ def is_parts_directory(path: Path) -> bool:
     if not path.is_dir():
         return False
     names = os.listdir(path)
-    return bool(names) and all(_PART.fullmatch(name) for name in names)
+    return bool(names) and all(PART_PATTERN.fullmatch(name) for name in names)
 
 
 def metadata_source(path: Path) -> Path:
@@ -82,7 +83,7 @@ def check_parts_path(path: Path, shown: str, inputs: Sequence[Path] = ()) -> Non
             f"{shown}: {path} is a file, not a directory (drop the trailing / to write one file)"
         )
     if path.is_dir():
-        others = sorted(name for name in os.listdir(path) if not _PART.fullmatch(name))
+        others = sorted(name for name in os.listdir(path) if not PART_PATTERN.fullmatch(name))
         if others:
             raise UsageError(
                 f"{shown}: the directory holds files that are not judgekit parts ({others[0]}"

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import Workspace
+from pyarrow import fs
 from typer.testing import CliRunner
 
 from judgekit.cli import app
@@ -509,26 +511,38 @@ def test_demo_as_parts_matches_one_machine(
 def test_s3_dataset_on_ray_matches_one_machine(
     ray_cluster: None, s3_server: S3Server, workspace: Workspace, fake: FakeProvider
 ) -> None:
-    """`score s3://bucket/logs/ --engine ray -o DIR/`: the Parquet files under the prefix
-    (name order; `_`-prefixed and non-Parquet objects left out), read by Ray Data through
+    """`score s3://bucket/logs/ --engine ray -o s3://bucket/scored/`: the Parquet files under
+    the prefix (name order; `_`-prefixed objects left out), read by Ray Data through
     pyarrow's S3 filesystem from the local S3 server, scored as the same rows on one
-    machine are."""
+    machine are, and uploaded as parts (an earlier run's extra part deleted).  A rerun into
+    one object `s3://bucket/scored.parquet` takes every answer from the cache."""
     rows = workspace.qa_rows(6)
     local = workspace.root / "data.parquet"
     pq.write_table(pa.Table.from_pylist(rows), local)
     s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist(rows[:4]))
     s3_server.put("judged/logs/b.parquet", pa.Table.from_pylist(rows[4:]))
     s3_server.put("judged/logs/_common_metadata.parquet", pa.Table.from_pylist(rows[:1]))
+    s3_server.put("judged/scored/part-00001.parquet", pa.Table.from_pylist(rows[:1]))
     config = _config(workspace)
-    expected = _one_machine(workspace, local, config, "local.parquet")
+    expected = _steady(_one_machine(workspace, local, config, "local.parquet")).to_pylist()
     fake.reset()
-    out = workspace.root / "scored"
-    args = ["score", "s3://judged/logs/", "-c", str(config), "-o", f"{out}/", "--engine", "ray"]
-    result = workspace.invoke(*args, "--no-cache", "-q")
+    common = ["score", "s3://judged/logs/", "-c", str(config), "--engine", "ray", "-q"]
+    cache = ["--cache", str(workspace.cache)]
+    result = workspace.invoke(*common, *cache, "-o", "s3://judged/scored/")
     assert result.exit_code == 0, result.output
     assert fake.stats().requests == 6
-    assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet"]
-    assert _steady(pq.read_table(out)).to_pylist() == _steady(expected).to_pylist()
+    admin = s3_server.admin
+    listed = admin.get_file_info(fs.FileSelector("judged/scored"))
+    assert sorted(info.base_name for info in listed) == ["part-00000.parquet"]
+    assert _steady(pq.read_table("judged/scored/", filesystem=admin)).to_pylist() == expected
+    result = workspace.invoke(*common, *cache, "-o", "s3://judged/scored.parquet")
+    assert result.exit_code == 0, result.output
+    assert fake.stats().requests == 6  # none more: the cache answered
+    again = pq.read_table("judged/scored.parquet", filesystem=admin)
+    assert again.column("correctness_score").to_pylist() == [
+        r["correctness_score"] for r in expected
+    ]
+    assert not list(Path(tempfile.gettempdir()).glob("judgekit-upload-*"))
 
 
 _CREDENTIALS = (
@@ -540,27 +554,63 @@ _CREDENTIALS = (
 @ray_test
 @one_cluster
 @pytest.mark.parametrize(
-    ("dataset", "message"),
+    ("dataset", "output", "message"),
     [
         (
             "s3://no-such-bucket/data.parquet",
+            "out.parquet",
             "s3://no-such-bucket/data.parquet: no such bucket 'no-such-bucket' (check the name,"
             " and the endpoint and region the storage client uses)",
         ),
         (
             "s3://judged/missing.parquet",
+            "out.parquet",
             "s3://judged/missing.parquet: no such file or directory in bucket 'judged'",
         ),
-        ("s3://judged/notes/", "s3://judged/notes/: no .parquet files under it"),
+        ("s3://judged/notes/", "out.parquet", "s3://judged/notes/: no .parquet files under it"),
         (
             "s3://judged/logs/",
+            "out.parquet",
             f"s3://judged/logs/: access denied by the storage service; {_CREDENTIALS}",
         ),
+        (
+            "s3://judged/logs/",
+            "s3://no-such-bucket/scored/",
+            "s3://no-such-bucket/scored/: no such bucket 'no-such-bucket' (create it, or check "
+            "the name)",
+        ),
+        (
+            "s3://judged/logs/",
+            "s3://judged/notes/",
+            "s3://judged/notes/: the directory holds files that are not judgekit parts "
+            "(readme.txt); give an empty directory or a new path",
+        ),
+        (
+            "s3://judged/logs/",
+            "s3://judged/logs",
+            "s3://judged/logs: --engine ray writes Parquet; use an output path ending in "
+            ".parquet (or in / for a directory of Parquet parts)",
+        ),
+        (
+            "s3://judged/logs/",
+            "gcs://judged/out.parquet",
+            "gcs://judged/out.parquet: judgekit reads local paths, s3:// and gs:// (not "
+            "gcs://); copy it to one of those",
+        ),
     ],
-    ids=["no-bucket", "no-object", "no-parquet", "refused-credentials"],
+    ids=[
+        "no-bucket",
+        "no-object",
+        "no-parquet",
+        "refused-credentials",
+        "output-no-bucket",
+        "output-other-files",
+        "output-not-parquet",
+        "output-scheme",
+    ],
 )
-def test_s3_dataset_refused_before_any_call(
-    s3_server: S3Server, workspace: Workspace, dataset: str, message: str
+def test_s3_paths_refused_before_any_call(
+    s3_server: S3Server, workspace: Workspace, dataset: str, output: str, message: str
 ) -> None:
     """What the driver finds wrong with a s3:// dataset: one line, exit 2, before Ray starts
     or any call is made; nothing written.  Credentials refused: the local server told to
@@ -569,9 +619,9 @@ def test_s3_dataset_refused_before_any_call(
     s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist(workspace.qa_rows(2)))
     with s3_server.admin.open_output_stream("judged/notes/readme.txt") as stream:
         stream.write(b"not a dataset")
-    out = workspace.root / "out.parquet"
-    args = ["score", dataset, "-c", str(_config(workspace)), "-o", str(out), "--engine", "ray"]
-    refused = dataset == "s3://judged/logs/"
+    out = output if "://" in output else str(workspace.root / output)
+    args = ["score", dataset, "-c", str(_config(workspace)), "-o", out, "--engine", "ray"]
+    refused = "access denied" in message
     s3_server.enforce_auth(refused)
     try:
         result = workspace.invoke(*args)
@@ -579,4 +629,33 @@ def test_s3_dataset_refused_before_any_call(
         s3_server.enforce_auth(False)
     assert (result.exit_code, result.output) == (2, f"error: {message}\n")
     assert workspace.fake.stats().requests == 0
-    assert not out.exists()
+    assert not (workspace.root / "out.parquet").exists()
+    notes = s3_server.admin.get_file_info(fs.FileSelector("judged/notes"))
+    assert [info.base_name for info in notes] == ["readme.txt"]
+
+
+@ray_test
+@one_cluster
+def test_a_failed_upload_keeps_the_local_output(s3_server: S3Server, tmp_path: Path) -> None:
+    """The storage service refuses the upload at the end of a run: OutputError (exit 2)
+    naming the local copy, which is kept whole; nothing appears in the bucket."""
+    from judgekit.distributed.storage import RemoteOutput, upload
+    from judgekit.errors import OutputError
+
+    s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist([{"id": "a"}]))
+    local = tmp_path / "stage" / "late.parquet"
+    local.parent.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"]}), local)
+    output = RemoteOutput(
+        "s3://judged/late.parquet", s3_server.admin, "judged/late.parquet", False, local
+    )
+    s3_server.enforce_auth(True)
+    try:
+        with pytest.raises(OutputError) as caught:
+            upload(output)
+    finally:
+        s3_server.enforce_auth(False)
+    assert str(caught.value).startswith("s3://judged/late.parquet: cannot upload the output (")
+    assert str(caught.value).endswith(f"); the scores are in {local}")
+    assert pq.read_table(local).num_rows == 2
+    assert not s3_server.admin.get_file_info("judged/late.parquet").is_file

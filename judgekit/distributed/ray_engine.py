@@ -37,7 +37,15 @@ from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo
 from judgekit.distributed import start_local_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
-from judgekit.distributed.storage import RemoteDataset, remote_dataset, uri_scheme
+from judgekit.distributed.storage import (
+    RemoteDataset,
+    RemoteOutput,
+    discard,
+    remote_dataset,
+    remote_output,
+    upload,
+    uri_scheme,
+)
 from judgekit.distributed.worker import WorkerSpec, score_batch
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import RunHooks, RunOutcome
@@ -77,11 +85,10 @@ def score_with_ray(
 
     hooks = hooks or RunHooks()
     shown = str(job.output) if output is None else output
-    if uri_scheme(shown) is not None:
-        raise UsageError(
-            f"{shown}: --engine ray writes to a local path (or a shared filesystem); "
-            "copy the output to object storage after the run"
-        )
+    remote_out: RemoteOutput | None = None
+    if uri_scheme(shown) is not None:  # written here first, uploaded at the end
+        remote_out = remote_output(shown)
+        job = replace(job, output=remote_out.local)
     parts = shown.endswith("/") or job.output.is_dir()
     if not parts and output_suffix(job.output) != ".parquet":
         raise UsageError(
@@ -154,10 +161,14 @@ def score_with_ray(
             outcome = _outcome(coordinator, dataset.rows, plan, time.monotonic() - clock)
             problem = _problem(outcome, plan, cached=job.use_cache)
             writer.commit(_metadata(job, outcome, started_at, problem) | thresholds)
+        if remote_out is not None:
+            upload(remote_out)
         for message in ray.get(coordinator.take_notices.remote()):
             hooks.on_notice(message)
     finally:
         stack.close()
+        if remote_out is not None:
+            discard(remote_out)
         if started_ray:
             ray.shutdown()
     return ScoreReport(outcome, plan, dataset, cache_path, problem)

@@ -14,21 +14,39 @@ Errors (``UsageError`` subclasses, exit 2)::
     no such bucket       s3://b/x.parquet: no such bucket 'b' ...
     no such object       s3://b/x.parquet: no such file or directory in bucket 'b'
     refused              s3://b/x.parquet: access denied ... (CredentialsError)
+
+An output in object storage (``-o s3://b/scored.parquet`` or ``-o s3://b/scored/``) is
+written on the driver's disk first, as a local one is, and uploaded when the run is done:
+one object is one upload, which the storage service shows only once it is whole; parts are
+uploaded one by one, then earlier parts beyond the new ones are deleted.  An upload that
+fails is ``OutputError`` naming the local copy, which is kept (nothing paid is lost).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from judgekit.errors import CredentialsError, DatasetError, UnreachableError, UsageError
+from judgekit.errors import (
+    CredentialsError,
+    DatasetError,
+    OutputError,
+    UnreachableError,
+    UsageError,
+)
+from judgekit.output_parts import PART_PATTERN
 
 REMOTE_SCHEMES = ("s3", "gs")
 """URI schemes ``--engine ray`` reads (pyarrow's S3 and GCS filesystems)."""
@@ -155,3 +173,99 @@ def _storage_errors(uri: str) -> Iterator[None]:
                 "and the endpoint (AWS_ENDPOINT_URL)"
             ) from None
         raise DatasetError(f"{uri}: cannot read ({text})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOutput:
+    """OUT in object storage, checked before any call, and its local stand-in."""
+
+    uri: str
+    filesystem: Any
+    path: str
+    """OUT within ``filesystem`` (no trailing slash)."""
+    parts: bool
+    """A directory of parts (OUT ends in ``/``), else one Parquet file."""
+    local: Path
+    """Where the run writes before the upload (in a temp directory of its own)."""
+
+
+def remote_output(uri: str) -> RemoteOutput:
+    """Check OUT in object storage (its bucket exists and can be read; a file name is not a
+    directory; a directory holds nothing but earlier parts) and make its local stand-in."""
+    parts = uri.endswith("/")
+    if not parts and not uri.endswith(".parquet"):
+        raise UsageError(
+            f"{uri}: --engine ray writes Parquet; use an output path ending in .parquet "
+            "(or in / for a directory of Parquet parts)"
+        )
+    filesystem, path = _filesystem(uri)
+    path = path.rstrip("/")
+    bucket = path.split("/", 1)[0]
+    with _storage_errors(uri):
+        if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+            raise UsageError(f"{uri}: no such bucket '{bucket}' (create it, or check the name)")
+        info = filesystem.get_file_info(path)
+        if parts and info.type == pafs.FileType.File:
+            raise UsageError(
+                f"{uri}: is a file, not a directory (drop the trailing / to write one file)"
+            )
+        if not parts and info.type == pafs.FileType.Directory:
+            raise UsageError(
+                f"{uri}: is a directory; give a file name, e.g. -o {uri}/scored.parquet"
+            )
+        if parts and info.type == pafs.FileType.Directory:
+            others = [name for name in _names_under(filesystem, path) if not _is_part(name)]
+            if others:
+                raise UsageError(
+                    f"{uri}: the directory holds files that are not judgekit parts "
+                    f"({others[0]}{', ...' if len(others) > 1 else ''}); give an empty "
+                    "directory or a new path"
+                )
+    # Made by the writer when it starts (nothing to clean up if a later check fails).
+    staging = Path(tempfile.gettempdir()) / f"judgekit-upload-{secrets.token_hex(4)}"
+    local = staging / ("parts" if parts else PurePosixPath(path).name)
+    return RemoteOutput(uri, filesystem, path, parts, local)
+
+
+def upload(output: RemoteOutput) -> None:
+    """Copy the finished local output to object storage (see the module docstring), then
+    remove the local copy.  OutputError (the local copy kept) when an upload fails."""
+    try:
+        if not output.parts:
+            pafs.copy_files(
+                str(output.local), output.path, destination_filesystem=output.filesystem
+            )
+        else:
+            written = sorted(os.listdir(output.local))
+            for name in written:
+                pafs.copy_files(
+                    str(output.local / name),
+                    f"{output.path}/{name}",
+                    destination_filesystem=output.filesystem,
+                )
+            for name in _names_under(output.filesystem, output.path):
+                if _is_part(name) and name not in written:
+                    output.filesystem.delete_file(f"{output.path}/{name}")
+    except (OSError, pa.ArrowException) as exc:
+        text = " ".join(str(exc).split())
+        raise OutputError(
+            f"{output.uri}: cannot upload the output ({text}); the scores are in {output.local}"
+        ) from None
+    shutil.rmtree(output.local.parent, ignore_errors=True)
+
+
+def discard(output: RemoteOutput) -> None:
+    """Remove the local stand-in's directory unless it holds a finished output (an upload
+    that failed keeps it)."""
+    if not output.local.exists():
+        shutil.rmtree(output.local.parent, ignore_errors=True)
+
+
+def _names_under(filesystem: Any, path: str) -> list[str]:
+    """Names of the objects right under ``path`` (a prefix), in name order."""
+    selector = pafs.FileSelector(path, allow_not_found=True)
+    return sorted(PurePosixPath(entry.path).name for entry in filesystem.get_file_info(selector))
+
+
+def _is_part(name: str) -> bool:
+    return PART_PATTERN.fullmatch(name) is not None
