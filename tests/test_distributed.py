@@ -408,12 +408,13 @@ def test_score_ray_dataset_scores_a_ray_pipeline(
 
 
 def _readme_ray_block() -> list[str]:
-    """The console block of the README's "Scaling out with Ray" section."""
+    """The console blocks of the README's "Scaling out with Ray" section, one after another."""
     from test_readme import code_blocks
 
     section = README.split("## Scaling out with Ray")[1].split("\n## ")[0]
-    (lines,) = [lines for language, lines in code_blocks(section) if language == "console"]
-    return lines
+    return [
+        line for language, lines in code_blocks(section) if language == "console" for line in lines
+    ]
 
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -424,14 +425,22 @@ _RAY_LOG = "WARNING authentication_token_setup.py"
 @ray_test
 @one_cluster
 def test_readme_ray_run_is_real(
-    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None,
+    s3_server: S3Server,
+    workspace: Workspace,
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The README's Ray runs print what it shows: the first pays, the rerun reads the cache."""
+    """The README's Ray runs print what it shows: the first pays, the rerun into a directory
+    of parts reads the cache, agreement reads the parts; the demo as Parquet in the local S3
+    server's `s3://my-bucket/logs/` scores from the cache and uploads its parts."""
+    from pyarrow import json as pa_json
     from test_readme import matches, normalise
 
     monkeypatch.chdir(workspace.root)
     for name in ("datasets", "configs"):
         (workspace.root / name).symlink_to(ROOT / name)
+    s3_server.put("my-bucket/logs/demo.parquet", pa_json.read_json(ROOT / "datasets/demo.jsonl"))
     env = {"JUDGEKIT_FAKE_URL": fake.url, "JUDGEKIT_CACHE": str(workspace.cache)}
     runs: list[tuple[str, list[str]]] = []
     for line in _readme_ray_block():
@@ -439,12 +448,14 @@ def test_readme_ray_run_is_real(
             runs.append((line[2:], []))
         elif _RAY_LOG not in line:
             runs[-1][1].append(line)
-    assert len(runs) == 2
+    assert len(runs) == 4
     for command, shown in runs:
         result = CliRunner().invoke(app, command.split()[1:], env=env)
         assert result.exit_code == 0, result.output
         actual = normalise(result.output)
         assert matches(shown, actual), "\n".join(actual)
+    parts = s3_server.admin.get_file_info(fs.FileSelector("my-bucket/scored"))
+    assert [info.base_name for info in parts] == ["part-00000.parquet"]
 
 
 def _stored(cache: Path) -> int:
