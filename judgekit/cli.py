@@ -160,7 +160,7 @@ def score(
     with _handled(), stop_signals_interrupt():
         from judgekit.distributed.storage import check_engine_paths
 
-        check_engine_paths(dataset, output, engine)
+        check_engine_paths(dataset, output, engine, dry_run=dry_run)
         cfg = load_config(config)
         job = ScoreJob(
             dataset=dataset,
@@ -208,10 +208,10 @@ def score(
         skipped = {s.name: s.reason for s in report.plan.skipped}
         if not quiet:
             pairs = pairwise_summary.summary_rows(report.pairwise)
-            table = summary_table(snapshot, str(output), report.problem, skipped, pairs)
+            table = summary_table(snapshot, _shown(output), report.problem, skipped, pairs)
             stderr.print(terminal.fit(table, stderr))
         if summary_json is not None:
-            figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
+            figures = snapshot.as_dict() | {"output": _shown(output), "problem": report.problem}
             if skipped:
                 figures["skipped"] = skipped
             if report.pairwise:
@@ -242,6 +242,12 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
                 raise typer.Exit(pending.exit_code) from None
             hooks.on_notice(f"{pending}; checking again in {job.config.run.batch_poll_s:g} s")
             time.sleep(job.config.run.batch_poll_s)
+
+
+def _shown(output: str) -> str:
+    """OUT as the summary names it: a path as pathlib spells it; a URI or a directory of
+    parts (ending in /) as given."""
+    return output if output.endswith("/") or "://" in output else str(Path(output))
 
 
 def _score(

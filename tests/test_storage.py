@@ -49,8 +49,23 @@ from judgekit.distributed.storage import uri_scheme
             "error: ftp://host/out.parquet: judgekit reads local paths, s3:// and gs:// "
             "(not ftp://); copy it to one of those\n",
         ),
+        (
+            "s3://bucket/data.parquet",
+            "{root}/out.parquet",
+            "ray --dry-run",
+            "error: s3://bucket/data.parquet: --dry-run counts a dataset on this machine, not in "
+            "object storage; drop --dry-run (a run checks the dataset before any call), or copy "
+            "it here\n",
+        ),
     ],
-    ids=["parts-one-machine", "s3-dataset-one-machine", "s3-output-one-machine", "hdfs", "ftp"],
+    ids=[
+        "parts-one-machine",
+        "s3-dataset-one-machine",
+        "s3-output-one-machine",
+        "hdfs",
+        "ftp",
+        "s3-dry-run",
+    ],
 )
 def test_paths_an_engine_does_not_take(
     workspace: Workspace, dataset: str, output: str, engine: str, message: str
@@ -60,7 +75,7 @@ def test_paths_an_engine_does_not_take(
     config = workspace.write_config()
     root = str(workspace.root)
     args = [dataset.format(data=data), "-c", str(config), "-o", output.format(root=root)]
-    result = workspace.invoke("score", *args, "--engine", engine)
+    result = workspace.invoke("score", *args, "--engine", *engine.split())
     assert (result.exit_code, result.output) == (2, message.format(root=root))
     assert workspace.fake.stats().requests == 0
     assert sorted(p.name for p in workspace.root.iterdir()) == ["data.jsonl", "judges.toml"]

@@ -65,9 +65,10 @@ def uri_scheme(path: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def check_engine_paths(dataset: str, output: str, engine: str) -> None:
+def check_engine_paths(dataset: str, output: str, engine: str, *, dry_run: bool = False) -> None:
     """Raise UsageError for a path the chosen engine cannot take: a URI of a scheme
-    judgekit does not read; object storage or a directory of parts without ``--engine ray``."""
+    judgekit does not read; object storage or a directory of parts without ``--engine ray``;
+    object storage with ``--dry-run`` (which reads the dataset on this machine)."""
     for path in (dataset, output):
         scheme = uri_scheme(path)
         if scheme is not None and scheme not in REMOTE_SCHEMES:
@@ -75,6 +76,11 @@ def check_engine_paths(dataset: str, output: str, engine: str) -> None:
                 f"{path}: judgekit reads local paths, s3:// and gs:// (not {scheme}://); "
                 "copy it to one of those"
             )
+    if dry_run and engine == "ray" and uri_scheme(dataset) is not None:
+        raise UsageError(
+            f"{dataset}: --dry-run counts a dataset on this machine, not in object storage; "
+            "drop --dry-run (a run checks the dataset before any call), or copy it here"
+        )
     if engine == "ray":
         return
     if uri_scheme(dataset) is not None:
