@@ -492,7 +492,8 @@ def test_demo_as_parts_matches_one_machine(
 ) -> None:
     """The demo on Ray into a directory of 20-row parts: part-00000 .. part-00003, which,
     concatenated in name order, are the one-machine file (same schema); the last part's
-    footer holds the run's metadata (the one file's keys), every part the thresholds."""
+    footer holds the run's metadata (the one file's keys), every part the thresholds.  A
+    rerun into the existing directory (no slash) replaces its parts whole."""
     from judgekit.distributed.ray_engine import score_with_ray
     from judgekit.output_parts import part_files, read_parts
 
@@ -501,7 +502,7 @@ def test_demo_as_parts_matches_one_machine(
     expected = _one_machine(workspace, dataset, config, "local.parquet")
     fake.reset()
     out = workspace.root / "parts"
-    job = ScoreJob(str(dataset), load_config(config), str(config), out, use_cache=False)
+    job = ScoreJob(str(dataset), load_config(config), str(config), out, cache_path=workspace.cache)
     report = score_with_ray(job, None, output=f"{out}/", part_rows=20)
     assert report.problem is None and fake.stats().requests == 154
     assert sorted(p.name for p in out.iterdir()) == [f"part-0000{i}.parquet" for i in range(4)]
@@ -515,6 +516,11 @@ def test_demo_as_parts_matches_one_machine(
     thresholds = {_judgekit_metadata(p)[b"judgekit.thresholds"] for p in part_files(out)}
     assert thresholds == {last[b"judgekit.thresholds"]}
     assert sorted(p.name for p in workspace.root.iterdir() if p.name.startswith(".")) == []
+    # A rerun naming the directory without the slash (it exists): its parts replaced whole.
+    score_with_ray(job, None, output=str(out), part_rows=40)
+    assert fake.stats().requests == 154  # every answer from the cache
+    assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    assert read_parts(out).column("id").to_pylist() == expected.column("id").to_pylist()
 
 
 @ray_test
