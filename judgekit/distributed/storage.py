@@ -135,13 +135,14 @@ def remote_dataset(uri: str) -> RemoteDataset:
                 )
             raise DatasetError(f"{uri}: no such file or directory in bucket '{bucket}'")
         if info.type == pafs.FileType.Directory:
-            selector = pafs.FileSelector(path.rstrip("/"), recursive=True)
+            prefix = path.rstrip("/")
+            selector = pafs.FileSelector(prefix, recursive=True)
             files = sorted(
                 entry.path
                 for entry in filesystem.get_file_info(selector)
                 if entry.type == pafs.FileType.File
                 and entry.path.endswith(".parquet")
-                and not any(part.startswith((".", "_")) for part in entry.path.split("/"))
+                and not _hidden(entry.path.removeprefix(prefix))
             )
             if not files:
                 raise DatasetError(f"{uri}: no .parquet files under it")
@@ -150,6 +151,12 @@ def remote_dataset(uri: str) -> RemoteDataset:
         schema = pq.read_schema(files[0], filesystem=filesystem)
         rows = sum(pq.read_metadata(file, filesystem=filesystem).num_rows for file in files)
     return RemoteDataset(uri, filesystem, tuple(files), schema.remove_metadata(), rows)
+
+
+def _hidden(relative: str) -> bool:
+    """Whether a file under a dataset's prefix is left out, as Spark and pyarrow leave out
+    ``_SUCCESS``, ``_common_metadata`` and ``.``-files (any part of the path below it)."""
+    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
