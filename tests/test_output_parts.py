@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import Workspace
+from disk_full import fill, tiny_disk
 
-from judgekit.errors import UsageError
+from judgekit.errors import OutputError, UsageError
 from judgekit.output import THRESHOLDS_KEY, read_thresholds
 from judgekit.output_parts import (
     PartsWriter,
@@ -97,6 +98,27 @@ def test_an_unfinished_run_leaves_the_earlier_parts_as_they_were(tmp_path: Path)
         # leaving the block without commit: a failed or interrupted run
     assert {name: (out / name).read_bytes() for name in _names(out)} == before
     assert _names(tmp_path) == ["scored"]
+
+
+def test_a_full_disk_leaves_the_earlier_parts_and_no_temp_directory(tmp_path: Path) -> None:
+    """The disk fills up while a part is written: OutputError naming OUT and the cause;
+    the earlier parts stay as they were and the temp directory is gone."""
+    with tiny_disk(tmp_path / "disk", size_kib=256) as disk:
+        out = disk / "scored"
+        _write(out, [4], part_rows=3)
+        before = {name: (out / name).read_bytes() for name in _names(out)}
+        fill(disk, leave_bytes=16 * 1024)
+        big = pa.table(
+            {"id": [os.urandom(64).hex() for _ in range(20_000)], "j_score": [0.5] * 20_000}
+        )
+        with pytest.raises(OutputError) as caught, PartsWriter(out, SCHEMA, START) as writer:
+            writer.write_scored(big.cast(SCHEMA))
+            writer.commit(END)
+        assert str(caught.value) == (
+            f"{out}/: cannot write the output (No space left on device); nothing was written"
+        )
+        assert {name: (out / name).read_bytes() for name in _names(out)} == before
+        assert _names(disk) == ["filler", "scored"]
 
 
 def test_an_empty_directory_takes_parts(tmp_path: Path) -> None:
