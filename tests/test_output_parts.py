@@ -181,7 +181,8 @@ def test_agreement_reads_a_directory_of_parts_as_the_file(
     workspace: Workspace, fake: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`judgekit agreement DIR` reports what it reports for the one file (thresholds from
-    the metadata included); a directory of other files is one line, exit 2."""
+    the metadata included); `judgekit report DIR` shows the run's metadata from the last
+    part; a directory of other files is one line, exit 2."""
     monkeypatch.setenv("JUDGEKIT_FAKE_URL", workspace.fake.url)
     scored, parts = workspace.root / "demo.parquet", workspace.root / "demo-parts"
     config = str(ROOT / "configs/demo.toml")
@@ -194,6 +195,11 @@ def test_agreement_reads_a_directory_of_parts_as_the_file(
     many = workspace.invoke("agreement", str(parts), "-c", config, "--format", "json")
     assert (one.exit_code, many.exit_code) == (0, 0)
     assert json.loads(many.stdout) == json.loads(one.stdout) | {"source": str(parts)}
+    report = workspace.root / "report.html"
+    done = workspace.invoke("report", str(parts), "-c", config, "-o", str(report))
+    assert done.exit_code == 0, done.output
+    finished = _judgekit_metadata(scored)["judgekit.finished_at"]
+    assert finished in report.read_text(encoding="utf-8")  # the last part's run metadata
     (workspace.root / "other").mkdir()
     (workspace.root / "other" / "notes.txt").write_text("x")
     result = workspace.invoke("agreement", str(workspace.root / "other"), "-c", config)

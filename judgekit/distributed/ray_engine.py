@@ -12,7 +12,8 @@ are read through pyarrow's filesystems (``storage``) and checked for bucket, fil
 credentials and columns before Ray starts (no duplicate-id pass).  Batches come back in
 input order (``preserve_order``) and the driver writes them to one Parquet file, or to a
 directory of Parquet parts (OUT ending in ``/``, or an existing directory:
-``output_parts``), atomically, as a one-machine run does.
+``output_parts``), atomically, as a one-machine run does; an OUT in object storage is
+uploaded when it is finished (``storage.upload``).
 
 Every worker opens the same SQLite cache file: on one machine that is the default path;
 on a cluster it must be a path on a filesystem every node shares (``--cache``).
@@ -79,7 +80,8 @@ def score_with_ray(
     ``score_dataset`` raises, and UsageError for inputs Ray cannot take.
 
     ``output``: OUT as given (default ``job.output``); ending in ``/``, or an existing
-    directory, it is a directory of parts of ``part_rows`` rows (``output_parts``)."""
+    directory, it is a directory of parts of ``part_rows`` rows (``output_parts``); a
+    ``s3://``/``gs://`` OUT is written on this machine, then uploaded (``storage``)."""
     import ray
     import ray.data  # configures Ray Data's logging now, before it is quietened
 
