@@ -17,7 +17,7 @@ Errors (``UsageError`` subclasses, exit 2)::
 
 An output in object storage (``-o s3://b/scored.parquet`` or ``-o s3://b/scored/``) is
 written on the driver's disk first, as a local one is, and uploaded when the run is done:
-one object is one upload, which the storage service shows only once it is whole; parts are
+one object is one upload, which the storage service shows only when it completes; parts are
 uploaded one by one, then earlier parts beyond the new ones are deleted.  An upload that
 fails is ``OutputError`` naming the local copy, which is kept (nothing paid is lost).
 """
