@@ -526,13 +526,20 @@ def test_demo_as_parts_matches_one_machine(
 @ray_test
 @one_cluster
 def test_s3_dataset_on_ray_matches_one_machine(
-    ray_cluster: None, s3_server: S3Server, workspace: Workspace, fake: FakeProvider
+    ray_cluster: None,
+    s3_server: S3Server,
+    workspace: Workspace,
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`score s3://bucket/logs/ --engine ray -o s3://bucket/scored/`: the Parquet files under
     the prefix (name order; `_`-prefixed objects left out), read by Ray Data through
     pyarrow's S3 filesystem from the local S3 server, scored as the same rows on one
     machine are, and uploaded as parts (an earlier run's extra part deleted).  A rerun into
     one object `s3://bucket/scored.parquet` takes every answer from the cache."""
+    staging = workspace.root / "tmp"  # the driver's temp directory, this test's own
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
     rows = workspace.qa_rows(6)
     local = workspace.root / "data.parquet"
     pq.write_table(pa.Table.from_pylist(rows), local)
@@ -559,7 +566,7 @@ def test_s3_dataset_on_ray_matches_one_machine(
     assert again.column("correctness_score").to_pylist() == [
         r["correctness_score"] for r in expected
     ]
-    assert not list(Path(tempfile.gettempdir()).glob("judgekit-upload-*"))
+    assert list(staging.iterdir()) == []  # the local copies went once uploaded
 
 
 _CREDENTIALS = (
