@@ -58,8 +58,13 @@ def score(
     dataset: Annotated[str, typer.Argument(help="JSONL or Parquet file, a directory, or a glob.")],
     config: ConfigOption,
     output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="Output file: .parquet, .jsonl or .csv."),
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Output file: .parquet, .jsonl or .csv; DIR/: Parquet parts (--engine ray).",
+        ),
     ],
     judge: Annotated[
         list[str] | None, typer.Option(metavar="NAME", help="Run only this judge (repeatable).")
@@ -153,12 +158,15 @@ def score(
     from judgekit.stopping import stop_signals_interrupt
 
     with _handled(), stop_signals_interrupt():
+        from judgekit.distributed.storage import check_engine_paths
+
+        check_engine_paths(dataset, output, engine, dry_run=dry_run)
         cfg = load_config(config)
         job = ScoreJob(
             dataset=dataset,
             config=cfg,
             config_path=str(config),
-            output=output,
+            output=Path(output),
             overrides=Overrides(
                 judges=judge or (),
                 concurrency=concurrency,
@@ -194,21 +202,21 @@ def score(
             if job.batch:
                 report = _score_batches(job, hooks, wait)
             else:
-                report = _score(job, hooks, engine, address)
+                report = _score(job, hooks, engine, address, output)
             display.finish(report.outcome.snapshot)
         snapshot = report.outcome.snapshot
         skipped = {s.name: s.reason for s in report.plan.skipped}
         if not quiet:
             pairs = pairwise_summary.summary_rows(report.pairwise)
-            table = summary_table(snapshot, str(output), report.problem, skipped, pairs)
+            table = summary_table(snapshot, _shown(output), report.problem, skipped, pairs)
             stderr.print(terminal.fit(table, stderr))
         if summary_json is not None:
-            figures = snapshot.as_dict() | {"output": str(output), "problem": report.problem}
+            figures = snapshot.as_dict() | {"output": _shown(output), "problem": report.problem}
             if skipped:
                 figures["skipped"] = skipped
             if report.pairwise:
                 figures["pairwise"] = {j: t.as_dict() for j, t in report.pairwise.items()}
-            write_summary(summary_json, figures, output)
+            write_summary(summary_json, figures, job.output)
         check_clean(report)
 
 
@@ -236,12 +244,20 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
             time.sleep(job.config.run.batch_poll_s)
 
 
-def _score(job: ScoreJob, hooks: RunHooks, engine: str, address: str | None) -> ScoreReport:
+def _shown(output: str) -> str:
+    """OUT as the summary names it: a path as pathlib spells it; a URI or a directory of
+    parts (ending in /) as given."""
+    return output if output.endswith("/") or "://" in output else str(Path(output))
+
+
+def _score(
+    job: ScoreJob, hooks: RunHooks, engine: str, address: str | None, output: str
+) -> ScoreReport:
     """Run ``job`` on this machine or on a Ray cluster."""
     if engine == "ray":
         from judgekit.distributed.ray_engine import score_with_ray
 
-        return score_with_ray(job, address, hooks)
+        return score_with_ray(job, address, hooks, output=output)
     from judgekit.engine.score import score_dataset
 
     return score_dataset(job, hooks)

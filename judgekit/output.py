@@ -560,7 +560,12 @@ def thresholds_metadata(thresholds: Mapping[str, float]) -> dict[str, str]:
 
 def read_thresholds(path: Path) -> dict[str, float]:
     """Judge -> threshold recorded in a Parquet output's metadata; empty when the file is
-    not Parquet, predates the record, or holds something else under the key."""
+    not Parquet, predates the record, or holds something else under the key.  A directory
+    of parts (``output_parts``): its last part's."""
+    if path.is_dir():
+        from judgekit.output_parts import metadata_source  # imports this module
+
+        path = metadata_source(path)
     if path.suffix.lower() != ".parquet":
         return {}
     try:

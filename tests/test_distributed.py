@@ -13,9 +13,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import Workspace
+from pyarrow import fs
 from typer.testing import CliRunner
 
 from judgekit.cli import app
@@ -42,9 +45,79 @@ one_cluster = pytest.mark.xdist_group("ray")
 """All Ray tests in one test process: two local clusters would share 2 cores."""
 
 
+@dataclass(frozen=True)
+class S3Server:
+    """moto's S3-compatible server on 127.0.0.1, and a client of it that may make buckets."""
+
+    url: str
+    admin: Any
+    """A ``pyarrow.fs.S3FileSystem`` aimed at the server (explicit endpoint and keys)."""
+
+    def put(self, key: str, table: pa.Table) -> None:
+        """Write ``table`` as Parquet at ``bucket/key`` (the bucket made if need be)."""
+        bucket = key.split("/", 1)[0]
+        if self.admin.get_file_info(bucket).type.name == "NotFound":
+            self.admin.create_dir(bucket)
+        pq.write_table(table, key, filesystem=self.admin)
+
+    def enforce_auth(self, enforced: bool) -> None:
+        """moto's own switch (``/moto-api/reset-auth``): check every request's credentials
+        against its (empty) IAM, so that any key is refused; or accept any again."""
+        import urllib.request
+
+        count = b"0" if enforced else b"inf"
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/reset-auth",
+            data=count,
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=10) as reply:
+            assert reply.status == 200
+
+
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """A local Ray cluster of 2 CPUs for the whole session; skip when Ray is missing."""
+def s3_server() -> Iterator[S3Server]:
+    """A local S3 server for the session, and the environment a storage client reads aimed
+    at it: fake keys, no instance metadata lookup, no profile file.  Set before the Ray
+    cluster starts, so that its workers (which read credentials from their own environment)
+    find the same; nothing can reach a real storage service."""
+    from moto.server import ThreadedMotoServer
+    from pyarrow import fs
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    patch = pytest.MonkeyPatch()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        patch.delenv(name, raising=False)
+    patch.setenv("AWS_ENDPOINT_URL", url)
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    patch.setenv("AWS_CONFIG_FILE", os.devnull)
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    admin = fs.S3FileSystem(
+        endpoint_override=url,
+        access_key="testing",
+        secret_key="testing",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    try:
+        yield S3Server(url, admin)
+    finally:
+        server.stop()
+        patch.undo()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server: S3Server) -> Iterator[None]:
+    """A local Ray cluster of 2 CPUs for the whole session; skip when Ray is missing.
+    Started after ``s3_server``: its workers inherit the storage environment."""
     try:
         import ray
     except ImportError:
@@ -262,7 +335,7 @@ def _needs_ray() -> None:
             "data.jsonl",
             "out.jsonl",
             "error: {root}/out.jsonl: --engine ray writes Parquet; use an output path ending "
-            "in .parquet\n",
+            "in .parquet (or in / for a directory of Parquet parts)\n",
         ),
         (
             "data.csv",
@@ -335,12 +408,13 @@ def test_score_ray_dataset_scores_a_ray_pipeline(
 
 
 def _readme_ray_block() -> list[str]:
-    """The console block of the README's "Scaling out with Ray" section."""
+    """The console blocks of the README's "Scaling out with Ray" section, one after another."""
     from test_readme import code_blocks
 
     section = README.split("## Scaling out with Ray")[1].split("\n## ")[0]
-    (lines,) = [lines for language, lines in code_blocks(section) if language == "console"]
-    return lines
+    return [
+        line for language, lines in code_blocks(section) if language == "console" for line in lines
+    ]
 
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -351,14 +425,22 @@ _RAY_LOG = "WARNING authentication_token_setup.py"
 @ray_test
 @one_cluster
 def test_readme_ray_run_is_real(
-    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+    ray_cluster: None,
+    s3_server: S3Server,
+    workspace: Workspace,
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The README's Ray runs print what it shows: the first pays, the rerun reads the cache."""
+    """The README's Ray runs print what it shows: the first pays, the rerun into a directory
+    of parts reads the cache, agreement reads the parts; the demo as Parquet in the local S3
+    server's `s3://my-bucket/logs/` scores from the cache and uploads its parts."""
+    from pyarrow import json as pa_json
     from test_readme import matches, normalise
 
     monkeypatch.chdir(workspace.root)
     for name in ("datasets", "configs"):
         (workspace.root / name).symlink_to(ROOT / name)
+    s3_server.put("my-bucket/logs/demo.parquet", pa_json.read_json(ROOT / "datasets/demo.jsonl"))
     env = {"JUDGEKIT_FAKE_URL": fake.url, "JUDGEKIT_CACHE": str(workspace.cache)}
     runs: list[tuple[str, list[str]]] = []
     for line in _readme_ray_block():
@@ -366,12 +448,14 @@ def test_readme_ray_run_is_real(
             runs.append((line[2:], []))
         elif _RAY_LOG not in line:
             runs[-1][1].append(line)
-    assert len(runs) == 2
+    assert len(runs) == 4
     for command, shown in runs:
         result = CliRunner().invoke(app, command.split()[1:], env=env)
         assert result.exit_code == 0, result.output
         actual = normalise(result.output)
         assert matches(shown, actual), "\n".join(actual)
+    parts = s3_server.admin.get_file_info(fs.FileSelector("my-bucket/scored"))
+    assert [info.base_name for info in parts] == ["part-00000.parquet"]
 
 
 def _stored(cache: Path) -> int:
@@ -383,3 +467,219 @@ def _stored(cache: Path) -> int:
             return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
         except sqlite3.Error:
             return 0
+
+
+# -- a directory of Parquet parts; datasets in object storage ---------------------------------
+
+
+def _one_machine(ws: Workspace, dataset: Path | str, config: Path, name: str) -> pa.Table:
+    """``dataset`` scored on one machine (no cache): the reference a Ray run must match."""
+    output = ws.root / name
+    result = ws.invoke("score", str(dataset), "-c", str(config), "-o", str(output), "--no-cache")
+    assert result.exit_code == 0, result.output
+    return pq.read_table(output)
+
+
+def _judgekit_metadata(path: Path) -> dict[bytes, bytes]:
+    raw = pq.read_metadata(path).metadata or {}
+    return {k: v for k, v in raw.items() if k.startswith(b"judgekit.")}
+
+
+@ray_test
+@one_cluster
+def test_demo_as_parts_matches_one_machine(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo on Ray into a directory of 20-row parts: part-00000 .. part-00003, which,
+    concatenated in name order, are the one-machine file (same schema); the last part's
+    footer holds the run's metadata (the one file's keys), every part the thresholds.  A
+    rerun into the existing directory (no slash) replaces its parts whole."""
+    from judgekit.distributed.ray_engine import score_with_ray
+    from judgekit.output_parts import part_files, read_parts
+
+    monkeypatch.setenv("JUDGEKIT_FAKE_URL", fake.url)
+    dataset, config = ROOT / "datasets/demo.jsonl", ROOT / "configs/demo.toml"
+    expected = _one_machine(workspace, dataset, config, "local.parquet")
+    fake.reset()
+    out = workspace.root / "parts"
+    job = ScoreJob(str(dataset), load_config(config), str(config), out, cache_path=workspace.cache)
+    report = score_with_ray(job, None, output=f"{out}/", part_rows=20)
+    assert report.problem is None and fake.stats().requests == 154
+    assert sorted(p.name for p in out.iterdir()) == [f"part-0000{i}.parquet" for i in range(4)]
+    assert [pq.read_metadata(p).num_rows for p in part_files(out)] == [20, 20, 20, 17]
+    got = read_parts(out)
+    assert got.schema.remove_metadata().equals(expected.schema.remove_metadata())
+    assert _steady(got).to_pylist() == _steady(expected).to_pylist()
+    last = _judgekit_metadata(out / "part-00003.parquet")
+    assert last.keys() == _judgekit_metadata(workspace.root / "local.parquet").keys()
+    assert json.loads(last[b"judgekit.totals"])["rows_done"] == 77
+    thresholds = {_judgekit_metadata(p)[b"judgekit.thresholds"] for p in part_files(out)}
+    assert thresholds == {last[b"judgekit.thresholds"]}
+    assert sorted(p.name for p in workspace.root.iterdir() if p.name.startswith(".")) == []
+    # A rerun naming the directory without the slash (it exists): its parts replaced whole.
+    score_with_ray(job, None, output=str(out), part_rows=40)
+    assert fake.stats().requests == 154  # every answer from the cache
+    assert sorted(p.name for p in out.iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    assert read_parts(out).column("id").to_pylist() == expected.column("id").to_pylist()
+
+
+@ray_test
+@one_cluster
+def test_s3_dataset_on_ray_matches_one_machine(
+    ray_cluster: None,
+    s3_server: S3Server,
+    workspace: Workspace,
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`score s3://bucket/logs/ --engine ray -o s3://bucket/scored/`: the Parquet files under
+    the prefix (name order; `_`-prefixed objects left out), read by Ray Data through
+    pyarrow's S3 filesystem from the local S3 server, scored as the same rows on one
+    machine are, and uploaded as parts (an earlier run's extra part deleted).  A rerun into
+    one object `s3://bucket/scored.parquet` takes every answer from the cache."""
+    staging = workspace.root / "tmp"  # the driver's temp directory, this test's own
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    rows = workspace.qa_rows(6)
+    local = workspace.root / "data.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), local)
+    s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist(rows[:4]))
+    s3_server.put("judged/logs/b.parquet", pa.Table.from_pylist(rows[4:]))
+    s3_server.put("judged/logs/_common_metadata.parquet", pa.Table.from_pylist(rows[:1]))
+    s3_server.put("judged/scored/part-00001.parquet", pa.Table.from_pylist(rows[:1]))
+    config = _config(workspace)
+    expected = _steady(_one_machine(workspace, local, config, "local.parquet")).to_pylist()
+    fake.reset()
+    common = ["score", "s3://judged/logs/", "-c", str(config), "--engine", "ray", "-q"]
+    cache = ["--cache", str(workspace.cache)]
+    result = workspace.invoke(*common, *cache, "-o", "s3://judged/scored/")
+    assert result.exit_code == 0, result.output
+    assert fake.stats().requests == 6
+    admin = s3_server.admin
+    listed = admin.get_file_info(fs.FileSelector("judged/scored"))
+    assert sorted(info.base_name for info in listed) == ["part-00000.parquet"]
+    assert _steady(pq.read_table("judged/scored/", filesystem=admin)).to_pylist() == expected
+    result = workspace.invoke(*common, *cache, "-o", "s3://judged/scored.parquet")
+    assert result.exit_code == 0, result.output
+    assert fake.stats().requests == 6  # none more: the cache answered
+    again = pq.read_table("judged/scored.parquet", filesystem=admin)
+    assert again.column("correctness_score").to_pylist() == [
+        r["correctness_score"] for r in expected
+    ]
+    assert list(staging.iterdir()) == []  # the local copies went once uploaded
+
+
+_CREDENTIALS = (
+    "check the credentials (s3://: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE;"
+    " gs://: GOOGLE_APPLICATION_CREDENTIALS) and that they may read it"
+)
+
+
+@ray_test
+@one_cluster
+@pytest.mark.parametrize(
+    ("dataset", "output", "message"),
+    [
+        (
+            "s3://no-such-bucket/data.parquet",
+            "out.parquet",
+            "s3://no-such-bucket/data.parquet: no such bucket 'no-such-bucket' (check the name,"
+            " and the endpoint and region the storage client uses)",
+        ),
+        (
+            "s3://judged/missing.parquet",
+            "out.parquet",
+            "s3://judged/missing.parquet: no such file or directory in bucket 'judged'",
+        ),
+        ("s3://judged/notes/", "out.parquet", "s3://judged/notes/: no .parquet files under it"),
+        (
+            "s3://judged/logs/",
+            "out.parquet",
+            f"s3://judged/logs/: access denied by the storage service; {_CREDENTIALS}",
+        ),
+        (
+            "s3://judged/logs/",
+            "s3://no-such-bucket/scored/",
+            "s3://no-such-bucket/scored/: no such bucket 'no-such-bucket' (create it, or check "
+            "the name)",
+        ),
+        (
+            "s3://judged/logs/",
+            "s3://judged/notes/",
+            "s3://judged/notes/: the directory holds files that are not judgekit parts "
+            "(readme.txt); give an empty directory or a new path",
+        ),
+        (
+            "s3://judged/logs/",
+            "s3://judged/logs",
+            "s3://judged/logs: --engine ray writes Parquet; use an output path ending in "
+            ".parquet (or in / for a directory of Parquet parts)",
+        ),
+        (
+            "s3://judged/logs/",
+            "gcs://judged/out.parquet",
+            "gcs://judged/out.parquet: judgekit reads local paths, s3:// and gs:// (not "
+            "gcs://); copy it to one of those",
+        ),
+    ],
+    ids=[
+        "no-bucket",
+        "no-object",
+        "no-parquet",
+        "refused-credentials",
+        "output-no-bucket",
+        "output-other-files",
+        "output-not-parquet",
+        "output-scheme",
+    ],
+)
+def test_s3_paths_refused_before_any_call(
+    s3_server: S3Server, workspace: Workspace, dataset: str, output: str, message: str
+) -> None:
+    """What the driver finds wrong with a s3:// dataset: one line, exit 2, before Ray starts
+    or any call is made; nothing written.  Credentials refused: the local server told to
+    check every request's keys (it knows none)."""
+    _needs_ray()
+    s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist(workspace.qa_rows(2)))
+    with s3_server.admin.open_output_stream("judged/notes/readme.txt") as stream:
+        stream.write(b"not a dataset")
+    out = output if "://" in output else str(workspace.root / output)
+    args = ["score", dataset, "-c", str(_config(workspace)), "-o", out, "--engine", "ray"]
+    refused = "access denied" in message
+    s3_server.enforce_auth(refused)
+    try:
+        result = workspace.invoke(*args)
+    finally:
+        s3_server.enforce_auth(False)
+    assert (result.exit_code, result.output) == (2, f"error: {message}\n")
+    assert workspace.fake.stats().requests == 0
+    assert not (workspace.root / "out.parquet").exists()
+    notes = s3_server.admin.get_file_info(fs.FileSelector("judged/notes"))
+    assert [info.base_name for info in notes] == ["readme.txt"]
+
+
+@ray_test
+@one_cluster
+def test_a_failed_upload_keeps_the_local_output(s3_server: S3Server, tmp_path: Path) -> None:
+    """The storage service refuses the upload at the end of a run: OutputError (exit 2)
+    naming the local copy, which is kept whole; nothing appears in the bucket."""
+    from judgekit.distributed.storage import RemoteOutput, upload
+    from judgekit.errors import OutputError
+
+    s3_server.put("judged/logs/a.parquet", pa.Table.from_pylist([{"id": "a"}]))
+    local = tmp_path / "stage" / "late.parquet"
+    local.parent.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"]}), local)
+    output = RemoteOutput(
+        "s3://judged/late.parquet", s3_server.admin, "judged/late.parquet", False, local
+    )
+    s3_server.enforce_auth(True)
+    try:
+        with pytest.raises(OutputError) as caught:
+            upload(output)
+    finally:
+        s3_server.enforce_auth(False)
+    assert str(caught.value).startswith("s3://judged/late.parquet: cannot upload the output (")
+    assert str(caught.value).endswith(f"); the scores are in {local}")
+    assert pq.read_table(local).num_rows == 2
+    assert not s3_server.admin.get_file_info("judged/late.parquet").is_file

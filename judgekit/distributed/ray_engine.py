@@ -8,9 +8,12 @@ Shape of a distributed run::
 
 The driver runs every check a one-machine run makes before any call (config, keys,
 columns, ids, output path) on local datasets; ``s3://`` and ``gs://`` Parquet datasets
-are read through pyarrow's filesystems and checked for columns only (no duplicate-id
-pass).  Batches come back in input order (``preserve_order``) and the driver writes
-them to the one Parquet file, atomically, as a one-machine run does.
+are read through pyarrow's filesystems (``storage``) and checked for bucket, files,
+credentials and columns before Ray starts (no duplicate-id pass).  Batches come back in
+input order (``preserve_order``) and the driver writes them to one Parquet file, or to a
+directory of Parquet parts (OUT ending in ``/``, or an existing directory:
+``output_parts``), atomically, as a one-machine run does; an OUT in object storage is
+uploaded when it is finished (``storage.upload``).
 
 Every worker opens the same SQLite cache file: on one machine that is the default path;
 on a cluster it must be a path on a filesystem every node shares (``--cache``).
@@ -24,48 +27,95 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from judgekit import errors
+from judgekit import __version__, errors
 from judgekit.cache import AnswerCache, cache_location
-from judgekit.config import Config
+from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo
 from judgekit.distributed import start_local_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
+from judgekit.distributed.storage import (
+    RemoteDataset,
+    RemoteOutput,
+    discard,
+    remote_dataset,
+    remote_output,
+    upload,
+    uri_scheme,
+)
 from judgekit.distributed.worker import WorkerSpec, score_batch
 from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import RunHooks, RunOutcome
 from judgekit.engine.score import ScoreJob, ScoreReport, _metadata, _problem, prepare
 from judgekit.engine.stats import Counters, Snapshot
 from judgekit.errors import JudgekitError, UsageError
-from judgekit.output import OutputWriter, check_output_path, output_suffix, thresholds_metadata
+from judgekit.output import (
+    OutputWriter,
+    check_output_path,
+    output_schema,
+    output_suffix,
+    thresholds_metadata,
+)
+from judgekit.output_parts import PART_ROWS, PartsWriter, check_parts_path, part_name
+from judgekit.output_paths import check_summary_path
 
 MAX_BATCH_ROWS = 1_000
 """Rows per Ray task at most: a retried task redoes (from the cache) at most this many."""
 BATCHES_PER_WORKER = 4
-REMOTE_PREFIXES = ("s3://", "gs://")
 
 
 def score_with_ray(
-    job: ScoreJob, address: str | None, hooks: RunHooks | None = None
+    job: ScoreJob,
+    address: str | None,
+    hooks: RunHooks | None = None,
+    *,
+    output: str | None = None,
+    part_rows: int = PART_ROWS,
 ) -> ScoreReport:
     """Run ``job`` on a Ray cluster (``address``; None: a local one); raises what
-    ``score_dataset`` raises, and UsageError for inputs Ray cannot take."""
+    ``score_dataset`` raises, and UsageError for inputs Ray cannot take.
+
+    ``output``: OUT as given (default ``job.output``); ending in ``/``, or an existing
+    directory, it is a directory of parts of ``part_rows`` rows (``output_parts``); a
+    ``s3://``/``gs://`` OUT is written on this machine, then uploaded (``storage``)."""
     import ray
     import ray.data  # configures Ray Data's logging now, before it is quietened
 
     hooks = hooks or RunHooks()
-    if output_suffix(job.output) != ".parquet":
+    shown = str(job.output) if output is None else output
+    remote_out: RemoteOutput | None = None
+    if uri_scheme(shown) is not None:  # written here first, uploaded at the end
+        remote_out = remote_output(shown)
+        job = replace(job, output=remote_out.local)
+    parts = shown.endswith("/") or job.output.is_dir()
+    if not parts and output_suffix(job.output) != ".parquet":
         raise UsageError(
-            f"{job.output}: --engine ray writes Parquet; use an output path ending in .parquet"
+            f"{shown}: --engine ray writes Parquet; use an output path ending in .parquet "
+            "(or in / for a directory of Parquet parts)"
         )
-    remote = job.dataset.startswith(REMOTE_PREFIXES)
-    if not remote:  # every local check before Ray starts
-        dataset, plan = _checked(job)
-    else:
-        _check_remote_path(job)
+    if parts:  # before the checks of its first part's path, whose words would be less clear
+        check_parts_path(job.output, shown)
+    remote = uri_scheme(job.dataset) is not None
+    checked = replace(job, output=job.output / part_name(0)) if parts else job
+    source: RemoteDataset | None = None
+    if remote:
+        source = remote_dataset(job.dataset)
+        names = tuple(source.schema.names)
+        id_column = job.config.run.id_column if job.config.run.id_column in names else None
+        rows = source.rows if job.limit is None else min(source.rows, job.limit)
+        dataset = DatasetInfo(job.dataset, (), "parquet", names, source.schema, rows, id_column)
+        plan = make_plan(job.config, job.config_path, dataset, job.overrides)
+        check_output_path(checked.output)
+        if job.summary_path is not None:
+            check_summary_path(job.summary_path, checked.output, ())
+    else:  # every local check before Ray starts
+        dataset, plan = _checked(checked)
+    if parts:
+        check_parts_path(job.output, shown, dataset.files)
     started_ray = not ray.is_initialized()
     stack = contextlib.ExitStack()
     if started_ray:
@@ -81,8 +131,6 @@ def score_with_ray(
         else:
             ray.init(address=address, **options)
     try:
-        if remote:  # read on the cluster, through pyarrow's filesystems
-            dataset, plan = _checked(job)
         started_at, clock = datetime.now(UTC), time.monotonic()
         cache_path = _cache_path(job, plan)
         spec = WorkerSpec(
@@ -94,26 +142,35 @@ def score_with_ray(
             cache_path=cache_path,
         )
         stack.enter_context(_ray_data_console_off())
-        ds = _read(job.dataset, dataset)
+        ds = _read(dataset, source)
         if job.limit is not None:
             ds = ds.limit(job.limit)
         scored, coordinator = _scored(ds, spec, plan, dataset.rows)
         judges = [(j.name, list(j.criteria)) for j in plan.judges]
-        with OutputWriter(job.output, dataset.schema, judges) as writer:
+        thresholds = thresholds_metadata({judge.name: judge.threshold for judge in plan.judges})
+        writer: OutputWriter | PartsWriter
+        if parts:
+            schema = output_schema(dataset.schema, judges)
+            known = _start_metadata(job, started_at) | thresholds
+            writer = PartsWriter(job.output, schema, known, part_rows=part_rows)
+        else:
+            writer = OutputWriter(job.output, dataset.schema, judges)
+        with writer:
             for table in _batches(scored, coordinator, hooks):
                 writer.write_scored(table)
                 elapsed_s = time.monotonic() - clock
                 hooks.on_progress(_outcome(coordinator, dataset.rows, plan, elapsed_s).snapshot)
             outcome = _outcome(coordinator, dataset.rows, plan, time.monotonic() - clock)
             problem = _problem(outcome, plan, cached=job.use_cache)
-            thresholds = {judge.name: judge.threshold for judge in plan.judges}
-            writer.commit(
-                _metadata(job, outcome, started_at, problem) | thresholds_metadata(thresholds)
-            )
+            writer.commit(_metadata(job, outcome, started_at, problem) | thresholds)
+        if remote_out is not None:
+            upload(remote_out)
         for message in ray.get(coordinator.take_notices.remote()):
             hooks.on_notice(message)
     finally:
         stack.close()
+        if remote_out is not None:
+            discard(remote_out)
         if started_ray:
             ray.shutdown()
     return ScoreReport(outcome, plan, dataset, cache_path, problem)
@@ -158,34 +215,24 @@ def _ray_data_console_off() -> Iterator[None]:
 
 
 def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
-    """Every check a one-machine run makes (local) or can make (remote Parquet: Ray reads
-    its schema and row count, so Ray must be running)."""
-    if not job.dataset.startswith(REMOTE_PREFIXES):
-        dataset, plan = prepare(job)
-        if dataset.format == "csv":
-            raise UsageError(
-                f"{job.dataset}: --engine ray reads JSONL and Parquet, not CSV; convert it "
-                "(or score it without --engine ray)"
-            )
-        return dataset, plan
-    import ray
-
-    schema = ray.data.read_parquet(job.dataset).schema().base_schema
-    id_column = job.config.run.id_column if job.config.run.id_column in schema.names else None
-    rows = ray.data.read_parquet(job.dataset).count()
-    info = DatasetInfo(job.dataset, (), "parquet", tuple(schema.names), schema, rows, id_column)
-    plan = make_plan(job.config, job.config_path, info, job.overrides)
-    return info, plan
-
-
-def _check_remote_path(job: ScoreJob) -> None:
-    """What can be checked of a remote dataset before Ray starts: its form, and OUT."""
-    if not job.dataset.endswith(".parquet") and not job.dataset.endswith("/"):
+    """Every check a one-machine run makes on a local dataset; CSV refused."""
+    dataset, plan = prepare(job)
+    if dataset.format == "csv":
         raise UsageError(
-            f"{job.dataset}: --engine ray reads s3:// and gs:// datasets in Parquet "
-            "(a .parquet file or a directory ending in /)"
+            f"{job.dataset}: --engine ray reads JSONL and Parquet, not CSV; convert it "
+            "(or score it without --engine ray)"
         )
-    check_output_path(job.output)
+    return dataset, plan
+
+
+def _start_metadata(job: ScoreJob, started_at: datetime) -> dict[str, str]:
+    """The run's metadata known before the first row (``engine.score._metadata``'s keys
+    less the totals and the finish time): every part's footer carries it."""
+    return {
+        "judgekit.version": __version__,
+        "judgekit.config_hash": config_hash(job.config),
+        "judgekit.started_at": started_at.isoformat(timespec="seconds"),
+    }
 
 
 def _cache_path(job: ScoreJob, plan: RunPlan) -> Path | None:
@@ -197,15 +244,16 @@ def _cache_path(job: ScoreJob, plan: RunPlan) -> Path | None:
     return cache.path
 
 
-def _read(path: str, info: DatasetInfo) -> Any:
+def _read(info: DatasetInfo, source: RemoteDataset | None) -> Any:
     """The dataset as a Ray Dataset: JSONL as raw lines (workers parse them as judgekit
-    does), Parquet through Ray Data's reader (pyarrow filesystems for s3:// and gs://)."""
+    does), Parquet through Ray Data's reader (object storage through ``source``'s pyarrow
+    filesystem, which the workers unpickle)."""
     import ray
 
+    if source is not None:
+        return ray.data.read_parquet(list(source.files), filesystem=source.filesystem)
     if info.format == "jsonl":
         return ray.data.read_text([str(f) for f in info.files], drop_empty_lines=True)
-    if not info.files:
-        return ray.data.read_parquet(path)
     return ray.data.read_parquet([str(f) for f in info.files])
 
 

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from judgekit import __version__
 from judgekit.config import AgreementConfig, Config
 from judgekit.errors import DatasetError, UsageError
+from judgekit.output_parts import metadata_source
 from judgekit.trust.agreement import AgreementReport, compare
 from judgekit.trust.agreement_text import num
 from judgekit.trust.html_disagreements import cut_texts
@@ -92,7 +93,7 @@ def render_report(
     """The report as one HTML string (see the module docstring for what it holds)."""
     from judgekit.trust import charts
 
-    if not scored_path.is_file():
+    if not scored_path.is_file() and not scored_path.is_dir():  # a dir: Parquet parts
         raise DatasetError(f"{scored_path}: no such file")
     frame = _read(scored_path)
     names = _judge_names(frame.columns, config, judges)
@@ -186,7 +187,9 @@ def _thresholds(path: Path, config: Config | None) -> dict[str, float]:
 
 
 def _metadata(path: Path) -> dict[str, str]:
-    """The ``judgekit.*`` key-value metadata of a Parquet file; {} for other formats."""
+    """The ``judgekit.*`` key-value metadata of a Parquet file (of a directory of parts:
+    its last part's); {} for other formats."""
+    path = metadata_source(path)
     if path.suffix.lower() != ".parquet":
         return {}
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from judgekit.errors import DatasetError
+from judgekit.output_parts import is_parts_directory, part_files
 from judgekit.trust.pairing import Pairing
 from judgekit.trust.vote_split import VOTE_SHARE
 
@@ -21,8 +22,9 @@ _SHOWN = 8  # column names listed in one error message
 
 
 def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
-    """The columns the pairings need, from a .parquet, .jsonl/.ndjson or .csv file."""
-    if not path.is_file():
+    """The columns the pairings need, from a .parquet, .jsonl/.ndjson or .csv file, or a
+    directory of Parquet parts (``--engine ray -o DIR/``)."""
+    if not path.is_file() and not path.is_dir():
         raise DatasetError(f"{path}: no such file")
     with reading(path):
         schema = scan_scored(path).collect_schema()
@@ -43,7 +45,16 @@ def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
 
 
 def scan_scored(path: Path, csv_types: Mapping[str, pl.DataType] | None = None) -> pl.LazyFrame:
-    """A lazy scan of a scored .parquet, .jsonl/.ndjson or .csv file; other types raise."""
+    """A lazy scan of a scored .parquet, .jsonl/.ndjson or .csv file, or of a directory of
+    Parquet parts (in row order); other types raise."""
+    if path.is_dir():
+        parts = part_files(path)
+        if not is_parts_directory(path):
+            raise DatasetError(
+                f"{path}: is a directory but not judgekit's Parquet parts (part-00000.parquet,"
+                " ...); give a scored file or such a directory"
+            )
+        return pl.scan_parquet(parts)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pl.scan_parquet(path)
