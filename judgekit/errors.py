@@ -1,6 +1,6 @@
 """Exceptions, the per-row error vocabulary, and exit codes.
 
-The exception tree, mapped to exit codes once, in ``cli.py``::
+The exception tree, mapped to exit codes once, in ``cli/app.py``::
 
     JudgekitError                 base; never raised itself
     ├── UsageError                exit 2: nothing was called, nothing was written
