@@ -7,7 +7,7 @@ was billed, unusable replies included, so that every billed token lands on its r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from judgekit.errors import ErrorKind
 from judgekit.records import Reply, Usage
@@ -64,9 +64,15 @@ class Attempts:
 
     def settle(self, outcome: CallOutcome) -> CallOutcome:
         """``outcome`` carrying the totals of every attempt."""
-        return replace(
-            outcome,
+        # Built field by field, not with dataclasses.replace (which inspects the fields on
+        # every call): this runs once per model call.
+        return CallOutcome(
+            reply=outcome.reply,
+            error=outcome.error,
+            message=outcome.message,
             cost_usd=self.cost_usd,
+            latency_ms=outcome.latency_ms,
+            cached=outcome.cached,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cut_off=outcome.reply is None and self.cut_off,
