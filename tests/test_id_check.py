@@ -12,9 +12,9 @@ import pytest
 from disk_full import fill, tiny_disk
 
 from judgekit.datasets import inspect_dataset
+from judgekit.datasets.jsonl_types import as_string
 from judgekit.errors import DatasetError, UsageError
 from judgekit.id_check import SPILL_ROWS, DuplicateIds, Duplicates
-from judgekit.jsonl_types import as_string
 
 
 def check(chunks: Sequence[Sequence[Hashable]], **options: Any) -> tuple[Duplicates, bool]:

@@ -1,0 +1,199 @@
+"""The Parquet reader: a file, or the files of a directory or glob read as one dataset.
+
+Files are read in sorted path order; their schemas are unified (rules in the
+package docstring) and the id column is streamed alone for its check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from judgekit.datasets.info import DatasetInfo, _one_line, _raise_duplicates
+from judgekit.errors import DatasetError
+from judgekit.id_check import DuplicateIds
+
+_ID_BATCH_ROWS = 16_384
+_READ_BUFFER_BYTES = 1 << 20
+
+
+def _label(info_path: str, files: Sequence[Path], file: Path) -> str:
+    """Name a single file as the user gave it, a file of a directory or glob by its own path."""
+    return info_path if len(files) == 1 and Path(info_path) == file else str(file)
+
+
+def _open_parquet(label: str, file: Path) -> pq.ParquetFile:
+    # Read a column chunk through a 1 MB buffer instead of all of a row group at once:
+    # memory then follows the window size more than the writer's row group size.
+    try:
+        return pq.ParquetFile(file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES)
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
+
+
+def _inspect_parquet(
+    path: str, files: tuple[Path, ...], id_column: str, limit: int | None
+) -> DatasetInfo:
+    schemas: list[pa.Schema] = []
+    rows = 0
+    for file in files:
+        with _open_parquet(_label(path, files, file), file) as parquet:
+            schemas.append(parquet.schema_arrow.remove_metadata())
+            rows += parquet.metadata.num_rows
+    schemas = _plain_where_different(schemas)
+    schema = _unify_schemas(path, files, schemas)
+    rows = rows if limit is None else min(rows, limit)
+    has_ids = id_column in schema.names
+    if has_ids:
+        _check_parquet_ids(path, files, schemas, id_column, rows)
+    return DatasetInfo(
+        path=path,
+        files=files,
+        format="parquet",
+        columns=tuple(schema.names),
+        schema=schema,
+        rows=rows,
+        id_column=id_column if has_ids else None,
+    )
+
+
+def _plain_where_different(schemas: list[pa.Schema]) -> list[pa.Schema]:
+    """Drop the encodings of the columns whose type differs between files (the same data
+    then has the same type in every file); a column every file agrees on keeps its type."""
+    types: dict[str, set[pa.DataType]] = {}
+    for schema in schemas:
+        for field in schema:
+            types.setdefault(field.name, set()).add(field.type)
+    differ = {name for name, found in types.items() if len(found) > 1}
+    if not differ:
+        return schemas
+    return [
+        pa.schema([f.with_type(_plain_type(f.type)) if f.name in differ else f for f in schema])
+        for schema in schemas
+    ]
+
+
+def _plain_type(type_: pa.DataType) -> pa.DataType:
+    """Dictionary -> its values; large_string/large_binary/large_list and views -> the plain
+    ones (a window of a few thousand rows never needs 64-bit offsets)."""
+    if pa.types.is_dictionary(type_):
+        return _plain_type(type_.value_type)
+    if pa.types.is_large_string(type_) or pa.types.is_string_view(type_):
+        return pa.string()
+    if pa.types.is_large_binary(type_) or pa.types.is_binary_view(type_):
+        return pa.binary()
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_list_view(type_):
+        return pa.list_(type_.value_field.with_type(_plain_type(type_.value_type)))
+    if pa.types.is_struct(type_):
+        return pa.struct([f.with_type(_plain_type(f.type)) for f in type_])
+    return type_
+
+
+def _unify_schemas(path: str, files: Sequence[Path], schemas: list[pa.Schema]) -> pa.Schema:
+    for file, schema in zip(files[1:], schemas[1:], strict=True):
+        try:
+            pa.unify_schemas([schemas[0], schema], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DatasetError(
+                f"{file}: columns do not match {files[0]} ({_one_line(exc)});"
+                " give every file the same column types"
+            ) from None
+    unified: pa.Schema = pa.unify_schemas(schemas, promote_options="permissive")
+    return unified
+
+
+def _check_parquet_ids(
+    path: str, files: Sequence[Path], schemas: Sequence[pa.Schema], column: str, rows: int
+) -> None:
+    """Stream the id column only: no nulls, no nested ids, no duplicates."""
+    remaining = rows
+    with DuplicateIds() as ids:
+        for file, schema in zip(files, schemas, strict=True):
+            if remaining <= 0:
+                break
+            remaining -= _check_parquet_file_ids(path, files, file, schema, column, remaining, ids)
+        _raise_duplicates(path, column, ids.duplicates())
+
+
+def _check_parquet_file_ids(
+    path: str,
+    files: Sequence[Path],
+    file: Path,
+    schema: pa.Schema,
+    column: str,
+    remaining: int,
+    ids: DuplicateIds,
+) -> int:
+    """Check one file's ids (up to ``remaining``) and feed them to ``ids``; the rows read."""
+    label = _label(path, files, file)
+    if column not in schema.names:
+        raise DatasetError(
+            f"{label}: id column '{column}' is missing (other files have it;"
+            " give every file an id column, or none)"
+        )
+    id_type = schema.field(column).type
+    if pa.types.is_nested(id_type):
+        raise DatasetError(
+            f"{label}: id column '{column}' has type {id_type}; ids must be strings or numbers"
+        )
+    offset = 0
+    for batch in _batches(label, file, _ID_BATCH_ROWS, columns=[column]):
+        values = batch.column(0).slice(0, remaining - offset).to_pylist()
+        if None in values or any(type(v) is float and v != v for v in values):
+            for index, value in enumerate(values):
+                if value is None or (type(value) is float and math.isnan(value)):
+                    what = "null" if value is None else "NaN"
+                    raise DatasetError(
+                        f"{label}: row {offset + index + 1}: id column '{column}' is {what}"
+                    )
+        ids.add(values)
+        offset += len(values)
+        if offset >= remaining:
+            break
+    return offset
+
+
+def _parquet_tables(info: DatasetInfo, total: int, batch_rows: int) -> Iterator[pa.Table]:
+    """Yield the files' record batches as tables of ``info.schema``, ``total`` rows in all."""
+    remaining = total
+    for file in info.files:
+        for batch in _batches(_label(info.path, info.files, file), file, batch_rows):
+            table = _conform(pa.Table.from_batches([batch]), info.schema)
+            yield table.slice(0, remaining)
+            remaining -= table.num_rows
+            if remaining <= 0:
+                return
+
+
+def _batches(
+    label: str, file: Path, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream a Parquet file's record batches; a corrupt page is a DatasetError, not a crash."""
+    with _open_parquet(label, file) as parquet:
+        # One thread: decoding threads each keep their own allocator pages (memory), and
+        # the windows are consumed by one thread anyway.
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as exc:
+                raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
+            if batch is None:
+                return
+            yield batch
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Reorder, add missing columns as nulls and cast to the unified schema."""
+    arrays = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            arrays.append(column if column.type.equals(field.type) else column.cast(field.type))
+        else:
+            arrays.append(pa.nulls(table.num_rows, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
