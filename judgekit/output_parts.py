@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from judgekit.errors import OutputError, UsageError
-from judgekit.output import _ParquetSink
 from judgekit.output_paths import check_directory, describe_os_error
+from judgekit.output_sinks import _ParquetSink
 
 PART_ROWS = 1_000_000
 """Rows per part (the last part holds the rest)."""
