@@ -18,10 +18,9 @@ import asyncio
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import anyio
 import pyarrow as pa
@@ -38,52 +37,29 @@ from judgekit.engine.network import Transports, needs_tls
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
 from judgekit.engine.storing import keep_storing, store_before_exit
+from judgekit.engine.windows import Sink, _flush, _Job, _open_window, _put, _State, _take, _Window
 from judgekit.errors import Interrupted, JudgekitError
 from judgekit.records import JudgeResult
 from judgekit.stopping import STOP_SIGNALS
+
+__all__ = [
+    "GRACE_S",
+    "WINDOWS_IN_FLIGHT",
+    "WINDOW_ROWS",
+    "RunHooks",
+    "RunOutcome",
+    "SharedLimits",
+    "Sink",
+    "error_rate",
+    "make_transports",
+    "plan_urls",
+    "run",
+]
 
 WINDOW_ROWS = 2_000
 WINDOWS_IN_FLIGHT = 3
 GRACE_S = 5.0
 """After SIGINT/SIGTERM/SIGHUP, how long in-flight calls may finish before they are abandoned."""
-
-
-class Sink(Protocol):
-    """Where finished windows go, in input order (an ``OutputWriter``)."""
-
-    def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
-        """Take one finished window."""
-
-
-@dataclass(slots=True)
-class _Window:
-    index: int
-    table: pa.Table
-    rows: list[dict[str, Any]]
-    results: dict[str, list[JudgeResult | None]]
-    pending_per_row: list[int]
-    pending: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    window: _Window
-    row: int
-    judge: JudgePlan
-
-
-@dataclass(slots=True)
-class _State:
-    stopping: bool = False
-    fatal: JudgekitError | None = None
-    interrupted: bool = False
-    signal_name: str = ""
-    written: int = 0
-    ready: dict[int, _Window] = field(default_factory=dict)
-
-    def halted(self) -> bool:
-        """Whether new calls must not start (a method: the flag changes across awaits)."""
-        return self.stopping
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,62 +333,6 @@ async def _watch_signals(
                 await anyio.sleep(0.05)
             waiting.cancel_scope.cancel()
     tg.cancel_scope.cancel()
-
-
-# A send or receive that may go ahead at once does: ``send``/``receive`` always yield to
-# the event loop first, a cost per job that is measurable at 64+ calls in flight.
-
-
-async def _put(jobs: MemoryObjectSendStream[_Job], job: _Job) -> None:
-    """Queue ``job``, waiting only when the queue is full."""
-    try:
-        jobs.send_nowait(job)
-    except anyio.WouldBlock:
-        await jobs.send(job)
-
-
-async def _take(jobs: MemoryObjectReceiveStream[_Job]) -> _Job | None:
-    """The next job (None once the producer is done), waiting only when none is queued."""
-    try:
-        return jobs.receive_nowait()
-    except anyio.WouldBlock:
-        pass
-    except anyio.EndOfStream:
-        return None
-    try:
-        return await jobs.receive()
-    except anyio.EndOfStream:
-        return None
-
-
-def _open_window(index: int, table: pa.Table, judges: Sequence[JudgePlan]) -> _Window:
-    columns = sorted({column for judge in judges for column in judge.fields.values()})
-    rows: list[dict[str, Any]] = table.select(columns).to_pylist()
-    n = len(rows)
-    return _Window(
-        index=index,
-        table=table,
-        rows=rows,
-        results={judge.name: [None] * n for judge in judges},
-        pending_per_row=[len(judges)] * n,
-        pending=n * len(judges),
-    )
-
-
-def _flush(state: _State, sink: Sink, slots: anyio.Semaphore) -> None:
-    """Write every finished window that is next in input order."""
-    while state.written in state.ready and state.fatal is None:
-        window = state.ready.pop(state.written)
-        results = {name: [r or JudgeResult() for r in rs] for name, rs in window.results.items()}
-        try:
-            sink.write(window.table, results)
-        except JudgekitError as exc:  # OutputError: OUT cannot be written, so call nothing more
-            # Calls on the wire finish and reach the cache; the run then raises ``exc``.
-            state.fatal, state.stopping = exc, True
-            slots.release()  # the producer may be waiting for a slot: let it see the stop
-            return
-        state.written += 1
-        slots.release()
 
 
 def error_rate(snapshot: Snapshot) -> float:
