@@ -14,6 +14,7 @@ for its commit only while the callbacks already ready run: no byte is sent or re
 in between.  Outside a run (``put`` from a batch collection, a library caller) each
 answer is committed at once.  Where the file lives and
 how it is opened (created, upgraded, set aside): ``cache_file.py``.
+The views that store nothing (``--dry-run``, ``--no-cache``): ``cache_views.py``.
 
 Once a run has started, a cache failure never stops it and never loses an
 answer from the output:
@@ -50,8 +51,8 @@ from judgekit.cache_file import (
     default_cache_path,
     lock_wait_s,
     open_cache_file,
-    open_for_counting,
 )
+from judgekit.cache_views import CountingCache, NoCache
 from judgekit.records import Reply, Usage
 
 __all__ = [
@@ -344,77 +345,6 @@ class AnswerCache:
         with contextlib.suppress(sqlite3.Error):
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-
-
-class CountingCache:
-    """``--dry-run``'s view of the cache: looks answers up in an existing file, and
-    never creates nor changes one."""
-
-    def __init__(self, path: Path) -> None:
-        """Open ``path`` if it exists; raises CacheError when it is not a cache."""
-        self.path = path
-        self._db = open_for_counting(path)
-
-    def contains(self, key: str) -> bool:
-        """Whether ``key`` is answered (a failed lookup counts as not)."""
-        if self._db is None:
-            return False
-        try:
-            found = self._db.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
-            return False
-        return found is not None
-
-    def close(self) -> None:
-        """Close the file, if one was opened."""
-        if self._db is not None:
-            self._db.close()
-
-
-class NoCache:
-    """``--no-cache``, and runs that call no model: remembers nothing, stores nothing."""
-
-    path = None
-    wait_s = 0.0
-
-    def get(self, key: str) -> CachedAnswer | None:
-        """Always a miss."""
-        return None
-
-    def contains(self, key: str) -> bool:
-        """Never answered."""
-        return False
-
-    def put(self, key: str, answer: CachedAnswer) -> None:
-        """Discard."""
-
-    def commit_in_groups(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
-        """Nothing is stored."""
-
-    def waiting(self) -> int:
-        """Nothing waits."""
-        return 0
-
-    def store_waiting(self) -> bool:
-        """Nothing to store."""
-        return True
-
-    def give_up_waiting(self, waited_s: float) -> None:
-        """Nothing waits."""
-
-    def problem(self, *, output_written: bool) -> str | None:
-        """Never a problem."""
-        return None
-
-    def get_quirks(self, endpoint: str) -> str | None:
-        """Nothing known."""
-        return None
-
-    def put_quirks(self, endpoint: str, settings: str) -> None:
-        """Discard."""
-
-    def close(self) -> None:
-        """Nothing to close."""
 
 
 def _row(key: str, answer: CachedAnswer) -> tuple[object, ...]:
