@@ -17,7 +17,7 @@ from rich.table import Table
 from judgekit import __version__, terminal
 from judgekit.config import Config, load_config
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
-from judgekit.memory import use_system_allocator
+from judgekit.memory import claim_process, keep_pandas_unloaded, use_system_allocator
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
@@ -244,6 +244,7 @@ def _score(job: ScoreJob, hooks: RunHooks, engine: str, address: str | None) -> 
         return score_with_ray(job, address, hooks)
     from judgekit.engine.score import score_dataset
 
+    keep_pandas_unloaded()
     return score_dataset(job, hooks)
 
 
@@ -662,4 +663,5 @@ def main() -> None:
     """Console-script entry point."""
     terminal.prepare_streams()
     use_system_allocator()
+    claim_process()
     app()

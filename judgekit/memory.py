@@ -4,13 +4,23 @@ pyarrow's default allocator (mimalloc) keeps the pages it frees for reuse, per
 thread: streaming a 1,000,000-row Parquet file in 2,000-row windows left ~60 MB
 more resident than the data ever needed at once.  The system allocator hands
 them back, so the peak follows the window size, not the dataset size.
+
+pyarrow also imports pandas, when it is installed (Ray's extra brings it), the
+first time it turns a Python list into an array, only to ask whether the list
+is a pandas object: ~50 MB that a local score run never uses.
+``keep_pandas_unloaded`` lets that first probe find no pandas.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+_command_process = False
+"""Whether ``claim_process`` ran: this process is the ``judgekit`` command, not a library
+user's (a test runner, a notebook, a Ray driver that hands pandas objects to pyarrow)."""
 
 
 def use_system_allocator() -> None:
@@ -18,3 +28,41 @@ def use_system_allocator() -> None:
     in ``ARROW_DEFAULT_MEMORY_POOL``.  Call before pyarrow is imported (it reads the variable
     once); costs nothing, so ``judgekit --help`` still does not import pyarrow."""
     os.environ.setdefault(ARROW_POOL_ENV, "system")
+
+
+def claim_process() -> None:
+    """Mark this process as the ``judgekit`` command (``main``), which
+    ``keep_pandas_unloaded`` requires before it changes anything."""
+    global _command_process
+    _command_process = True
+
+
+def keep_pandas_unloaded() -> None:
+    """In the ``judgekit`` command (``claim_process``), and while pandas is not imported yet,
+    have pyarrow's implicit pandas probe find no pandas; a no-op anywhere else.
+
+    pyarrow asks once, and remembers the answer for its implicit checks (``pa.array`` of a
+    list, ``pa.table`` of a mapping); an explicit ``to_pandas()`` still imports pandas.
+    So call it only where nothing hands a pandas object to pyarrow: the local engine, not
+    the Ray one.  pandas is hidden only for the probe, then ``import pandas`` works again.
+    """
+    if not _command_process or "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    hide = _NoPandas()
+    sys.meta_path.insert(0, hide)
+    try:
+        pa.array([])  # the first conversion of a list runs the probe
+    finally:
+        sys.meta_path.remove(hide)
+
+
+class _NoPandas:
+    """An import finder that fails ``import pandas`` (not its absence in ``sys.modules``,
+    which Cython's import reads as a module)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        """Raise ModuleNotFoundError for pandas; None (ask the next finder) for the rest."""
+        if name == "pandas":
+            raise ModuleNotFoundError("hidden from pyarrow's pandas probe", name=name)
