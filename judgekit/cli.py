@@ -17,7 +17,12 @@ from rich.table import Table
 from judgekit import __version__, terminal
 from judgekit.config import Config, load_config
 from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
-from judgekit.memory import claim_process, keep_pandas_unloaded, use_system_allocator
+from judgekit.memory import (
+    claim_process,
+    hand_back_large_blocks,
+    keep_pandas_unloaded,
+    use_system_allocator,
+)
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
@@ -663,5 +668,6 @@ def main() -> None:
     """Console-script entry point."""
     terminal.prepare_streams()
     use_system_allocator()
+    hand_back_large_blocks()
     claim_process()
     app()
