@@ -15,8 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-HEAVY = ("pandas", "polars")
-"""Modules a run with rule judges only never needs (pandas: ~50 MB, polars: ~35 MB)."""
+HEAVY = ("pandas", "polars", "aiohttp", "httpx_aiohttp", "jsonschema", "json_repair")
+"""Modules a run with rule judges only never needs (pandas: ~50 MB, polars: ~35 MB,
+aiohttp: ~11 MB, jsonschema: ~2 MB)."""
 
 _LOADED = """
 import json, sys
@@ -69,7 +70,9 @@ def _qa_parquet(path: Path, rows: int) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"], ids=["parquet-out", "csv-out"])
-def test_a_rule_only_score_loads_neither_pandas_nor_polars(tmp_path: Path, suffix: str) -> None:
+def test_a_rule_only_score_loads_no_module_only_model_calls_or_reports_need(
+    tmp_path: Path, suffix: str
+) -> None:
     data = _qa_parquet(tmp_path / "data.parquet", 50)
     config = tmp_path / "rules.toml"
     config.write_text(_RULE_CONFIG)

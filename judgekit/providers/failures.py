@@ -50,13 +50,15 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 import httpx
 
 from judgekit.errors import ErrorKind
 from judgekit.records import Usage
+
+if TYPE_CHECKING:
+    import aiohttp
 
 RetryPolicy = Literal["rate_limit", "transient", "no"]
 """``rate_limit``: wait (Retry-After) and slow the connection; ``transient``: back off
@@ -405,6 +407,8 @@ _TIMEOUT_MESSAGES: dict[type[BaseException], str] = {
 
 def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
     """The aiohttp error behind an exception (itself, or its cause chain)."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -416,6 +420,8 @@ def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
 
 
 def _classify_aiohttp(cause: aiohttp.ClientError) -> Failure:
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     if isinstance(cause, aiohttp.ServerTimeoutError):
         connecting = isinstance(cause, aiohttp.ConnectionTimeoutError)
         return Failure(
@@ -432,6 +438,8 @@ def _classify_aiohttp(cause: aiohttp.ClientError) -> Failure:
 
 def _connection_message(exc: BaseException) -> str:
     """A short, fixed description: no host, header or URL text that could carry a secret."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 8:
