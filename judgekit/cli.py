@@ -21,6 +21,7 @@ from judgekit.memory import (
     claim_process,
     hand_back_large_blocks,
     keep_pandas_unloaded,
+    keep_s3_unloaded,
     use_system_allocator,
 )
 
@@ -148,6 +149,8 @@ def score(
     ] = None,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
+    if engine == "local":
+        keep_s3_unloaded()  # before pyarrow.parquet loads it
     from judgekit import pairwise_summary
     from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides

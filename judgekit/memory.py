@@ -8,7 +8,8 @@ them back, so the peak follows the window size, not the dataset size.
 pyarrow also imports pandas, when it is installed (Ray's extra brings it), the
 first time it turns a Python list into an array, only to ask whether the list
 is a pandas object: ~50 MB that a local score run never uses.
-``keep_pandas_unloaded`` lets that first probe find no pandas.
+``keep_pandas_unloaded`` lets that first probe find no pandas.  ``pyarrow.parquet``
+loads every cloud filesystem, S3's at ~7 MB; ``keep_s3_unloaded`` leaves it out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 M_MMAP_THRESHOLD = -3
@@ -55,7 +58,7 @@ def hand_back_large_blocks() -> None:
 
 def claim_process() -> None:
     """Mark this process as the ``judgekit`` command (``main``), which
-    ``keep_pandas_unloaded`` requires before it changes anything."""
+    ``keep_pandas_unloaded`` and ``keep_s3_unloaded`` require before they change anything."""
     global _command_process
     _command_process = True
 
@@ -73,19 +76,42 @@ def keep_pandas_unloaded() -> None:
         return
     import pyarrow as pa
 
-    hide = _NoPandas()
+    with _hidden("pandas"):
+        pa.array([])  # the first conversion of a list runs the probe
+
+
+def keep_s3_unloaded() -> None:
+    """In the ``judgekit`` command (``claim_process``), and before ``pyarrow.fs`` is imported
+    (``pyarrow.parquet`` imports it), leave out its S3 filesystem (~7 MB); a no-op elsewhere.
+
+    ``pyarrow.fs`` then lacks ``S3FileSystem`` for the life of the process, as on a pyarrow
+    built without S3: call it only where no ``s3://`` path is read, the local engine (its
+    datasets are local files), not the Ray one."""
+    if not _command_process or "pyarrow.fs" in sys.modules:
+        return
+    with _hidden("pyarrow._s3fs"):
+        import pyarrow.fs  # noqa: F401  # records S3FileSystem as not imported
+
+
+@contextmanager
+def _hidden(name: str) -> Iterator[None]:
+    """Make ``import NAME`` fail inside the block (and only there)."""
+    hide = _Hiding(name)
     sys.meta_path.insert(0, hide)
     try:
-        pa.array([])  # the first conversion of a list runs the probe
+        yield
     finally:
         sys.meta_path.remove(hide)
 
 
-class _NoPandas:
-    """An import finder that fails ``import pandas`` (not its absence in ``sys.modules``,
-    which Cython's import reads as a module)."""
+class _Hiding:
+    """An import finder that fails the import of one module (not a ``None`` in
+    ``sys.modules``, which Cython's import reads as a module)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        """Raise ModuleNotFoundError for pandas; None (ask the next finder) for the rest."""
-        if name == "pandas":
-            raise ModuleNotFoundError("hidden from pyarrow's pandas probe", name=name)
+        """Raise ModuleNotFoundError for the hidden module; None (ask the next finder) else."""
+        if name == self.name:
+            raise ModuleNotFoundError(f"{name} is left out to save memory", name=name)
