@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from judgekit.datasets import raw_json
 from judgekit.errors import OutputError, UsageError
 from judgekit.json_text import json_default, json_lines, non_finite
+from judgekit.memory import release_free_pages
 from judgekit.output_paths import check_directory, describe_os_error
 from judgekit.records import JudgeResult
 
@@ -202,6 +203,8 @@ class _ParquetSink:
         group = pa.concat_tables(self._pending)
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         self._writer.write_table(group, row_group_size=group.num_rows)
+        del group
+        release_free_pages()
 
     def close(self, metadata: Mapping[str, str]) -> None:
         self._flush()
