@@ -1,36 +1,44 @@
-"""Process-wide memory settings: the allocator and pandas for the ``judgekit`` command (not
-applied to library users), and the garbage collector during a run.
+"""Process-wide memory settings for the ``judgekit`` command (not applied to library users).
 
 pyarrow's default allocator (mimalloc) keeps the pages it frees for reuse, per
 thread: streaming a 1,000,000-row Parquet file in 2,000-row windows left ~60 MB
 more resident than the data ever needed at once.  The system allocator hands
 them back, so the peak follows the window size, not the dataset size.
 
-pyarrow also imports pandas, when it is installed (Ray Data and most data stacks
-install it), the first time it turns a Python list into an Arrow array, only to ask
-whether the list is a pandas object: 53 MiB resident and ~0.4 s of CPU for a check
-the ``judgekit`` command never needs (it never hands pyarrow a pandas object).
+pyarrow also imports pandas, when it is installed (Ray's extra brings it), the
+first time it turns a Python list into an array, only to ask whether the list
+is a pandas object: ~50 MB that a local score run never uses.
+``keep_pandas_unloaded`` lets that first probe find no pandas (it also cost ~0.4 s of
+CPU).  ``pyarrow.parquet`` loads every cloud filesystem, S3's at ~7 MB;
+``keep_s3_unloaded`` leaves it out.
 
 Python's cyclic garbage collector walks every tracked object in its oldest generation
-on each full collection: after pyarrow, polars, aiohttp and pydantic are imported,
-that is hundreds of thousands of objects, and a run of many small calls triggers
-collections often (py-spy: ~3% of a run's CPU in ``gc_collect_main``).  During a run,
-what existed before it is frozen (``gc.freeze``): never walked, still freed by
-reference counting; the run's own objects are collected as usual.
+on each full collection: after pyarrow, aiohttp and pydantic are imported, that is
+about 90,000 objects, and a run of many small calls triggers collections often
+(py-spy: ~3% of a run's CPU in ``gc_collect_main``).  During a run, what existed before
+it is frozen (``frozen_heap``): never walked, still freed by reference counting; the
+run's own objects are collected as usual.  That one applies to library callers too.
 """
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
 import gc
-import importlib.abc
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from importlib.machinery import ModuleSpec
-from types import ModuleType
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter (malloc.h)."""
+MMAP_THRESHOLD_BYTES = 128 << 10
+"""Blocks at least this large get pages of their own, handed back when freed (glibc's
+default start; fixing it stops glibc from raising it after the first big free)."""
+
+_command_process = False
+"""Whether ``claim_process`` ran: this process is the ``judgekit`` command, not a library
+user's (a test runner, a notebook, a Ray driver that hands pandas objects to pyarrow)."""
 
 
 def use_system_allocator() -> None:
@@ -40,43 +48,103 @@ def use_system_allocator() -> None:
     os.environ.setdefault(ARROW_POOL_ENV, "system")
 
 
-def keep_pandas_out() -> None:
-    """Have pyarrow, once per process, find no pandas for its is-this-a-pandas-object checks,
-    so converting Python lists never imports pandas (module docstring).
+def hand_back_large_blocks() -> None:
+    """Have glibc's malloc map every block of ``MMAP_THRESHOLD_BYTES`` or more on its own and
+    unmap it when freed, for the whole process; a no-op on other C libraries.
 
-    pyarrow tries ``import pandas`` once for those checks and remembers the answer; an
-    import finder refuses that one try (ImportError, as if pandas were not installed) and
-    is removed at once.  ``Table.to_pandas`` still works afterwards: pyarrow imports
-    pandas again when a caller asks for it.  A process that already imported pandas is
-    left as it is."""
-    if "pandas" in sys.modules:
+    glibc raises that threshold each time a mapped block is freed, after which windows,
+    pages and row groups come from the heap, where a freed block stays resident until
+    the blocks above it go too: ~10 MB more at 1,000,000 rows for the same live data."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has mallopt, as a no-op)
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
+def release_free_pages() -> None:
+    """In the ``judgekit`` command (``claim_process``), hand the C heap's free pages back to
+    the system (glibc's ``malloc_trim``; a no-op elsewhere).  Small blocks freed between
+    long-lived ones (row group metadata, Python objects) otherwise stay resident; about a
+    millisecond, called once per output row group."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+_malloc_trim: Callable[[int], int] | None = None
+"""glibc's ``malloc_trim``, once ``claim_process`` found it."""
+
+
+def claim_process() -> None:
+    """Mark this process as the ``judgekit`` command (``main``), which
+    ``keep_pandas_unloaded`` and ``keep_s3_unloaded`` require before they change anything."""
+    global _command_process, _malloc_trim
+    _command_process = True
+    if sys.platform.startswith("linux"):
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            _malloc_trim = None
+
+
+def keep_pandas_unloaded() -> None:
+    """In the ``judgekit`` command (``claim_process``), and while pandas is not imported yet,
+    have pyarrow's implicit pandas probe find no pandas; a no-op anywhere else.
+
+    pyarrow asks once, and remembers the answer for its implicit checks (``pa.array`` of a
+    list, ``pa.table`` of a mapping); an explicit ``to_pandas()`` still imports pandas.
+    So call it only where nothing hands a pandas object to pyarrow: the local engine, not
+    the Ray one.  pandas is hidden only for the probe, then ``import pandas`` works again.
+    """
+    if not _command_process or "pandas" in sys.modules:
         return
     import pyarrow as pa
 
-    refuse = _RefusePandas()
-    sys.meta_path.insert(0, refuse)
+    with _hidden("pandas"):
+        pa.array([])  # the first conversion of a list runs the probe
+
+
+def keep_s3_unloaded() -> None:
+    """In the ``judgekit`` command (``claim_process``), and before ``pyarrow.fs`` is imported
+    (``pyarrow.parquet`` imports it), leave out its S3 filesystem (~7 MB); a no-op elsewhere.
+
+    ``pyarrow.fs`` then lacks ``S3FileSystem`` for the life of the process, as on a pyarrow
+    built without S3: call it only where no ``s3://`` path is read, the local engine (its
+    datasets are local files), not the Ray one."""
+    if not _command_process or "pyarrow.fs" in sys.modules:
+        return
+    with _hidden("pyarrow._s3fs"):
+        import pyarrow.fs  # noqa: F401  # records S3FileSystem as not imported
+
+
+@contextmanager
+def _hidden(name: str) -> Iterator[None]:
+    """Make ``import NAME`` fail inside the block (and only there)."""
+    hide = _Hiding(name)
+    sys.meta_path.insert(0, hide)
     try:
-        pa.array([0])  # pyarrow's one try at importing pandas happens here
+        yield
     finally:
-        sys.meta_path.remove(refuse)
+        sys.meta_path.remove(hide)
 
 
-class _RefusePandas(importlib.abc.MetaPathFinder):
-    """An import finder under which ``import pandas`` fails as if it were not installed."""
+class _Hiding:
+    """An import finder that fails the import of one module (not a ``None`` in
+    ``sys.modules``, which Cython's import reads as a module)."""
 
-    def find_spec(
-        self,
-        fullname: str,
-        path: Sequence[str] | None,
-        target: ModuleType | None = None,
-    ) -> ModuleSpec | None:
-        """ImportError for pandas and its submodules; None (ask the next finder) otherwise."""
-        if fullname.partition(".")[0] == "pandas":
-            raise ImportError("judgekit keeps pandas out of pyarrow's checks")
-        return None
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        """Raise ModuleNotFoundError for the hidden module; None (ask the next finder) else."""
+        if name == self.name:
+            raise ModuleNotFoundError(f"{name} is left out to save memory", name=name)
 
 
-@contextlib.contextmanager
+@contextmanager
 def frozen_heap() -> Iterator[None]:
     """Within the block, the garbage collector skips every object that existed before it
     (``gc.freeze``, Python 3.7+); they move back to the oldest generation afterwards."""

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from judgekit.records import JudgeResult
-from judgekit.trust.stats import wilson_interval
 
 
 @dataclass(slots=True)
@@ -41,6 +40,8 @@ class PairwiseTally:
         """Figures for ``--summary-json``: counts, ``a_win_rate`` and its 95% Wilson
         ``a_win_rate_ci`` ([low, high]; null when no row was answered), and
         ``position_inconsistent_share`` (null when no row was answered)."""
+        from judgekit.trust.stats import wilson_interval  # polars (~35 MB): only when needed
+
         interval = wilson_interval(self.a_wins, self.rows)
         return {
             "rows": self.rows,
@@ -61,6 +62,8 @@ class PairwiseTally:
         """The lines of the ``score`` summary table: A's win rate, position consistency."""
         if not self.rows:
             return [(f"{judge}: A wins", "no row answered")]
+        from judgekit.trust.stats import wilson_interval  # polars (~35 MB): only when needed
+
         interval = wilson_interval(self.a_wins, self.rows)
         assert interval is not None
         rate = self.a_wins / self.rows

@@ -34,10 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-
 from judgekit.records import Verdict
 from judgekit.tool_calls import ToolCall, names, read_tool_calls
 
@@ -75,6 +71,8 @@ def make_spec(kind: ValidatorKind, **settings: Any) -> ValidatorSpec:
         return spec
     if spec.schema is None:
         raise ValueError("json_schema needs a schema")
+    import jsonschema.validators  # here: a config without a json_schema judge never loads it
+
     cls = jsonschema.validators.validator_for(spec.schema, default=jsonschema.Draft202012Validator)
     try:
         cls.check_schema(spec.schema)
@@ -199,6 +197,8 @@ def _json_schema(spec: ValidatorSpec, output: object) -> Verdict:
     errors = list(spec.checker.iter_errors(instance))
     if not errors:
         return Verdict(_HOLDS, "matches the JSON Schema")
+    import jsonschema.exceptions
+
     error = jsonschema.exceptions.best_match(errors)
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     message = error.message if len(error.message) <= 120 else error.message[:117] + "..."

@@ -49,7 +49,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import json_repair
 import orjson
 
 from judgekit.records import Scale, Verdict
@@ -172,6 +171,8 @@ def _decode_at(text: str, start: int) -> tuple[Any, int, str | None]:
     if '"' not in span and "'" not in span:
         return None, start, None  # prose in braces ("the {output} was odd"), not JSON
     if closed is not None:
+        import json_repair  # here: a run without LLM judges never loads it
+
         mended = json_repair.loads(span, skip_json_loads=True)
         if isinstance(mended, dict) and mended:
             return mended, closed, None

@@ -15,7 +15,7 @@ import typer
 from judgekit import __version__, terminal
 from judgekit.cli import score, setup, trust
 from judgekit.cli.app import app, stdout
-from judgekit.memory import use_system_allocator
+from judgekit.memory import claim_process, hand_back_large_blocks, use_system_allocator
 
 __all__ = ["app", "main"]
 
@@ -51,4 +51,6 @@ def main() -> None:
     """Console-script entry point."""
     terminal.prepare_streams()
     use_system_allocator()
+    hand_back_large_blocks()
+    claim_process()
     app()

@@ -13,6 +13,7 @@ from judgekit import terminal
 from judgekit.cli.app import ConfigOption, handled, stderr
 from judgekit.config import load_config
 from judgekit.errors import UsageError
+from judgekit.memory import keep_pandas_unloaded, keep_s3_unloaded
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.engine.estimate import Estimate
@@ -114,6 +115,8 @@ def score(
     ] = None,
 ) -> None:
     """Score every row of DATASET with every judge and write OUTPUT."""
+    if engine == "local":
+        keep_s3_unloaded()  # before pyarrow.parquet loads it
     from judgekit import pairwise_summary
     from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides
@@ -226,6 +229,7 @@ def _score(
         return score_with_ray(job, address, hooks, output=output)
     from judgekit.engine.score import score_dataset
 
+    keep_pandas_unloaded()
     return score_dataset(job, hooks)
 
 

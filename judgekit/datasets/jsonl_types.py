@@ -26,7 +26,6 @@ import json
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 MAX_STRUCT_FIELDS = 256
 CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError)
@@ -94,6 +93,8 @@ def _wide_ints(array: pa.Array, path: _Path) -> set[_Path]:
     """The paths in ``array`` where an int64 value lies beyond +-2**53."""
     type_ = array.type
     if pa.types.is_int64(type_):
+        import pyarrow.compute as pc  # here: ~12 MB that a Parquet input never needs
+
         bounds = pc.min_max(array)
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
         wide = low is not None and (low < -EXACT_FLOAT_INT or high > EXACT_FLOAT_INT)

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import aiohttp
 import anyio
 import httpx
 
@@ -28,7 +27,7 @@ from judgekit.cache import AnswerCache, CachedAnswer, NoCache, request_key
 from judgekit.engine.budget import Budget
 from judgekit.engine.connections import ConnectionHealth
 from judgekit.engine.limits import ConnectionLimiter
-from judgekit.engine.network import Transports
+from judgekit.engine.network import Transports, aiohttp_client_error
 from judgekit.engine.outcomes import Attempts, CallOutcome
 from judgekit.engine.plan import ConnectionPlan
 from judgekit.engine.quirks import ServerQuirks
@@ -287,7 +286,7 @@ class Caller:
             spent, charged = self._charge(connection, exc.usage, price, worst)
             attempts.add(exc.usage, spent)
             return _Attempt(None, classify_exception(exc), "", sent_at)
-        except (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except (httpx.HTTPError, aiohttp_client_error(), OSError, TimeoutError) as exc:
             self._health.on_exception(connection, exc)
             return _Attempt(None, classify_exception(exc), "", sent_at)
         else:

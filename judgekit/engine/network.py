@@ -40,7 +40,6 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from judgekit.engine.transport import BufferedAiohttpTransport
 from judgekit.errors import ConfigError
 
 
@@ -238,6 +237,14 @@ class _PlainProxyAuth(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def aiohttp_client_error() -> type[Exception]:
+    """``aiohttp.ClientError``, imported when first asked for (an ``except`` clause asks only
+    when an exception is raised): a run that calls no model never loads aiohttp (~11 MB)."""
+    import aiohttp
+
+    return aiohttp.ClientError
+
+
 class Transports:
     """One ``BufferedAiohttpTransport`` per distinct proxy, looked up by connection name; an async
     context manager that closes them all.
@@ -265,6 +272,9 @@ class Transports:
             key = None if choice is None else choice.url
             if key not in by_proxy:
                 proxy = None if key is None else _proxy(key)
+                # Here, not at the top: a run that calls no model never loads aiohttp (~11 MB).
+                from judgekit.engine.transport import BufferedAiohttpTransport
+
                 transport: httpx.AsyncBaseTransport = BufferedAiohttpTransport(
                     verify=context, limits=limits, trust_env=False, proxy=proxy
                 )

@@ -161,7 +161,8 @@ def score_dataset(job: ScoreJob, hooks: RunHooks | None = None) -> ScoreReport:
                 cache,
                 hooks,
                 Caller if batch is None else batch.make_caller,
-                backend_options=EVENT_LOOP_OPTIONS,
+                # uvloop speeds calls up; a run that makes none keeps its ~2 MB
+                backend_options=EVENT_LOOP_OPTIONS if any(j.is_llm for j in plan.judges) else {},
             )
             if batch is not None:
                 batch.after_pass()  # BatchesPending while rows wait: OUT is not written

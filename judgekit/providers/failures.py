@@ -46,15 +46,17 @@ The parts live beside it: ``retry_after`` reads the wait a server asks for,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 import httpx
 
 from judgekit.errors import ErrorKind
 from judgekit.providers.provider_errors import exceeds_limit, is_quota, status_message
 from judgekit.providers.retry_after import parse_retry_after
 from judgekit.records import Usage
+
+if TYPE_CHECKING:
+    import aiohttp
 
 RetryPolicy = Literal["rate_limit", "transient", "no"]
 """``rate_limit``: wait (Retry-After) and slow the connection; ``transient``: back off
@@ -165,6 +167,8 @@ _TIMEOUT_MESSAGES: dict[type[BaseException], str] = {
 
 def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
     """The aiohttp error behind an exception (itself, or its cause chain)."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -176,6 +180,8 @@ def _aiohttp_cause(exc: BaseException) -> aiohttp.ClientError | None:
 
 
 def _classify_aiohttp(cause: aiohttp.ClientError) -> Failure:
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     if isinstance(cause, aiohttp.ServerTimeoutError):
         connecting = isinstance(cause, aiohttp.ConnectionTimeoutError)
         return Failure(
@@ -192,6 +198,8 @@ def _classify_aiohttp(cause: aiohttp.ClientError) -> Failure:
 
 def _connection_message(exc: BaseException) -> str:
     """A short, fixed description: no host, header or URL text that could carry a secret."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 8:

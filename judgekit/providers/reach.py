@@ -27,7 +27,6 @@ import ssl
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
 import httpx
 
 from judgekit.providers.provider_errors import provider_error
@@ -58,6 +57,8 @@ class NoApi:
 
 def unreachable(exc: BaseException) -> Unreachable | None:
     """How ``exc`` shows that the request reached no server, or None (see the table)."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     chain = _chain(exc)
     via_proxy = any(isinstance(item, aiohttp.ClientProxyConnectionError) for item in chain)
     for item in chain:
@@ -112,6 +113,8 @@ def _bare_url(location: str | None) -> str | None:
 
 def _chain(exc: BaseException) -> list[BaseException]:
     """``exc``, its causes and contexts, and the OS error behind an aiohttp connect error."""
+    import aiohttp  # here: a run that calls no model never loads aiohttp (~11 MB)
+
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 12 and current not in chain:
