@@ -24,7 +24,6 @@ Scenarios (issue 3):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -176,22 +175,37 @@ async def bare_aiohttp(url: str, calls: int, concurrency: int) -> None:
                 tg.start_soon(one)
 
 
-def child_peak(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``judgekit`` in a child; (wall s, peak RSS MiB of that child, sampled every 50 ms)."""
-    import psutil
+_PEAK_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+"""Runs a command and prints its peak RSS in bytes (``wait4``'s ``ru_maxrss``, KiB on
+Linux).  A small process of its own: a child's ``ru_maxrss`` starts at the size of the
+process it was forked from, so forking judgekit from this (large) benchmark process
+would report the benchmark's size, not judgekit's."""
 
+
+def child_peak(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``judgekit`` in a child; (wall s, peak RSS MiB of that child).
+
+    The peak is the kernel's own high-water mark of that process, not a sample: a short
+    run's peak (the output written at the end) cannot fall between two samples."""
     t0 = time.perf_counter()
     exe = str(Path(sys.executable).with_name("judgekit"))
-    proc = psutil.Popen([exe, *args], env=env, stdout=subprocess.DEVNULL)
-    peak = 0
-    while proc.poll() is None:
-        with contextlib.suppress(psutil.Error):
-            peak = max(peak, proc.memory_info().rss)
-        time.sleep(0.05)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_LAUNCHER, exe, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"judgekit exited {proc.returncode}: {args}")
-    return wall, peak / 2**20
+    if done.returncode != 0:
+        raise RuntimeError(f"judgekit exited {done.returncode}: {args}")
+    return wall, int(done.stdout.strip()) / 2**20
 
 
 def write_parquet_dataset(path: Path, rows: int) -> None:
