@@ -302,7 +302,7 @@ def main() -> None:
         rows.extend(ray_scenario(work))
     print_table(rows)
     if not HUGE:
-        print("\n(BENCH_HUGE=1 adds the 10,000,000-row memory figure: ~10 minutes on 2 cores)")
+        print("\n(BENCH_HUGE=1 adds the 10,000,000-row memory figure: ~3 minutes more on 2 cores)")
 
 
 MB_PER_MIB = 2**20 / 1e6
