@@ -88,3 +88,24 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.samefile(b)
     except OSError:
         return False
+
+
+def check_local_scored(path: Path | str, command: str) -> None:
+    """Raise UsageError when a command that reads a scored file (``agreement``, ``report``)
+    is given a URI (``s3://...``): those read local files and directories of parts only.
+    A ``Path`` folds the URI's ``//`` into ``/``; the message shows it as typed."""
+    match = _URI_AS_PATH.match(str(path))
+    if match is None:
+        return
+    scheme = match.group(1).lower()
+    shown = f"{match.group(1)}://{str(path)[match.end() :].lstrip('/')}"
+    raise UsageError(
+        f"{shown}: judgekit {command} reads a local file or directory of parts, not "
+        f"{scheme}://; copy it to this machine first (e.g. aws s3 cp or gcloud storage cp), "
+        "then give its local path"
+    )
+
+
+_URI_AS_PATH = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):/")
+"""A URI scheme, also once a Path made ``s3://b/k`` into ``s3:/b/k``; two letters at least,
+so a Windows drive (``C:/``) is a path."""

@@ -618,8 +618,8 @@ _CREDENTIALS = (
         (
             "s3://judged/logs/",
             "gcs://judged/out.parquet",
-            "gcs://judged/out.parquet: judgekit reads local paths, s3:// and gs:// (not "
-            "gcs://); copy it to one of those",
+            "gcs://judged/out.parquet: judgekit writes local paths, s3:// and gs:// (not "
+            "gcs://); give one of those",
         ),
     ],
     ids=[

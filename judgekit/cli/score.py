@@ -130,6 +130,11 @@ def score(
         from judgekit.distributed.storage import check_engine_paths
 
         check_engine_paths(dataset, output, engine, dry_run=dry_run)
+        if address is not None and engine != "ray":
+            raise UsageError(
+                f"--address {address}: a Ray cluster's address, for --engine ray; add "
+                "--engine ray, or drop --address to score on this machine"
+            )
         cfg = load_config(config)
         job = ScoreJob(
             dataset=dataset,

@@ -11,6 +11,7 @@ import typer
 from judgekit.cli.app import ConfigOption, handled, stderr, stdout
 from judgekit.config import load_config
 from judgekit.errors import UsageError
+from judgekit.output_paths import check_local_scored
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     pass
@@ -62,6 +63,7 @@ def agreement(
     from judgekit.trust.agreement_report import run_agreement
 
     with handled():
+        check_local_scored(scored, "agreement")
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
             scored,
@@ -97,6 +99,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
+        check_local_scored(scored, "report")
         try:
             from judgekit.trust.html_report import write_html_report
         except ImportError as exc:

@@ -37,6 +37,7 @@ from judgekit.cache import AnswerCache, cache_location
 from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo
 from judgekit.distributed import start_local_cluster
+from judgekit.distributed.address import head_of, join_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
 from judgekit.distributed.storage import (
     RemoteDataset,
@@ -85,6 +86,8 @@ def score_with_ray(
     import ray
     import ray.data  # configures Ray Data's logging now, before it is quietened
 
+    if address is not None:
+        head_of(address)  # a malformed address is refused before any check of the data
     hooks = hooks or RunHooks()
     shown = str(job.output) if output is None else output
     remote_out: RemoteOutput | None = None
@@ -129,7 +132,7 @@ def score_with_ray(
         if address is None:  # a cluster of this machine's own: loopback only
             start_local_cluster(**options)
         else:
-            ray.init(address=address, **options)
+            join_cluster(address, **options)
     try:
         started_at, clock = datetime.now(UTC), time.monotonic()
         cache_path = _cache_path(job, plan)

@@ -10,7 +10,7 @@ own environment (as it does the judges' API keys), never the driver's.
 
 Errors (``UsageError`` subclasses, exit 2)::
 
-    unsupported scheme   foo://...: judgekit reads local paths, s3:// and gs:// ...
+    unsupported scheme   foo://...: judgekit reads (or writes) local paths, s3:// and gs:// ...
     no such bucket       s3://b/x.parquet: no such bucket 'b' ...
     no such object       s3://b/x.parquet: no such file or directory in bucket 'b'
     refused              s3://b/x.parquet: access denied ... (CredentialsError)
@@ -69,12 +69,12 @@ def check_engine_paths(dataset: str, output: str, engine: str, *, dry_run: bool 
     """Raise UsageError for a path the chosen engine cannot take: a URI of a scheme
     judgekit does not read; object storage or a directory of parts without ``--engine ray``;
     object storage with ``--dry-run`` (which reads the dataset on this machine)."""
-    for path in (dataset, output):
+    for path, verb in ((dataset, "reads"), (output, "writes")):
         scheme = uri_scheme(path)
         if scheme is not None and scheme not in REMOTE_SCHEMES:
+            where = "copy it to one of those" if verb == "reads" else "give one of those"
             raise UsageError(
-                f"{path}: judgekit reads local paths, s3:// and gs:// (not {scheme}://); "
-                "copy it to one of those"
+                f"{path}: judgekit {verb} local paths, s3:// and gs:// (not {scheme}://); {where}"
             )
     if dry_run and engine == "ray" and uri_scheme(dataset) is not None:
         raise UsageError(
@@ -90,8 +90,8 @@ def check_engine_paths(dataset: str, output: str, engine: str, *, dry_run: bool 
         )
     if uri_scheme(output) is not None:
         raise UsageError(
-            f"{output}: --engine ray writes to object storage, one machine does not; "
-            "give a local path"
+            f"{output}: --engine ray writes to object storage, one machine does not; add "
+            "--engine ray, or give a local path"
         )
     if output.endswith("/"):
         example = f"{output}scored.parquet"
