@@ -1,6 +1,6 @@
 """A pydantic validation error of the config, as one line that says where, what and what to do.
 
-``source: key.path[1].x: message (+N more)``.  The path names the offending key
+``source: key.path[1].x: message (+N more: other.path, ...)``.  The path names the offending key
 itself (``judges[0].columns.expectd``); an unknown key gets the allowed keys
 and a guess; the mistakes people make (a threshold on the template's scale, a
 judge name with capitals, ``[judges]`` for ``[[judges]]``) get words, not
@@ -26,16 +26,33 @@ _SCALE_EXAMPLE = "on a 1-5 template, 4 becomes (4 - 1) / (5 - 1) = 0.75"
 
 
 def describe(exc: ValidationError, source: str, root: type[BaseModel]) -> str:
-    """One line for the first error of ``exc`` (validating ``root``) read from ``source``."""
-    errors = exc.errors()
+    """One line for the first error of ``exc`` (validating ``root``) read from ``source``:
+    an unknown key first (a misspelt ``[[judge]]`` also leaves ``judges`` missing, and the
+    guess is the useful line), then the others' key paths, up to ``SHOWN_MORE``."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] not in _UNKNOWN_KEY_TYPES)
     first = errors[0]
-    loc = tuple(first["loc"])
-    if first["type"] == UNKNOWN_FIELD:  # a dict's key: the path names the key itself
-        loc += (first["ctx"]["key"],)
+    loc = _loc(first)
     where = _key_path(loc)
     message = _known_message(first, loc, root) or _message(first)
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    more = ""
+    if len(errors) > 1:
+        paths = [_key_path(_loc(error)) or "(top)" for error in errors[1 : SHOWN_MORE + 1]]
+        etc = ", ..." if len(errors) > SHOWN_MORE + 1 else ""
+        more = f" (+{len(errors) - 1} more: {', '.join(paths)}{etc})"
     return f"{source}: {where}: {message}{more}" if where else f"{source}: {message}{more}"
+
+
+SHOWN_MORE = 3
+"""How many further errors a config error names by their key path."""
+_UNKNOWN_KEY_TYPES = ("extra_forbidden", UNKNOWN_FIELD)
+
+
+def _loc(error: Mapping[str, Any]) -> tuple[int | str, ...]:
+    """Where an error is; a dict's unknown key: the path names the key itself."""
+    loc = tuple(error["loc"])
+    if error["type"] == UNKNOWN_FIELD:
+        loc += (error["ctx"]["key"],)
+    return loc
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:

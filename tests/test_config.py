@@ -133,6 +133,16 @@ def doc(**over: Any) -> dict[str, Any]:
             "x.toml: runn: unknown key; did you mean 'run'? (allowed: run, connections, judges, "
             "agreement)",
         ),
+        (  # the unknown key comes first: it is why `judges` is missing
+            {"judge": [LLM]},
+            "x.toml: judge: unknown key; did you mean 'judges'? (allowed: run, connections, "
+            "judges, agreement) (+1 more: judges)",
+        ),
+        (  # the other errors are named by their key paths
+            doc(judges=[{**LLM, "weight": 2}, {**LLM, "name": "d", "weigth": 1}], runn={}),
+            "x.toml: judges[0].weight: unknown key (allowed: "
+            f"{JUDGE_KEYS}) (+2 more: judges[1].weigth, runn)",
+        ),
         (
             doc(judges=[{**LLM, "weight": 2}]),
             f"x.toml: judges[0].weight: unknown key (allowed: {JUDGE_KEYS})",
@@ -191,6 +201,8 @@ def doc(**over: Any) -> dict[str, Any]:
         "unknown-connection-key",
         "unknown-agreement-key",
         "unknown-section",
+        "misspelt-judges-table",
+        "more-errors-named",
         "unknown-key-no-guess",
         "threshold-above-1",
         "threshold-below-0",
