@@ -208,9 +208,8 @@ CORRECTNESS = Pairing("correctness", "human_verdict", 0.7)
         ),
         (
             Pairing("correctness", "verdict", 0.7),
-            "no column 'verdict' for the human labels of judge 'correctness' (columns: id, "
-            "human_verdict, correctness_score, correctness_passed, correctness_error, "
-            "rule_exact_passed)",
+            "no column 'verdict' for the human labels of judge 'correctness'; did you mean "
+            "'human_verdict'? (columns: id, human_verdict)",
         ),
     ],
     ids=["judge-missing", "human-missing"],

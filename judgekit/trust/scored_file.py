@@ -7,6 +7,7 @@ human column, a column of the wrong type, or a read error is one
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,9 +88,16 @@ def _needed_columns(path: Path, columns: Sequence[str], pairings: Sequence[Pairi
                 f"(judges found: {', '.join(found) or 'none'})"
             )
         if pairing.human_column not in present:
+            # Judge columns aside (J_passed names a judge J): the labels are the dataset's own.
+            judges = tuple(
+                f"{c.removesuffix('_passed')}_" for c in columns if c.endswith("_passed")
+            )
+            own = [c for c in columns if not c.startswith(judges)] if judges else list(columns)
+            near = difflib.get_close_matches(pairing.human_column, own, n=1)
+            guess = f"; did you mean '{near[0]}'?" if near else ""
             raise DatasetError(
                 f"{path}: no column '{pairing.human_column}' for the human labels of judge "
-                f"'{pairing.judge}' (columns: {_some(columns)})"
+                f"'{pairing.judge}'{guess} (columns: {_some(own)})"
             )
         names = [pairing.human_column] + [
             f"{pairing.judge}_{s}" for s in ("passed", "score", "error", VOTE_SHARE)
