@@ -499,6 +499,25 @@ def test_dry_run_calls_nothing_and_counts_calls_cost_and_budget(
     assert workspace.fake.stats().requests == 0
 
 
+def test_dry_run_warns_when_refused_calls_alone_would_fail_the_run(workspace: Workspace) -> None:
+    rows = workspace.qa_rows(4)
+    for row in rows[:2]:
+        row["reference"] = ""  # correctness needs it: those two calls are refused
+    data, config = workspace.write_rows(rows), workspace.write_config()
+    out = workspace.root / "o.parquet"
+    result = workspace.score(data, config, out, "--dry-run", "--max-error-rate", "0.4")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-1] == (
+        "warning: 2 of 4 LLM judgements are refused before any call (50%, above "
+        "max_error_rate 40%): the run would exit 1 (a required field empty on those rows, a "
+        "prompt over max_input_tokens or a call over max_cost_usd_per_call); map other "
+        "columns, or raise [run] max_error_rate"
+    )
+    allowed = workspace.score(data, config, out, "--dry-run", "--max-error-rate", "0.5")
+    assert "warning" not in allowed.stderr
+    assert workspace.fake.stats().requests == 0
+
+
 def test_dry_run_creates_no_file(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     data = workspace.write_rows(workspace.qa_rows(2))
     config = workspace.write_config()

@@ -155,7 +155,12 @@ def score(
             batch=batch or cfg.run.mode == "batch",
         )
         if dry_run:
-            _print_estimate(estimate(job), batch=job.batch)
+            counted = estimate(job)
+            _print_estimate(counted, batch=job.batch)
+            limit_rate = max_error_rate if max_error_rate is not None else cfg.run.max_error_rate
+            warning = refused_warning(counted, limit_rate)
+            if warning is not None:
+                stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
             return
         if engine == "ray":
             from judgekit.distributed import require_ray
@@ -236,6 +241,22 @@ def _score(
 
     keep_pandas_unloaded()
     return score_dataset(job, hooks)
+
+
+def refused_warning(e: Estimate, max_error_rate: float) -> str | None:
+    """The dry run's warning when the calls its guards refuse (an empty required field, a
+    prompt over max_input_tokens, a worst case over max_cost_usd_per_call) alone make the
+    run's error rate exceed ``max_error_rate``: it would pay for the rest, then exit 1."""
+    judgements = e.calls_needed + e.calls_cached + e.calls_refused
+    if not judgements or e.calls_refused / judgements <= max_error_rate:
+        return None
+    return (
+        f"{e.calls_refused} of {judgements} LLM judgements are refused before any call "
+        f"({e.calls_refused / judgements:.0%}, above max_error_rate {max_error_rate:.0%}): the "
+        "run would exit 1 (a required field empty on those rows, a prompt over "
+        "max_input_tokens or a call over max_cost_usd_per_call); map other columns, or raise "
+        "[run] max_error_rate"
+    )
 
 
 def _print_estimate(e: Estimate, *, batch: bool = False) -> None:
