@@ -217,6 +217,12 @@ ERRORS: list[tuple[str, Callable[[], str], str]] = [
         " them into one .jsonl file and score that",
     ),
     (
+        "directory-of-jsonl",
+        lambda: _glob_of("a.jsonl", "b.ndjson")().removesuffix("/*"),
+        "parts: holds 2 JSONL files; a glob or directory reads .parquet files only: join"
+        " them into one .jsonl file and score that",
+    ),
+    (
         "glob-of-csv",
         _glob_of("a.csv"),
         "parts/*: matches 1 CSV file; a glob or directory reads .parquet files only: join"

@@ -21,6 +21,7 @@ def _resolve(path: str) -> tuple[tuple[Path, ...], Format]:
     if given.is_dir():
         found = _parquet_under(given)
         if not found:
+            _refuse_other_files(path, sorted(p for p in given.rglob("*") if p.is_file()), "holds")
             raise DatasetError(f"{path}: no .parquet files in this directory")
         return found, "parquet"
     if given.exists():
@@ -38,15 +39,16 @@ def _resolve(path: str) -> tuple[tuple[Path, ...], Format]:
     raise DatasetError(f"{path}: no such file")
 
 
-def _refuse_other_files(pattern: str, files: Sequence[Path]) -> None:
-    """A glob that matches only JSONL or CSV files: say what to do instead."""
+def _refuse_other_files(pattern: str, files: Sequence[Path], verb: str = "matches") -> None:
+    """A glob that matches, or a directory that holds, only JSONL or CSV files: say what
+    to do instead."""
     kinds = Counter(_format_of(file.name) for file in files)
     named: tuple[tuple[Format, str], ...] = (("jsonl", "JSONL"), ("csv", "CSV"))
     for kind, name in named:
         if kinds[kind]:
             joined = "one .jsonl file" if kind == "jsonl" else "one .csv file with one header"
             raise DatasetError(
-                f"{pattern}: matches {kinds[kind]} {name} file{'s' if kinds[kind] > 1 else ''};"
+                f"{pattern}: {verb} {kinds[kind]} {name} file{'s' if kinds[kind] > 1 else ''};"
                 f" a glob or directory reads .parquet files only: join them into {joined}"
                 " and score that"
             )
