@@ -37,7 +37,7 @@ from judgekit.cache import AnswerCache, cache_location
 from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo
 from judgekit.distributed import start_local_cluster
-from judgekit.distributed.address import head_of, join_cluster
+from judgekit.distributed.address import check_reachable, join_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
 from judgekit.distributed.storage import (
     RemoteDataset,
@@ -87,7 +87,9 @@ def score_with_ray(
     import ray.data  # configures Ray Data's logging now, before it is quietened
 
     if address is not None:
-        head_of(address)  # a malformed address is refused before any check of the data
+        # Before anything else, and also when this process already runs Ray (a library
+        # caller, a test): the cluster asked for must be there.
+        check_reachable(address)
     hooks = hooks or RunHooks()
     shown = str(job.output) if output is None else output
     remote_out: RemoteOutput | None = None
