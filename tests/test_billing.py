@@ -53,6 +53,7 @@ FAULTS: list[Fault] = [
     ("refuse", {"refuse": True}, ""),
     ("empty_reply", {"empty_reply": True}, ""),
     ("tool_call_reply", {"tool_call_reply": True}, ""),
+    ("gzip_replies", {"gzip_replies": True}, ""),
     ("error_in_200-server", {"error_in_200": "server"}, ""),
     # A 429 is waited out without spending retries until it proves lasting (7 rounds):
     # a short hint keeps that quick.
@@ -88,6 +89,7 @@ REPLY_SHAPES = {
     "refuse",
     "empty_reply",
     "error_in_200-server",
+    "gzip_replies",
 }
 """The faults that change a reply's shape, run on the other two protocols too."""
 

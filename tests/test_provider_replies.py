@@ -185,6 +185,18 @@ def test_a_refusal_costs_one_request_and_is_billed_to_its_row(runner: Run, proto
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_gzip_encoded_reply_is_read_as_the_plain_one(runner: Run, protocol: str) -> None:
+    runner.fake.settings.gzip_replies = True
+    result = runner.score(2, protocol=protocol)
+    assert result.exit_code == 0, result.stderr
+    assert runner.column("score") == [1.0, 0.0]
+    assert runner.fake.stats().requests == 2
+    stats = runner.fake.stats()
+    assert sum(runner.column("input_tokens")) == stats.input_tokens > 0
+    assert sum(runner.column("output_tokens")) == stats.output_tokens > 0
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_an_empty_reply_costs_one_request(runner: Run, protocol: str) -> None:
     runner.fake.settings.empty_reply = True
     result = runner.score(2, protocol=protocol)

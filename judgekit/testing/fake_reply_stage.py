@@ -4,11 +4,12 @@ The stand-in judge (``fake_judges``, ``fake_verdicts``) gives a verdict; the
 switches of the reply stage then write it as a real provider would:
 ``error_in_200``, ``bad_verdict_*``, ``verdict_defect``, the shapes of
 ``fake_replies`` (output cap, ``think_prefix``, ``refuse`` ...), Bedrock's stop
-reason, ``omit_usage``, and last ``malformed_*`` (a truncated body).
+reason, ``omit_usage``, ``malformed_*`` (a truncated body), and last ``gzip_replies``.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import zlib
@@ -82,5 +83,10 @@ def reply(
     if gate.malformed(s):
         payload = payload[: len(payload) // 2]
     headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
-    response = web.Response(text=payload, content_type="application/json", headers=headers)
+    if s.gzip_replies:
+        encoded = {**(headers or {}), "Content-Encoding": "gzip"}
+        body_bytes = gzip.compress(payload.encode())
+        response = web.Response(body=body_bytes, content_type="application/json", headers=encoded)
+    else:
+        response = web.Response(text=payload, content_type="application/json", headers=headers)
     return response, shaped.usage

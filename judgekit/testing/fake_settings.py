@@ -90,6 +90,9 @@ class FakeSettings:
     part, Anthropic ``stop_reason: "refusal"``)."""
     empty_reply: bool = False
     """Every reply is empty (input billed, no output)."""
+    gzip_replies: bool = False
+    """Every reply body is gzip-compressed with ``Content-Encoding: gzip`` (aiohttp asks for
+    it in ``Accept-Encoding``, and providers behind CDNs send it)."""
     tool_call_reply: bool = False
     """Chat Completions: ``content`` null, the answer in one tool call's arguments."""
     error_in_200: str | None = None
