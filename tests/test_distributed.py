@@ -297,15 +297,28 @@ def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
             quiet_at["requests"] = stats.requests
         return done
 
-    workspace.wait_for(quiet, "ten answers, all stored")
-    (coordinator,) = _coordinators() - earlier
-    pids = _scoring_pids(coordinator)
-    assert pids
-    os.kill(pids[0], signal.SIGKILL)
-    # On a loaded machine a request can slip out between that moment and the kill: only
-    # such a call, on the wire when its worker died, may be sent again (documented).
-    on_the_wire = fake.stats().requests - quiet_at["requests"]
-    thread.join(timeout=120)
+    pids: list[int] = []
+
+    def quiet_and_busy() -> bool:
+        # A quiet moment can fall between two batches, with no worker scoring: wait for
+        # one with a batch in progress.
+        if not quiet():
+            return False
+        started = _coordinators() - earlier
+        if not started:
+            return False
+        pids[:] = _scoring_pids(next(iter(started)))
+        return bool(pids)
+
+    try:
+        workspace.wait_for(quiet_and_busy, "ten answers, all stored, a batch in progress")
+        os.kill(pids[0], signal.SIGKILL)
+        # On a loaded machine a request can slip out between that moment and the kill: only
+        # such a call, on the wire when its worker died, may be sent again (documented).
+        on_the_wire = fake.stats().requests - quiet_at["requests"]
+    finally:
+        # Never leave the run going into the next test: it would send to the shared fake.
+        thread.join(timeout=120)
     assert not thread.is_alive() and reports
     assert reports[0].problem is None
     table = pq.read_table(output).to_pylist()
