@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 from judgekit.errors import UsageError
+from judgekit.output_paths import describe_os_error
 
 CONNECT_TIMEOUT_S = 5.0
 """How long the head may take to accept a TCP connection before the address is refused."""
@@ -51,18 +52,17 @@ def check_reachable(address: str) -> None:
         with socket.create_connection(head, timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
         raise UsageError(
-            f"--address {address}: no Ray cluster answers there ({reason}); {_START_ONE}"
+            f"--address {address}: no Ray cluster answers there ({_reason(exc)}); {_START_ONE}"
         ) from None
 
 
 def join_cluster(address: str, **options: Any) -> None:
-    """``ray.init(address=address, **options)`` after ``check_reachable``; what Ray raises
-    when it cannot join becomes one line (UsageError)."""
+    """``ray.init(address=address, **options)``, once ``check_reachable`` passed (the caller
+    checks first, before any other work); what Ray raises when it cannot join becomes one
+    line (UsageError)."""
     import ray
 
-    check_reachable(address)
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -73,8 +73,11 @@ def join_cluster(address: str, **options: Any) -> None:
 
 
 def _reason(exc: OSError) -> str:
-    """``connection refused``, ``host name could not be resolved``, ...: short, lowercase."""
+    """``connection refused``, ``timed out``, ``host name could not be resolved``: short,
+    lowercase (``output_paths.describe_os_error`` for the OS's words)."""
     if isinstance(exc, socket.gaierror):
         return "host name could not be resolved"
-    text = exc.strerror or type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    text = describe_os_error(exc)
     return text[:1].lower() + text[1:]
