@@ -135,6 +135,10 @@ class AnswerCache:
         """How long the end of a run waits for another process's write lock, seconds."""
         self._notice = notice
         self._db = open_cache_file(location, self.wait_s, notice)
+        # One cursor for the per-call lookups and single inserts: Connection.execute makes
+        # and registers a new cursor each time.  A lookup by primary key runs to its end
+        # in fetchone, so the cursor never holds a read transaction open.
+        self._cursor = self._db.cursor()
         self._waiting: dict[str, CachedAnswer] = {}
         self._pending: dict[str, CachedAnswer] = {}
         """Answers of this turn of the event loop, committed at the start of the next one."""
@@ -150,7 +154,7 @@ class AnswerCache:
         if held is not None:
             return held
         try:
-            row = self._db.execute(_SELECT, (key,)).fetchone()
+            row = self._cursor.execute(_SELECT, (key,)).fetchone()
         except sqlite3.Error as exc:
             self._failed(exc)
             return None
@@ -210,7 +214,7 @@ class AnswerCache:
         try:
             if len(pending) == 1:  # autocommit: one statement, its own transaction
                 ((key, answer),) = pending.items()
-                self._db.execute(_INSERT, _row(key, answer))
+                self._cursor.execute(_INSERT, _row(key, answer))
             else:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(_INSERT, [_row(k, a) for k, a in pending.items()])

@@ -28,7 +28,6 @@ Prices change: a connection's ``input_usd_per_mtok`` / ``output_usd_per_mtok`` /
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -233,9 +232,11 @@ def estimate_input_tokens(call: ModelCall) -> int:
     high here) and about one token per 3-byte CJK character (about right); dense
     random strings (ids, base64) can run below 3 bytes a token, so this is a pacing
     and guard figure, never the budget's: that reserves ``input_token_bound``."""
-    tokens = _text_tokens(call.system) + _text_tokens(call.user) + 2 * MESSAGE_OVERHEAD_TOKENS
+    # -(-n // 3) is ceil(n / 3) in integers, as exact and without a float
+    tokens = -(-_utf8_bytes(call.system) // 3) - (-_utf8_bytes(call.user) // 3)
+    tokens += 2 * MESSAGE_OVERHEAD_TOKENS
     if call.output_mode != "prompt" and call.json_schema is not None:
-        tokens += math.ceil(_schema_bytes(call.json_schema) / 3) + STRUCTURED_OVERHEAD_TOKENS
+        tokens += -(-_schema_bytes(call.json_schema) // 3) + STRUCTURED_OVERHEAD_TOKENS
     return tokens
 
 
@@ -252,10 +253,6 @@ def _schema_bytes(schema: Mapping[str, Any]) -> int:
     if len(_SCHEMA_BYTES) < 1024:
         _SCHEMA_BYTES[id(schema)] = (schema, size)
     return size
-
-
-def _text_tokens(text: str) -> int:
-    return math.ceil(len(text.encode()) / 3)
 
 
 def input_token_bound(call: ModelCall) -> int:

@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 
 from judgekit.errors import ConfigError
+from judgekit.providers.wire import FIXED_HEADERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ class _PlainProxyAuth(httpx.AsyncBaseTransport):
         """Send ``request`` through the proxy, with credentials when it is plain HTTP."""
         if request.url.scheme == "http":
             request.headers["Proxy-Authorization"] = self._credentials
+            request.extensions.pop(FIXED_HEADERS, None)  # its headers are no longer those
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

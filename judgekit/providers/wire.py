@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -35,9 +35,22 @@ def post_json(
     # order, without re-normalising the same few headers on every call.
     prepared = httpx.Headers(known)
     prepared["Content-Length"] = str(len(content))
-    request = httpx.Request("POST", parsed, headers=prepared, stream=httpx.ByteStream(content))
+    request = httpx.Request(
+        "POST",
+        parsed,
+        headers=prepared,
+        stream=httpx.ByteStream(content),
+        # The same object for every request of these headers: a transport can build
+        # its own form of them once (engine.transport), not once per call.
+        extensions={FIXED_HEADERS: known},
+    )
     request.read()
     return request
+
+
+FIXED_HEADERS = "judgekit.fixed_headers"
+"""Request extension: the ``httpx.Headers`` a request sends besides Content-Length, one
+object shared by every request that sends the same ones (never changed)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -187,7 +200,7 @@ def _fixed_exact(part: object) -> bool:
 
 def _exact(value: object, skip: set[int]) -> bool:
     """The check itself, without recursion (a body is small, but Python calls are not)."""
-    stack = [value]
+    stack: list[Any] = [value]
     pop, extend = stack.pop, stack.extend
     while stack:
         item = pop()
@@ -195,18 +208,17 @@ def _exact(value: object, skip: set[int]) -> bool:
         if kind is str or kind is int or kind is bool or item is None:
             continue
         if kind is dict:
-            if id(item) in skip:
+            if skip and id(item) in skip:
                 continue
-            members = cast("dict[object, object]", item)
-            if any(type(key) is not str for key in members):
-                return False
-            extend(members.values())
+            for key in item:  # a loop, not any(genexpr): this runs for every message
+                if type(key) is not str:
+                    return False
+            extend(item.values())
         elif kind is list or kind is tuple:
-            if id(item) not in skip:
-                extend(cast("list[object]", item))
+            if not skip or id(item) not in skip:
+                extend(item)
         elif kind is float:
-            number = cast("float", item)
-            if not (number == 0.0 or 1e-4 <= abs(number) < 1e16):
+            if not (item == 0.0 or 1e-4 <= abs(item) < 1e16):
                 return False
         else:
             return False
@@ -259,9 +271,11 @@ def token_count(usage: Any, *path: str) -> int:
     """The token count at ``path`` in a usage object: 0 when absent or null."""
     value = usage
     for key in path:
-        if not isinstance(value, dict):
+        if type(value) is not dict and not isinstance(value, dict):
             return 0
         value = value.get(key)
+    if type(value) is int and value >= 0:  # the usual count, without the checks below
+        return value
     if value is None:
         return 0
     if isinstance(value, float) and value.is_integer():
