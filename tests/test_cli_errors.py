@@ -673,3 +673,57 @@ def test_an_output_path_taken_mid_run_is_one_line_and_the_rerun_pays_nothing(
     rerun = ws.score(data, config, output)
     assert rerun.exit_code == 0, rerun.stderr
     assert ws.fake.stats().requests == 10
+
+
+USAGE_ERRORS = [
+    (
+        ["score", "d.jsonl", "-c", "c.toml", "-o", "o.parquet", "--limit", "0"],
+        "error: judgekit score: invalid value for '--limit': 0 is not in the range x>=1; "
+        "see 'judgekit score --help'",
+    ),
+    (
+        ["score", "d.jsonl"],
+        "error: judgekit score: missing option '--config' / '-c'; see 'judgekit score --help'",
+    ),
+    (
+        ["scroe"],
+        "error: judgekit: no such command 'scroe'; did you mean 'score'?; see 'judgekit --help'",
+    ),
+    (
+        ["agreement"],
+        "error: judgekit agreement: missing argument 'SCORED'; see 'judgekit agreement --help'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "line"), USAGE_ERRORS, ids=["range", "option", "command", "arg"])
+def test_a_usage_error_is_one_line_and_exit_2(
+    workspace: Workspace, args: list[str], line: str
+) -> None:
+    result = workspace.invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [line]
+    assert result.stdout == ""
+
+
+def test_a_usage_error_is_one_line_from_the_console_script_too(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("judgekit")
+    done = subprocess.run(
+        [str(exe), "score", "d.jsonl", "--bogus"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: judgekit score: no such option: --bogus (Possible options: --budget-usd, "
+        "--verbose); see 'judgekit score --help'"
+    ]
+
+
+def test_bare_judgekit_still_shows_the_help(workspace: Workspace) -> None:
+    result = workspace.invoke()
+    assert result.exit_code == 2
+    assert "Usage: judgekit [OPTIONS] COMMAND [ARGS]..." in result.stdout + result.stderr
+    assert "error:" not in result.stdout + result.stderr
