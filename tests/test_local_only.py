@@ -149,3 +149,22 @@ def test_an_unpriced_connection_is_free_only_on_this_machine(
     assert result.exit_code == 0, result.stderr
     rows = {tuple(r) for r in ws.table(result.stderr)}  # the dry run goes to stderr
     assert (("judges", "2") in rows) is free
+
+
+def test_validate_local_only_checks_what_that_run_reads(workspace: Workspace) -> None:
+    ws = workspace
+    config = ws.write_config(judges=JUDGES, prices=False)
+    data = ws.write_rows(ws.qa_rows(2))
+    refused = ws.invoke("validate", "-c", str(config), str(data))
+    assert refused.exit_code == 2
+    assert "environment variable OPENAI_API_KEY is not set" in refused.stderr
+    result = ws.invoke("validate", "-c", str(config), str(data), "--local-only")
+    assert result.exit_code == 0, result.stderr
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped")]
+    assert skipped == [f"skipped (local only): {k}: {v}" for k, v in SKIPPED.items()]
+    judged = [row[0] for row in ws.table(result.stdout) if row and row[0] != "judge"]
+    assert judged == ["f1", "local"]
+    assert result.stdout.splitlines()[-1].endswith(
+        "(2 rows) are valid (1 warning above); no model was called"
+    )
+    assert ws.fake.stats().requests == 0

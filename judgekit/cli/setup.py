@@ -28,10 +28,17 @@ def validate(
         Path | None,
         typer.Option("--output", "-o", help="Also check that this output file can be written."),
     ] = None,
+    local_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-only",
+            help="Check as 'score --local-only' runs: only judges that cost nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
-    from judgekit.engine.plan import make_plan
+    from judgekit.engine.plan import Overrides, make_plan
     from judgekit.output import check_output_path
     from judgekit.preflight import run_warnings
 
@@ -40,8 +47,10 @@ def validate(
         if output is not None:
             check_output_path(output)
         info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
-        plan = make_plan(cfg, str(config), info)
+        plan = make_plan(cfg, str(config), info, Overrides(local_only=local_only or None))
         _print_plan(cfg, plan)
+        for skipped in plan.skipped:
+            stdout.print(f"skipped (local only): {skipped.name}: {skipped.reason}", markup=False)
         warnings = run_warnings(cfg, str(config), plan, info)
         for warning in warnings:
             stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
