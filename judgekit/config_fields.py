@@ -4,18 +4,44 @@ and the rule for ``params`` (request-body members a connection or a judge adds).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
 class FrozenModel(BaseModel):
-    """A config table: unknown keys are errors, values never change once read."""
+    """A config table: unknown keys are errors, values never change once read, and a
+    number is a TOML number (``concurrency = "16"`` or ``= true`` is an error, not 16 or 1:
+    quotes around a number usually mean a value pasted from somewhere else)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _is_number(field.annotation):
+                fix = "write it without quotes" if isinstance(value, str) else "give a number"
+                raise ValueError(f"must be a number, not {json.dumps(value)}; {fix}")
+        return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field holds an int or float (maybe optional, maybe constrained), and
+    nothing else: ``int``, ``float | None``, ``Annotated[float, Field(gt=0)]``."""
+    if annotation is int or annotation is float:
+        return True
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Annotated:
+        return _is_number(args[0])
+    if get_origin(annotation) in (Union, UnionType) and args:
+        return all(_is_number(a) for a in args)
+    return False
 
 
 RESERVED_PARAMS: dict[str, str] = {

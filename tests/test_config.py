@@ -49,6 +49,18 @@ def doc(**over: Any) -> dict[str, Any]:
             "x.toml: run.concurrency: Input should be greater than or equal to 1",
         ),
         (
+            doc(run={"concurrency": "16"}),
+            'x.toml: run.concurrency: must be a number, not "16"; write it without quotes',
+        ),
+        (
+            doc(connections={"c": {**CONN, "timeout_s": True}}),
+            "x.toml: connections.c.timeout_s: must be a number, not true; give a number",
+        ),
+        (
+            doc(run={"budget_usd": "5"}),
+            'x.toml: run.budget_usd: must be a number, not "5"; write it without quotes',
+        ),
+        (
             doc(judges=[{**LLM, "criteria": {"a": 0.5, "b": 0.4}}]),
             "x.toml: judges[0].criteria: criteria weights must sum to 1, got 0.9",
         ),
@@ -184,6 +196,9 @@ def doc(**over: Any) -> dict[str, Any]:
     ids=[
         "unknown-key",
         "bounds",
+        "quoted-number",
+        "boolean-number",
+        "quoted-budget",
         "criteria-sum",
         "unknown-field",
         "protocol",
