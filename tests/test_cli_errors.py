@@ -678,20 +678,20 @@ def test_an_output_path_taken_mid_run_is_one_line_and_the_rerun_pays_nothing(
 USAGE_ERRORS = [
     (
         ["score", "d.jsonl", "-c", "c.toml", "-o", "o.parquet", "--limit", "0"],
-        "error: judgekit score: invalid value for '--limit': 0 is not in the range x>=1; "
-        "see 'judgekit score --help'",
+        "error: judgekit score: invalid value for '--limit': 0 is not in the range x>=1 "
+        "(see 'judgekit score --help')",
     ),
     (
         ["score", "d.jsonl"],
-        "error: judgekit score: missing option '--config' / '-c'; see 'judgekit score --help'",
+        "error: judgekit score: missing option '--config' / '-c' (see 'judgekit score --help')",
     ),
     (
         ["scroe"],
-        "error: judgekit: no such command 'scroe'; did you mean 'score'?; see 'judgekit --help'",
+        "error: judgekit: no such command 'scroe'; did you mean 'score'? (see 'judgekit --help')",
     ),
     (
         ["agreement"],
-        "error: judgekit agreement: missing argument 'SCORED'; see 'judgekit agreement --help'",
+        "error: judgekit agreement: missing argument 'SCORED' (see 'judgekit agreement --help')",
     ),
 ]
 
@@ -718,7 +718,7 @@ def test_a_usage_error_is_one_line_from_the_console_script_too(tmp_path: Path) -
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "error: judgekit score: no such option: --bogus (Possible options: --budget-usd, "
-        "--verbose); see 'judgekit score --help'"
+        "--verbose) (see 'judgekit score --help')"
     ]
 
 

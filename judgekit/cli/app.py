@@ -51,8 +51,8 @@ USAGE_EXIT = 2
 
 
 def usage_error_line(exc: BaseException) -> str | None:
-    """``error: judgekit score: missing option '--config' / '-c'; see 'judgekit score
-    --help'`` for a command-line usage error (click's ``UsageError``, which Typer vendors:
+    """``error: judgekit score: missing option '--config' / '-c' (see 'judgekit score
+    --help')`` for a command-line usage error (click's ``UsageError``, which Typer vendors:
     told apart by its ``format_message`` and ``ctx``); None for anything else."""
     format_message = getattr(exc, "format_message", None)
     if not callable(format_message) or not hasattr(exc, "ctx"):
@@ -61,7 +61,7 @@ def usage_error_line(exc: BaseException) -> str | None:
     message = message[:1].lower() + message[1:]
     ctx = getattr(exc, "ctx", None)
     path = getattr(ctx, "command_path", "") or "judgekit"
-    return f"error: {path}: {message}; see '{path} --help'"
+    return f"error: {path}: {message} (see '{path} --help')"
 
 
 app = typer.Typer(
