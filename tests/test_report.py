@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,37 @@ def test_report_renders_in_a_real_browser(demo_report: Path) -> None:
             browser.close()
     assert errors == []
     assert screenshot.stat().st_size > 10_000
+
+
+_WITHOUT_EXTRA = """
+import sys
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"jinja2", "matplotlib"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+from judgekit.cli import main
+sys.argv = ["judgekit", *sys.argv[1:]]
+main()
+"""
+
+
+def test_report_without_its_extra_is_one_line(demo_report: Path, tmp_path: Path) -> None:
+    """As after a bare ``pip install judgekit``: jinja2 and matplotlib cannot be imported."""
+    scored = demo_report.parent / "demo.parquet"
+    out = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_EXTRA, "report", str(scored), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: judgekit report needs its extra (jinja2 and matplotlib missing): "
+        "pip install 'judgekit[report]'\n"
+    )
+    assert not out.exists()

@@ -3,6 +3,7 @@ HTML ``report``, and ``align`` (few-shot examples from disagreements)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -12,6 +13,9 @@ from judgekit.cli.app import ConfigOption, handled, stderr, stdout
 from judgekit.config import load_config
 from judgekit.errors import UsageError
 from judgekit.output_paths import check_local_scored
+
+REPORT_EXTRA = ("jinja2", "matplotlib")
+"""What ``pip install 'judgekit[report]'`` brings (pyproject.toml), as modules."""
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     pass
@@ -100,13 +104,16 @@ def report(
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
         check_local_scored(scored, "report")
-        try:
-            from judgekit.trust.html_report import write_html_report
-        except ImportError as exc:
+        # The extra's libraries are imported only while the page is drawn: look for them
+        # first, so a missing one is this line, not a traceback after the file was read.
+        missing = [name for name in REPORT_EXTRA if not _installed(name)]
+        if missing:
             raise UsageError(
-                f"judgekit report needs its extra ({exc.name} is missing): "
+                f"judgekit report needs its extra ({' and '.join(missing)} missing): "
                 "pip install 'judgekit[report]'"
-            ) from None
+            )
+        from judgekit.trust.html_report import write_html_report
+
         cfg = load_config(config, expand=False) if config else None
         size = write_html_report(scored, output, config=cfg, judges=judge or (), humans=human or ())
         stderr.print(f"wrote {output} ({size / 1e6:.1f} MB)", markup=False, soft_wrap=True)
@@ -197,3 +204,11 @@ def align(
             raise typer.Exit(1)
         write_aligned(job, alignment)
         say(f"wrote {output}: held-out agreement did not get worse ({change})")
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, a module set to None
+        return False
