@@ -21,8 +21,21 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _Handler = Callable[[int, FrameType | None], object] | int | None
 
 
-def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+_claimed: list[bool] = []
+"""One entry per ``stop_signals_interrupt`` block the main thread is in."""
+_last_signal: list[str] = []
+"""The name of the last stop signal ``stop_signals_interrupt`` turned into an interrupt."""
+
+
+def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    _last_signal[:] = [signal.Signals(signum).name]
     raise KeyboardInterrupt
+
+
+def interrupting_signal() -> str:
+    """The name of the signal behind the ``KeyboardInterrupt`` being handled: SIGTERM or
+    SIGHUP when ``stop_signals_interrupt`` raised it, else SIGINT (Ctrl-C)."""
+    return _last_signal[0] if _last_signal else "SIGINT"
 
 
 @contextmanager
@@ -33,11 +46,25 @@ def stop_signals_interrupt() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.signal(signum, _raise_interrupt) for signum in STOP_SIGNALS[1:]}
+    _last_signal.clear()
+    _claimed.append(True)
     try:
         yield
     finally:
+        _claimed.pop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def claim_stop_signals() -> None:
+    """Inside ``stop_signals_interrupt``: take SIGTERM and SIGHUP back from a library that
+    set its own handlers meanwhile (``ray.init`` makes SIGTERM exit with code 15, without
+    a word).  A no-op outside that block or off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in STOP_SIGNALS[1:]:
+        if _claimed and signal.getsignal(signum) is not _raise_interrupt:
+            signal.signal(signum, _raise_interrupt)
 
 
 @contextmanager

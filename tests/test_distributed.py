@@ -431,8 +431,6 @@ def _readme_ray_block() -> list[str]:
 
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-_RAY_LOG = "WARNING authentication_token_setup.py"
-"""Ray's own line when it starts a local cluster (here the fixture started it)."""
 
 
 @ray_test
@@ -459,7 +457,7 @@ def test_readme_ray_run_is_real(
     for line in _readme_ray_block():
         if line.startswith("$ "):
             runs.append((line[2:], []))
-        elif _RAY_LOG not in line:
+        else:
             runs[-1][1].append(line)
     assert len(runs) == 4
     for command, shown in runs:
@@ -696,3 +694,54 @@ def test_a_failed_upload_keeps_the_local_output(s3_server: S3Server, tmp_path: P
     assert str(caught.value).endswith(f"); the scores are in {local}")
     assert pq.read_table(local).num_rows == 2
     assert not s3_server.admin.get_file_info("judged/late.parquet").is_file
+
+
+@ray_test
+@one_cluster
+def test_a_stopped_ray_run_says_what_was_kept_and_the_rerun_resumes(
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+) -> None:
+    """SIGTERM to ``score --engine ray`` (a driver joined to the session's cluster): exit
+    130 with the line the local engine ends with; the rerun answers from the cache."""
+    import ray
+
+    rows = 24
+    dataset = workspace.write_rows(workspace.qa_rows(rows))
+    config = _config(workspace, run="concurrency = 2")
+    output = workspace.root / "out.parquet"
+    fake.settings.latency_ms = 300
+    args = [str(dataset), "-c", str(config), "-o", str(output), "--cache", str(workspace.cache)]
+    address = ray.get_runtime_context().gcs_address
+    ray_args = ["--engine", "ray", "--address", address, "-q"]
+    process = subprocess.Popen(
+        [workspace.executable(), "score", *args, *ray_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=workspace.environ(),
+    )
+    try:
+        workspace.wait_for(lambda: _stored(workspace.cache) >= 4, "four stored answers", 90)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        # Its tasks end with its job; let none of them reach the next test's fake.
+        workspace.wait_for(lambda: fake.stats().in_flight == 0, "the fake to be idle", 60)
+    assert process.returncode == 130
+    assert stderr.splitlines()[-1] == (
+        "error: interrupted by SIGTERM: answers received so far are kept in the cache; "
+        "rerun the same command to resume"
+    )
+    assert not output.exists()
+    stored = _stored(workspace.cache)
+    fake.settings.latency_ms = 0
+    summary_path = workspace.root / "summary.json"
+    rerun = workspace.invoke("score", *args, "--engine", "ray", "--summary-json", str(summary_path))
+    assert rerun.exit_code == 0, rerun.output
+    summary = json.loads(summary_path.read_text())
+    assert summary["cache_hits"] >= stored >= 4
+    assert [r["id"] for r in pq.read_table(output).to_pylist()] == [
+        f"row-{i:03d}" for i in range(rows)
+    ]

@@ -273,7 +273,6 @@ NOT_IN_THE_PROJECT = {
     "configs/x.toml": "a config file name inside an example error message",
     "judgekit.toml": "the file `judgekit init` writes by default",
     "pyarrow.parquet": "a Python module, not a file",
-    "authentication_token_setup.py": "Ray's module, named in Ray's own start-up warning",
     "part-00000.parquet": "a part's name inside a directory of parts that --engine ray writes",
     "part-00001.parquet": "a part's name inside a directory of parts that --engine ray writes",
 }

@@ -8,6 +8,7 @@ Nothing here imports Ray at import time: judgekit works without it, and
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import Any
 
 from judgekit.errors import UsageError
@@ -49,4 +50,16 @@ def start_local_cluster(**options: Any) -> None:
 
     os.environ[LOOPBACK_ENV] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(**options)
+    # Ray says at every start that the local cluster it creates uses token authentication
+    # (its default, kept): news to no one who did not ask for a cluster, and a line that
+    # `-q` must not print.
+    notice = logging.getLogger(_TOKEN_NOTICE_LOGGER)
+    level = notice.level
+    notice.setLevel(logging.ERROR)
+    try:
+        ray.init(**options)
+    finally:
+        notice.setLevel(level)
+
+
+_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"

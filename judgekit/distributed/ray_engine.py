@@ -53,7 +53,7 @@ from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import RunHooks, RunOutcome
 from judgekit.engine.score import ScoreJob, ScoreReport, _metadata, _problem, prepare
 from judgekit.engine.stats import Counters, Snapshot
-from judgekit.errors import JudgekitError, UsageError
+from judgekit.errors import Interrupted, JudgekitError, UsageError
 from judgekit.output import (
     OutputWriter,
     check_output_path,
@@ -63,6 +63,7 @@ from judgekit.output import (
 )
 from judgekit.output_parts import PART_ROWS, PartsWriter, check_parts_path, part_name
 from judgekit.output_paths import check_summary_path
+from judgekit.stopping import claim_stop_signals, interrupting_signal
 
 MAX_BATCH_ROWS = 1_000
 """Rows per Ray task at most: a retried task redoes (from the cache) at most this many."""
@@ -135,6 +136,7 @@ def score_with_ray(
             start_local_cluster(**options)
         else:
             join_cluster(address, **options)
+    claim_stop_signals()  # ray.init's SIGTERM handler exits 15 without a word
     try:
         started_at, clock = datetime.now(UTC), time.monotonic()
         cache_path = _cache_path(job, plan)
@@ -172,6 +174,13 @@ def score_with_ray(
             upload(remote_out)
         for message in ray.get(coordinator.take_notices.remote()):
             hooks.on_notice(message)
+    except KeyboardInterrupt:
+        # As the local engine ends (engine.run): what was kept, and how to resume.  Workers
+        # commit each answer to the shared cache as it arrives.
+        raise Interrupted(
+            f"interrupted by {interrupting_signal()}: answers received so far are kept in "
+            "the cache; rerun the same command to resume"
+        ) from None
     finally:
         stack.close()
         if remote_out is not None:
