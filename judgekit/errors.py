@@ -111,7 +111,9 @@ class BatchesPending(JudgekitError):
 
     exit_code = EXIT_PENDING
 
-    def __init__(self, message: str, figures: dict[str, object]) -> None:
+    def __init__(self, message: str, figures: dict[str, object], waiting: str = "") -> None:
         super().__init__(message)
         self.figures = figures
         """``rows_pending``, ``requests_pending`` and ``batches`` for ``--summary-json``."""
+        self.waiting = waiting or message
+        """What waits, without what to do about it (``--wait`` does it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +126,19 @@ def test_wait_polls_until_every_batch_is_collected(workspace: Workspace) -> None
     workspace.fake.settings.batch_polls_to_finish = 3
     data = workspace.write_rows(workspace.qa_rows(ROWS))
     config, out = batch_config(workspace), workspace.root / "out.parquet"
-    result = workspace.score(data, config, out, "--wait")
+    summary = workspace.root / "summary.json"
+    result = workspace.score(data, config, out, "--wait", "--summary-json", str(summary))
     assert result.exit_code == 0, result.stderr
-    assert "checking again in 0.01 s" in result.stderr
+    waits = [line for line in result.stderr.splitlines() if "checking again" in line]
+    assert len(waits) == 3  # submitted, then 2 polls still running; the 3rd poll collects
+    assert re.fullmatch(
+        rf"judgekit: {ROWS} rows wait for 1 provider batch: batch_000002 on 'fake' "
+        rf"\({ROWS} requests, submitted [0-9T:-]+Z\); checking again in 0\.01 s",
+        waits[0],
+    )
+    assert "rerun" not in result.stderr  # --wait reruns by itself
+    # The summary's wall time is the whole wait (two sleeps at least), not the last pass.
+    assert json.loads(summary.read_text())["wall_s"] >= 0.02
     assert workspace.fake.batches.calls().count("GET /v1/batches/batch_000002") == 3
     assert all(row["correctness_error"] is None for row in workspace.read_rows(out))
 

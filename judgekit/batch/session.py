@@ -189,9 +189,9 @@ class BatchSession:
         )
         rows = "1 row waits" if self.pending_rows == 1 else f"{self.pending_rows} rows wait"
         plural = "batch" if len(batches) == 1 else "batches"
+        waiting = f"{rows} for {len(batches)} provider {plural}: {described}"
         raise BatchesPending(
-            f"{rows} for {len(batches)} provider {plural}: {described}; "
-            "nothing written yet: rerun the same command to collect",
+            f"{waiting}; nothing written yet: rerun the same command to collect",
             {
                 "rows_pending": self.pending_rows,
                 "requests_pending": len(self.pending_keys),
@@ -200,6 +200,7 @@ class BatchSession:
                     for c, b, t, n in batches
                 ],
             },
+            waiting,
         )
 
     async def _submit(self) -> None:

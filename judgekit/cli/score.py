@@ -3,6 +3,7 @@ exit 3, and the Ray engine when asked for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -208,9 +209,13 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
     from judgekit.errors import BatchesPending
     from judgekit.output_paths import write_summary
 
+    started = time.monotonic()
+    poll_s = job.config.run.batch_poll_s
+    # A small batch is often done within seconds: look again soon, then every poll_s.
+    delay_s = min(FIRST_BATCH_CHECK_S, poll_s)
     while True:
         try:
-            return score_dataset(job, hooks)
+            report = score_dataset(job, hooks)
         except BatchesPending as pending:
             if not wait:
                 if job.summary_path is not None:
@@ -219,8 +224,18 @@ def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:
                 # Not an error: cron tells "pending" (3) from done (0) and failed (1, 2).
                 stderr.print(f"pending: {pending}", markup=False, soft_wrap=True)
                 raise typer.Exit(pending.exit_code) from None
-            hooks.on_notice(f"{pending}; checking again in {job.config.run.batch_poll_s:g} s")
-            time.sleep(job.config.run.batch_poll_s)
+            hooks.on_notice(f"{pending.waiting}; checking again in {delay_s:g} s")
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, poll_s)
+        else:
+            # The summary's wall time is the whole wait, not the last pass.
+            snapshot = replace(report.outcome.snapshot, elapsed_s=time.monotonic() - started)
+            return replace(report, outcome=replace(report.outcome, snapshot=snapshot))
+
+
+FIRST_BATCH_CHECK_S = 5.0
+"""``--wait``: seconds before the first look at batches just submitted (then doubling, up to
+``run.batch_poll_s``)."""
 
 
 def _shown(output: str) -> str:
