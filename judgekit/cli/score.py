@@ -23,7 +23,13 @@ if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a com
 
 
 def score(
-    dataset: Annotated[str, typer.Argument(help="JSONL or Parquet file, a directory, or a glob.")],
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="JSONL (.jsonl, .ndjson, gzipped), CSV or Parquet file; a directory or glob "
+            "of Parquet files."
+        ),
+    ],
     config: ConfigOption,
     output: Annotated[
         str,
@@ -31,7 +37,8 @@ def score(
             "--output",
             "-o",
             metavar="PATH",
-            help="Output file: .parquet, .jsonl or .csv; DIR/: Parquet parts (--engine ray).",
+            help="Output file: .parquet, .jsonl, .ndjson, .jsonl.gz or .csv; DIR/: Parquet "
+            "parts (--engine ray).",
         ),
     ],
     judge: Annotated[
