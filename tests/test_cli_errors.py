@@ -727,3 +727,21 @@ def test_bare_judgekit_still_shows_the_help(workspace: Workspace) -> None:
     assert result.exit_code == 2
     assert "Usage: judgekit [OPTIONS] COMMAND [ARGS]..." in result.stdout + result.stderr
     assert "error:" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["init", "align"])
+def test_a_config_written_under_another_format_name_is_refused(
+    workspace: Workspace, command: str
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(2))
+    out = workspace.root / "judge.yaml"
+    args = [command, str(data), "-o", str(out)]
+    if command == "align":
+        args += ["-c", str(workspace.write_config()), "--judge", "correctness"]
+    result = workspace.invoke(*args)
+    assert result.exit_code == 2
+    assert (
+        result.stderr == f"error: {out}: judgekit {command} writes a TOML config; name it .toml\n"
+    )
+    assert not out.exists()
+    assert workspace.fake.stats().requests == 0

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from judgekit import terminal
-from judgekit.errors import EXIT_INTERRUPTED, JudgekitError
+from judgekit.errors import EXIT_INTERRUPTED, JudgekitError, UsageError
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -91,3 +91,10 @@ def handled() -> Iterator[None]:
     except KeyboardInterrupt:
         stderr.print("interrupted", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def check_toml_name(path: Path, command: str) -> None:
+    """Raise UsageError unless ``path`` (a config that ``command`` writes) ends in .toml:
+    ``-o judgekit.yaml`` would hold TOML under another format's name."""
+    if path.suffix.lower() != ".toml":
+        raise UsageError(f"{path}: judgekit {command} writes a TOML config; name it .toml")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from judgekit import terminal
-from judgekit.cli.app import ConfigOption, handled, stderr, stdout
+from judgekit.cli.app import ConfigOption, check_toml_name, handled, stderr, stdout
 from judgekit.config import Config, load_config
 from judgekit.errors import UsageError
 
@@ -183,6 +183,7 @@ def init(
     from judgekit.starter import build_starter, check_new, next_steps, write_starter
 
     with handled():
+        check_toml_name(output, "init")
         check_new(output)  # before the dataset is read
         info = inspect_dataset(dataset)
         starter = build_starter(info, str(output), provider)

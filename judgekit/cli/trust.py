@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from judgekit.cli.app import ConfigOption, handled, stderr, stdout
+from judgekit.cli.app import ConfigOption, check_toml_name, handled, stderr, stdout
 from judgekit.config import load_config
 from judgekit.errors import UsageError
 from judgekit.output_paths import check_local_scored
@@ -172,6 +172,7 @@ def align(
         stdout.print(line, markup=False, soft_wrap=True, highlight=False)
 
     with handled(), stop_signals_interrupt():
+        check_toml_name(output, "align")
         cfg = load_config(config)
         job = AlignJob(
             dataset=dataset,
