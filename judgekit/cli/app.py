@@ -96,5 +96,5 @@ def handled() -> Iterator[None]:
 def check_toml_name(path: Path, command: str) -> None:
     """Raise UsageError unless ``path`` (a config that ``command`` writes) ends in .toml:
     ``-o judgekit.yaml`` would hold TOML under another format's name."""
-    if path.suffix.lower() != ".toml":
+    if path.suffix.lower() != ".toml" and not path.is_dir():  # a directory: its own line
         raise UsageError(f"{path}: judgekit {command} writes a TOML config; name it .toml")
