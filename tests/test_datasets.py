@@ -263,6 +263,12 @@ ERRORS: list[tuple[str, Callable[[], str], str]] = [
         " value wins); keep one",
     ),
     (
+        "float-overflow",
+        _valid_then('{"id": 2, "meta": {"n": -1e400}}', at=2),
+        "data.jsonl:2: the number -1e400 is too large for a 64-bit float (it would read as "
+        "infinity); write it as a string to keep it",
+    ),
+    (
         "nan-id",
         _file("data.jsonl", b'{"id": 1.5}\n{"id": NaN}\n'),
         "data.jsonl:2: id column 'id' is NaN",

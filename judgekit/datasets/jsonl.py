@@ -57,7 +57,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_scan_json = make_scanner(json.JSONDecoder(object_pairs_hook=_unique_keys))  # type: ignore[arg-type]  # typeshed: duck type
+class _TooLarge(Exception):
+    """A number too large for a 64-bit float (``1e400``): it would read as infinity."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _finite_float(text: str) -> float:
+    """``parse_float``: the number, unless it overflows to infinity (_TooLarge)."""
+    value = float(text)
+    if math.isinf(value):
+        raise _TooLarge(text)
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=_finite_float)
+_scan_json = make_scanner(_DECODER)  # type: ignore[arg-type]  # typeshed: duck type
 _JSON_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
 _MISSING = object()
 
@@ -75,12 +92,19 @@ def _parse_line(label: str, lineno: int, raw: bytes) -> dict[str, Any] | None:
                 return None
             # Without the line break, an error at the end of the line gets this line's column.
             obj = json.loads(
-                text.removeprefix("\ufeff").rstrip("\r\n"), object_pairs_hook=_unique_keys
+                text.removeprefix("\ufeff").rstrip("\r\n"),
+                object_pairs_hook=_unique_keys,
+                parse_float=_finite_float,
             )
     except _RepeatedKey as exc:
         raise DatasetError(
             f"{label}:{lineno}: key {json.dumps(exc.key, ensure_ascii=False)} appears twice in"
             " one object (JSON readers disagree on which value wins); keep one"
+        ) from None
+    except _TooLarge as exc:
+        raise DatasetError(
+            f"{label}:{lineno}: the number {exc.text} is too large for a 64-bit float (it "
+            "would read as infinity); write it as a string to keep it"
         ) from None
     except UnicodeDecodeError as exc:
         raise DatasetError(
