@@ -212,6 +212,11 @@ USAGE = [
         "error: judge 'correctness' needs --expected too",
     ),
     (
+        "two required fields missing",
+        ["--judge", "correctness", "--output", "x"],
+        "error: judge 'correctness' needs --expected and --input too",
+    ),
+    (
         # A blank answer is judged (every template says how to score it); a blank
         # reference is not something to judge against.
         "a required field blank",

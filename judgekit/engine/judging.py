@@ -50,13 +50,20 @@ def missing_field(judge: JudgePlan, values: Mapping[str, object]) -> str | None:
     is never missing: an empty, null or absent answer
     is a legitimate answer, sent to the judge as an empty ``<output>`` block; every
     template says how to score it."""
+    missing = missing_fields(judge, values)
+    return missing[0] if missing else None
+
+
+def missing_fields(judge: JudgePlan, values: Mapping[str, object]) -> list[str]:
+    """Every required field that is empty in this row, in name order (``missing_field``)."""
+    missing = []
     for field in sorted(judge.required):
         if field in (ANSWER_FIELD, "output_a", "output_b"):  # pairwise: both are answers
             continue
         value = values.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
-            return field
-    return None
+            missing.append(field)
+    return missing
 
 
 def judge_rule(judge: JudgePlan, row: Mapping[str, object]) -> JudgeResult:

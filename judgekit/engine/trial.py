@@ -26,7 +26,7 @@ from judgekit.datasets import DatasetInfo, inspect_dataset, iter_windows, row_id
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
 from judgekit.engine.judge_row import judge_row
-from judgekit.engine.judging import judge_rule, missing_field, row_values
+from judgekit.engine.judging import judge_rule, missing_field, missing_fields, row_values
 from judgekit.engine.limits import ConnectionLimiter
 from judgekit.engine.plan import JudgePlan, Overrides, RunPlan, make_plan
 from judgekit.engine.run import WINDOW_ROWS, make_transports
@@ -100,7 +100,10 @@ def try_judge(job: TrialJob, notice: Callable[[str], None] = lambda _message: No
             )
         if empty in job.fields:
             raise UsageError(f"{flag} is empty (judge '{judge.name}' needs it)")
-        raise UsageError(f"judge '{judge.name}' needs {flag} too")
+        # Every flag still to give, at once: not one per attempt.
+        absent = [f for f in missing_fields(judge, row_values(judge, row)) if f not in job.fields]
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in absent)
+        raise UsageError(f"judge '{judge.name}' needs {flags} too")
     if not judge.is_llm:
         return Trial(judge, judge_rule(judge, row), cached=False, requests=0)
     budget_usd = plan.budget_usd
