@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-from judgekit.config_connections import ConnectionConfig
+from judgekit.config_connections import ConnectionConfig, expanded_connection
 from judgekit.config_errors import describe
 from judgekit.config_fields import FrozenModel, PositiveFloat
 from judgekit.config_judges import JudgeConfig
@@ -85,6 +85,18 @@ class Config(FrozenModel):
                 )
         return self
 
+    _unusable: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Connections whose base URL could not be expanded (an unset variable) or is no
+    usable URL: the error, raised only when a judge that runs uses one (``connection``)."""
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """Connection ``name``, its base URL expanded; ConfigError when expanding it failed
+        (``parse_config``); KeyError when absent."""
+        problem = self._unusable.get(name)
+        if problem is not None:
+            raise ConfigError(problem)
+        return self.connections[name]
+
     def judge(self, name: str) -> JudgeConfig:
         """The judge called ``name``; KeyError when absent."""
         for judge in self.judges:
@@ -112,20 +124,27 @@ def load_config(path: str | Path, *, expand: bool = True) -> Config:
 
 
 def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) -> Config:
-    """Validate an already-parsed TOML document; errors name ``source``."""
+    """Validate an already-parsed TOML document; errors name ``source``.
+
+    ``expand``: expand ``${VAR}`` in base URLs.  A connection whose variable is unset (or
+    whose URL is then unusable) is an error only once a judge that runs uses it
+    (``Config.connection``): ``score --judge RULE`` needs no LLM connection's variables."""
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(describe(exc, source, Config)) from None
     if not expand:
         return config
-    connections = {
-        name: conn.model_copy(
-            update={"base_url": expand_env(conn.base_url, f"{source}: connections.{name}.base_url")}
-        )
-        for name, conn in config.connections.items()
-    }
-    return config.model_copy(update={"connections": connections})
+    connections: dict[str, ConnectionConfig] = {}
+    unusable: dict[str, str] = {}
+    for name, conn in config.connections.items():
+        try:
+            connections[name] = expanded_connection(conn, f"{source}: connections.{name}.base_url")
+        except ConfigError as exc:
+            connections[name], unusable[name] = conn, str(exc)
+    expanded = config.model_copy(update={"connections": connections})
+    expanded._unusable = unusable
+    return expanded
 
 
 def config_hash(config: Config) -> str:

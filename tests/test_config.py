@@ -192,6 +192,21 @@ def doc(**over: Any) -> dict[str, Any]:
             "x.toml: connections.base_url: 'base_url' is not a connection table; write "
             "[connections.NAME] with base_url = ... under it",
         ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "localhost:8000/v1?key=sk-1"}}),
+            'x.toml: connections.c.base_url: "localhost:8000/v1" is not an http:// or https:// '
+            "URL; add the scheme, e.g. http://localhost:8000/v1",
+        ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "ftp://example.com/v1"}}),
+            'x.toml: connections.c.base_url: "ftp://example.com/v1" is not an http:// or '
+            "https:// URL; use http:// or https://",
+        ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "http://127.0.0.1:99999/v1"}}),
+            'x.toml: connections.c.base_url: "http://127.0.0.1:99999/v1" is not a valid URL; '
+            "write it as http://HOST:PORT/PATH",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -225,6 +240,9 @@ def doc(**over: Any) -> dict[str, Any]:
         "api-key-env-not-a-name",
         "judges-table-not-array",
         "connection-key-without-name",
+        "base-url-without-scheme",
+        "base-url-not-http",
+        "base-url-bad-port",
     ],
 )
 def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
@@ -257,13 +275,50 @@ def test_env_expansion_in_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.connections["c"].base_url == "http://127.0.0.1:9999/v1"
 
 
-def test_env_expansion_missing_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_expansion_missing_variable_is_an_error_when_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    cfg = parse_config(doc(connections={"c": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}), "x.toml")
     with pytest.raises(ConfigError) as info:
-        parse_config(doc(connections={"c": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}), "x.toml")
+        resolve_connection(cfg, cfg.judges[0])
     assert str(info.value) == (
         "x.toml: connections.c.base_url: environment variable NOT_SET_VAR is not set"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "${HOST_URL}/v1",
+            '"127.0.0.1:37633/v1" is not an http:// or https:// URL; add the scheme, e.g. '
+            "http://127.0.0.1:37633/v1",
+        ),
+        (
+            "http://${EMPTY_HOST}/v1",
+            '"http:///v1" names no host (an empty variable?); write it as '
+            "http://HOST:PORT/PATH, e.g. http://localhost:8000/v1",
+        ),
+    ],
+    ids=["no-scheme", "no-host"],
+)
+def test_an_expanded_base_url_must_be_an_http_url(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("HOST_URL", "127.0.0.1:37633")
+    monkeypatch.setenv("EMPTY_HOST", "")
+    cfg = parse_config(doc(connections={"c": {**CONN, "base_url": value}}), "x.toml")
+    with pytest.raises(ConfigError) as info:
+        resolve_connection(cfg, cfg.judges[0])
+    assert str(info.value) == f"x.toml: connections.c.base_url: {message}"
+
+
+def test_an_unused_connection_needs_no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    connections = {"c": dict(CONN), "other": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}
+    cfg = parse_config(doc(connections=connections), "x.toml")
+    assert resolve_connection(cfg, cfg.judges[0])[1].base_url == CONN["base_url"]
 
 
 def test_shorthand_resolves_to_builtin_connection() -> None:
