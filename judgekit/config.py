@@ -11,7 +11,6 @@ itself is read from the environment when a run starts (``engine.plan``).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import tomllib
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from judgekit.config_connections import ConnectionConfig, expanded_connection
-from judgekit.config_errors import describe
+from judgekit.config_errors import describe, did_you_mean
 from judgekit.config_fields import FrozenModel, PositiveFloat
 from judgekit.config_judges import JudgeConfig
 from judgekit.envvars import expand_env as expand_env
@@ -70,15 +69,18 @@ class Config(FrozenModel):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, judge in enumerate(self.judges):
             if judge.name in seen:
-                raise ValueError(f"duplicate judge name '{judge.name}'")
-            seen.add(judge.name)
+                raise ValueError(
+                    f"judges[{index}].name: duplicate judge name '{judge.name}' (judges"
+                    f"[{seen[judge.name]}] has it too); give each judge its own name (it "
+                    "begins the output column names)"
+                )
+            seen[judge.name] = index
             if judge.connection is not None and judge.connection not in self.connections:
                 known = ", ".join(sorted(self.connections)) or "none defined"
-                close = difflib.get_close_matches(judge.connection, list(self.connections), n=1)
-                guess = f"; did you mean '{close[0]}'?" if close else ""
+                guess = did_you_mean(judge.connection, self.connections)
                 raise ValueError(
                     f"judges[{index}].connection: judge '{judge.name}' names unknown connection "
                     f"'{judge.connection}'{guess} (connections: {known})"

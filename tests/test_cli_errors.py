@@ -124,7 +124,7 @@ def _empty_dataset(ws: Workspace, case: Case) -> str:
 
 def _unknown_judge(ws: Workspace, case: Case) -> str:
     case.extra = ["--judge", "correctness", "--judge", "corectness"]
-    return "--judge corectness: no such judge (judges: correctness)"
+    return "--judge corectness: no such judge; did you mean 'correctness'? (judges: correctness)"
 
 
 def _unknown_template(ws: Workspace, case: Case) -> str:
@@ -132,9 +132,24 @@ def _unknown_template(ws: Workspace, case: Case) -> str:
         case.config.read_text().replace('= "correctness"\nthreshold', '= "corect"\nthreshold')
     )
     return (
-        f"{case.config}: judges[0].template: unknown template 'corect' (built-in: correctness, "
+        f"{case.config}: judges[0].template: unknown template 'corect'; did you mean "
+        "'correctness'? (built-in: correctness, "
         "faithfulness, helpfulness, safety, accuracy, behavior, citations, pairwise; "
         "`judgekit templates` lists them)"
+    )
+
+
+def _misspelt_placeholder(ws: Workspace, case: Case) -> str:
+    case.config.write_text(
+        case.config.read_text().replace(
+            'template = "correctness"', 'prompt = "Rate {ouput} against {expected}"'
+        )
+    )
+    return (
+        f"{case.config}: judges[0].prompt: unknown placeholder {{ouput}}; did you mean "
+        "{output}? (fields: input, output, expected, context, history, tool_calls, "
+        "expected_behavior, constraints, output_a, output_b); write other braces as JSON, "
+        'e.g. {"key": 1}'
     )
 
 
@@ -175,6 +190,7 @@ USAGE_ERRORS: dict[str, Callable[[Workspace, Case], str]] = {
     "empty-dataset": _empty_dataset,
     "unknown-judge": _unknown_judge,
     "unknown-template": _unknown_template,
+    "misspelt-placeholder": _misspelt_placeholder,
     "unsupported-output-extension": _unsupported_output,
     "no-such-dataset": _no_such_dataset,
     "no-such-config": _no_such_config,
@@ -799,6 +815,62 @@ def test_a_usage_error_is_one_line_and_exit_2(
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [line]
     assert result.stdout == ""
+
+
+SCORE = ["score", "d.jsonl", "-c", "c.toml", "-o", "o.parquet"]
+ALIGN = ["align", "d.jsonl", "-c", "c.toml", "--judge", "j", "-o", "aligned.toml"]
+NUMBER_FLAGS = [
+    (
+        [*SCORE, "--budget-usd", "nan"],
+        "error: --budget-usd nan: nan is not a finite number; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--budget-usd", "1e999"],
+        "error: --budget-usd inf: inf is not a finite number; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--budget-usd", "0"],
+        "error: --budget-usd 0: 0 is not above 0; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--max-error-rate", "nan"],
+        "error: --max-error-rate nan: nan is not a finite number; give a number from 0 to 1",
+    ),
+    (
+        ["agreement", "s.parquet", "--fail-under", "nan"],
+        "error: --fail-under nan: nan is not a finite number; give a number from 0 to 1",
+    ),
+    (
+        [*ALIGN, "--budget-usd", "-1"],
+        "error: --budget-usd -1: -1 is not above 0; give a positive number of dollars",
+    ),
+    (
+        [*ALIGN, "--holdout", "nan"],
+        "error: --holdout nan: nan is not a finite number; give a number from 0.05 to 0.95",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    NUMBER_FLAGS,
+    ids=[
+        "budget-nan",
+        "budget-inf",
+        "budget-0",
+        "error-rate-nan",
+        "fail-under-nan",
+        "align-budget-negative",
+        "holdout-nan",
+    ],
+)
+def test_a_number_flag_obeys_its_config_keys_bounds(
+    workspace: Workspace, args: list[str], line: str
+) -> None:
+    result = workspace.invoke(*args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", line + "\n")
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert workspace.fake.stats().requests == 0
 
 
 def test_a_usage_error_is_one_line_from_the_console_script_too(tmp_path: Path) -> None:

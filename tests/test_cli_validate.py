@@ -350,6 +350,7 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     result = workspace.invoke("templates", "corectness")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
-        "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
+        "error: no template 'corectness'; did you mean 'correctness'? (templates: correctness, "
+        "faithfulness, helpfulness, "
         "safety, accuracy, behavior, citations, pairwise)\n"
     )

@@ -91,6 +91,7 @@ def templates(
     ] = None,
 ) -> None:
     """List the built-in judge templates, or print one."""
+    from judgekit.config_errors import did_you_mean
     from judgekit.templates import TEMPLATES, describe
 
     with handled():
@@ -110,7 +111,8 @@ def templates(
             stdout.print(terminal.fit(table, stdout))
             return
         if name not in TEMPLATES:
-            raise UsageError(f"no template '{name}' (templates: {', '.join(TEMPLATES)})")
+            guess = did_you_mean(name, TEMPLATES)
+            raise UsageError(f"no template '{name}'{guess} (templates: {', '.join(TEMPLATES)})")
         stdout.print(describe(TEMPLATES[name]), markup=False)
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from judgekit.cli.app import ConfigOption, handled, stderr, stdout
-from judgekit.config import load_config
+from judgekit.config import RunConfig, load_config
+from judgekit.config_numbers import checked_flag, checked_share
 from judgekit.errors import UsageError
 from judgekit.output_paths import check_local_scored
 
@@ -63,6 +64,7 @@ def agreement(
     from judgekit.trust.agreement_report import run_agreement
 
     with handled():
+        checked_share("--fail-under", fail_under)
         check_local_scored(scored, "agreement")
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
@@ -142,9 +144,7 @@ def align(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the split and choice.")] = 0,
     budget_usd: Annotated[
         float | None,
-        typer.Option(
-            min=0.0, metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."
-        ),
+        typer.Option(metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the calls and worst-case cost; call nothing.")
@@ -165,6 +165,8 @@ def align(
         stdout.print(line, markup=False, soft_wrap=True, highlight=False)
 
     with handled(), stop_signals_interrupt():
+        checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
+        checked_share("--holdout", holdout, 0.05, 0.95)
         cfg = load_config(config)
         job = AlignJob(
             dataset=dataset,
