@@ -247,6 +247,29 @@ def test_validate_warns_of_a_missing_human_label_and_id_column(workspace: Worksp
     )
 
 
+def test_validate_warns_as_the_dry_run_when_refusals_alone_fail_the_run(
+    workspace: Workspace,
+) -> None:
+    rows = workspace.qa_rows(4)
+    data = workspace.write_rows([row | {"reference": ""} for row in rows[:3]] + rows[3:])
+    config = workspace.write_config()
+    line = (
+        "warning: 3 of 4 LLM judgements are refused before any call (75%, above max_error_rate "
+        "2%): the run would exit 1 (a required field empty on those rows, a prompt over "
+        "max_input_tokens or a call over max_cost_usd_per_call); map other columns, or raise "
+        "[run] max_error_rate"
+    )
+    result = workspace.invoke("validate", "-c", str(config), str(data))
+    assert (result.exit_code, result.stderr.splitlines()) == (0, [line])
+    assert result.stdout.splitlines()[-1] == (
+        f"ok: {config} and {data} (4 rows) are valid (1 warning above); no model was called"
+    )
+    dry = workspace.score(data, config, workspace.root / "out.parquet", "--dry-run")
+    assert dry.stderr.splitlines()[-1] == line  # the same words: the same code
+    assert workspace.fake.stats().requests == 0
+    assert not workspace.cache.exists()
+
+
 def test_validate_names_a_near_id_column(workspace: Workspace) -> None:
     data = workspace.write_rows(workspace.qa_rows(2))
     config = workspace.write_config(run='id_column = "ID"')

@@ -97,6 +97,10 @@ ANSWER_FIELD = "output"
 reaches the judge as an empty ``<output>`` block), never refused: each built-in template
 says how to score it, and a custom prompt should too."""
 
+ANSWER_FIELDS: frozenset[str] = frozenset({ANSWER_FIELD, "output_a", "output_b"})
+"""The answers under test, never refused when empty (``ANSWER_FIELD``; a pairwise judge
+compares two)."""
+
 TEMPLATES: Mapping[str, Template] = MappingProxyType(
     {
         "correctness": _builtin(
