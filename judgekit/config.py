@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from judgekit.config_connections import ConnectionConfig, expanded_connection
 from judgekit.config_errors import describe, did_you_mean
@@ -57,6 +57,13 @@ class AgreementConfig(FrozenModel):
     """Bootstrap resamples for confidence intervals (0: none)."""
     seed: int = 0
     """Seed of the bootstrap, for reproducible intervals."""
+
+    @field_validator("labels")
+    @classmethod
+    def _no_blank_label(cls, labels: dict[str, LabelMeaning]) -> dict[str, LabelMeaning]:
+        if any(not word.strip() for word in labels):
+            raise ValueError("a blank label is always unlabelled; remove it")
+        return labels
 
 
 class Config(FrozenModel):

@@ -288,6 +288,10 @@ def doc(**over: Any) -> dict[str, Any]:
             "openai, anthropic, gemini, azure, bedrock, together, mistral, groq, deepseek, "
             "openrouter, xai, vllm, ollama)",
         ),
+        (
+            doc(agreement={"labels": {" ": "pass"}}),
+            "x.toml: agreement.labels: a blank label is always unlabelled; remove it",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -342,6 +346,7 @@ def doc(**over: Any) -> dict[str, Any]:
         "number-for-bool",
         "bool-string-no",
         "unknown-provider-near",
+        "blank-label",
     ],
 )
 def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
