@@ -87,9 +87,11 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
         if key in RESERVED_PARAMS:
             raise ValueError(f"'{key}' cannot be a param ({RESERVED_PARAMS[key]})")
     try:
-        json.dumps(params)
-    except (TypeError, ValueError):
+        json.dumps(params, allow_nan=False)
+    except TypeError:
         raise ValueError(
             "params hold only strings, numbers, booleans, arrays and tables (no dates)"
         ) from None
+    except ValueError:  # inf or nan: no JSON number, so no request body could carry it
+        raise ValueError("params hold finite numbers only (not inf or nan)") from None
     return params

@@ -130,6 +130,14 @@ def _missing_column(ws: Workspace, config: Path, data: Path) -> str:
     )
 
 
+def _misspelt_column(ws: Workspace, config: Path, data: Path) -> str:
+    ws.write_rows([{"id": 1, "question": "q", "answer": "a", "refrence": "r"}])
+    return (
+        f"{config}: judges[0].columns.expected: judge 'correctness' needs column 'reference', "
+        f"which {data} lacks; did you mean 'refrence'? (columns: id, question, answer, refrence)"
+    )
+
+
 def _missing_key(ws: Workspace, config: Path, data: Path) -> str:
     config.write_text(config.read_text().replace(ws.key_env, "JUDGEKIT_NOT_SET_API_KEY"))
     return (
@@ -190,6 +198,7 @@ def _taken_output_column(ws: Workspace, config: Path, data: Path) -> str:
 VALIDATE_ERRORS: dict[str, Callable[[Workspace, Path, Path], str]] = {
     "unknown-key": _unknown_key,
     "missing-column": _missing_column,
+    "misspelt-column": _misspelt_column,
     "missing-api-key": _missing_key,
     "unknown-price-with-budget": _unknown_price,
     "criteria-not-summing-to-1": _bad_criteria,

@@ -289,6 +289,10 @@ def doc(**over: Any) -> dict[str, Any]:
             "openrouter, xai, vllm, ollama)",
         ),
         (
+            doc(connections={"c": {**CONN, "params": {"seed": float("nan")}}}),
+            "x.toml: connections.c.params: params hold finite numbers only (not inf or nan)",
+        ),
+        (
             doc(agreement={"labels": {" ": "pass"}}),
             "x.toml: agreement.labels: a blank label is always unlabelled; remove it",
         ),
@@ -346,6 +350,7 @@ def doc(**over: Any) -> dict[str, Any]:
         "number-for-bool",
         "bool-string-no",
         "unknown-provider-near",
+        "params-nan",
         "blank-label",
     ],
 )

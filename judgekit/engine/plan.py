@@ -402,6 +402,7 @@ def _bind_columns(
         elif field in plan.required or field in judge.columns:
             raise DatasetError(
                 f"{where}.columns.{field}: judge '{plan.name}' needs column '{column}', "
-                f"which {dataset.path} lacks (columns: {', '.join(dataset.columns)})"
+                f"which {dataset.path} lacks{did_you_mean(column, dataset.columns)} "
+                f"(columns: {', '.join(dataset.columns)})"
             )
     return replace(plan, fields=bound)

@@ -146,8 +146,8 @@ def read_labelled(job: AlignJob) -> Labelled:
     for option, column in (("--human", human), ("--note", job.note)):
         if column is not None and column not in info.columns:
             raise DatasetError(
-                f"{job.dataset}: no column '{column}' ({option}); "
-                f"columns: {', '.join(info.columns)}"
+                f"{job.dataset}: no column '{column}' ({option})"
+                f"{did_you_mean(column, info.columns)}; columns: {', '.join(info.columns)}"
             )
     table = pa.concat_tables(iter_windows(info))
     vocabulary = label_vocabulary(job.config.agreement.labels)
