@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from judgekit.cli.app import ConfigOption, handled, stderr, stdout
-from judgekit.config import RunConfig, load_config
-from judgekit.config_numbers import checked_flag, checked_share
+from judgekit.config import load_config
 from judgekit.errors import UsageError
 from judgekit.output_paths import check_local_scored
 
@@ -61,6 +60,7 @@ def agreement(
     ] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
+    from judgekit.config_numbers import checked_share
     from judgekit.trust.agreement_report import run_agreement
 
     with handled():
@@ -157,7 +157,13 @@ def align(
     ] = None,
 ) -> None:
     """Add few-shot examples and a calibrated threshold to a judge; keep them if they help."""
+    from judgekit.config import RunConfig
+    from judgekit.config_numbers import checked_flag, checked_share
     from judgekit.stopping import stop_signals_interrupt
+
+    with handled():  # the flags before any file is read, as score's
+        checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
+        checked_share("--holdout", holdout, 0.05, 0.95)
     from judgekit.trust.align import AlignJob, align, estimate_align, write_aligned
     from judgekit.trust.align_report import compare, comparison_lines, estimate_lines
 
@@ -165,8 +171,6 @@ def align(
         stdout.print(line, markup=False, soft_wrap=True, highlight=False)
 
     with handled(), stop_signals_interrupt():
-        checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
-        checked_share("--holdout", holdout, 0.05, 0.95)
         cfg = load_config(config)
         job = AlignJob(
             dataset=dataset,
