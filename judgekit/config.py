@@ -11,17 +11,16 @@ itself is read from the environment when a run starts (``engine.plan``).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from judgekit.config_connections import ConnectionConfig
-from judgekit.config_errors import describe
+from judgekit.config_connections import ConnectionConfig, expanded_connection
+from judgekit.config_errors import describe, did_you_mean
 from judgekit.config_fields import FrozenModel, PositiveFloat
 from judgekit.config_judges import JudgeConfig
 from judgekit.envvars import expand_env as expand_env
@@ -59,6 +58,13 @@ class AgreementConfig(FrozenModel):
     seed: int = 0
     """Seed of the bootstrap, for reproducible intervals."""
 
+    @field_validator("labels")
+    @classmethod
+    def _no_blank_label(cls, labels: dict[str, LabelMeaning]) -> dict[str, LabelMeaning]:
+        if any(not word.strip() for word in labels):
+            raise ValueError("a blank label is always unlabelled; remove it")
+        return labels
+
 
 class Config(FrozenModel):
     """The whole config file."""
@@ -70,20 +76,35 @@ class Config(FrozenModel):
 
     @model_validator(mode="after")
     def _references(self) -> Config:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, judge in enumerate(self.judges):
             if judge.name in seen:
-                raise ValueError(f"duplicate judge name '{judge.name}'")
-            seen.add(judge.name)
+                raise ValueError(
+                    f"judges[{index}].name: duplicate judge name '{judge.name}' (judges"
+                    f"[{seen[judge.name]}] has it too); give each judge its own name (it "
+                    "begins the output column names)"
+                )
+            seen[judge.name] = index
             if judge.connection is not None and judge.connection not in self.connections:
                 known = ", ".join(sorted(self.connections)) or "none defined"
-                close = difflib.get_close_matches(judge.connection, list(self.connections), n=1)
-                guess = f"; did you mean '{close[0]}'?" if close else ""
+                guess = did_you_mean(judge.connection, self.connections)
                 raise ValueError(
                     f"judges[{index}].connection: judge '{judge.name}' names unknown connection "
                     f"'{judge.connection}'{guess} (connections: {known})"
                 )
         return self
+
+    _unusable: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Connections whose base URL could not be expanded (an unset variable) or is no
+    usable URL: the error, raised only when a judge that runs uses one (``connection``)."""
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """Connection ``name``, its base URL expanded; ConfigError when expanding it failed
+        (``parse_config``); KeyError when absent."""
+        problem = self._unusable.get(name)
+        if problem is not None:
+            raise ConfigError(problem)
+        return self.connections[name]
 
     def judge(self, name: str) -> JudgeConfig:
         """The judge called ``name``; KeyError when absent."""
@@ -112,20 +133,27 @@ def load_config(path: str | Path, *, expand: bool = True) -> Config:
 
 
 def parse_config(raw: Mapping[str, Any], source: str, *, expand: bool = True) -> Config:
-    """Validate an already-parsed TOML document; errors name ``source``."""
+    """Validate an already-parsed TOML document; errors name ``source``.
+
+    ``expand``: expand ``${VAR}`` in base URLs.  A connection whose variable is unset (or
+    whose URL is then unusable) is an error only once a judge that runs uses it
+    (``Config.connection``): ``score --judge RULE`` needs no LLM connection's variables."""
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(describe(exc, source, Config)) from None
     if not expand:
         return config
-    connections = {
-        name: conn.model_copy(
-            update={"base_url": expand_env(conn.base_url, f"{source}: connections.{name}.base_url")}
-        )
-        for name, conn in config.connections.items()
-    }
-    return config.model_copy(update={"connections": connections})
+    connections: dict[str, ConnectionConfig] = {}
+    unusable: dict[str, str] = {}
+    for name, conn in config.connections.items():
+        try:
+            connections[name] = expanded_connection(conn, f"{source}: connections.{name}.base_url")
+        except ConfigError as exc:
+            connections[name], unusable[name] = conn, str(exc)
+    expanded = config.model_copy(update={"connections": connections})
+    expanded._unusable = unusable
+    return expanded
 
 
 def config_hash(config: Config) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from judgekit.base_urls import base_url_problem
 from judgekit.config_fields import FrozenModel, NonNegativeFloat, PositiveFloat, check_params
 from judgekit.envvars import expand_env
 from judgekit.errors import ConfigError
@@ -99,6 +100,15 @@ class ConnectionConfig(FrozenModel):
     def _valid_params(cls, params: dict[str, Any]) -> dict[str, Any]:
         return check_params(params)
 
+    @field_validator("base_url")
+    @classmethod
+    def _a_url(cls, base_url: str) -> str:
+        # With ${VAR} in it, checked once expanded (config.parse_config, preset_connection).
+        problem = None if "${" in base_url else base_url_problem(base_url)
+        if problem is not None:
+            raise ValueError(problem)
+        return base_url
+
     proxy: str | None = None
     """HTTP(S) proxy of this connection (``http://[user:pass@]host:port``), overriding
     HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY; ``""``: never a proxy."""
@@ -143,14 +153,13 @@ def resolve_connection(
     where = where or f"judge '{judge.name}'"
     model = judge.model
     if judge.connection is not None:
-        connection = config.connections[judge.connection]
+        connection = config.connection(judge.connection)
         if model is not None and ":/" in model:
             model = model.split(":/", 1)[1]
         model = model or connection.model
         if model is None:
             raise ConfigError(
-                f"judge '{judge.name}': no model; set 'model' on the judge or on "
-                f"connections.{judge.connection}"
+                f"{where}: no model; set 'model' on the judge or on connections.{judge.connection}"
             )
         return judge.connection, connection, model
     assert model is not None  # JudgeConfig._consistent guarantees it
@@ -163,12 +172,22 @@ def resolve_connection(
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     if provider in config.connections:
-        return provider, config.connections[provider], model
+        return provider, config.connection(provider), model
     return provider, preset_connection(provider, f"{where}: provider '{provider}'"), model
 
 
 def preset_connection(provider: str, where: str) -> ConnectionConfig:
-    """The implicit connection of a provider preset, its base URL expanded."""
+    """The implicit connection of a provider preset, its base URL expanded; ConfigError
+    when that needs an unset variable or gives no usable URL."""
     connection = ConnectionConfig(provider=provider)  # type: ignore[call-arg]
-    base_url = expand_env(connection.base_url, f"{where} base_url")
+    return expanded_connection(connection, f"{where} base_url")
+
+
+def expanded_connection(connection: ConnectionConfig, where: str) -> ConnectionConfig:
+    """``connection`` with ``${VAR}`` in its base URL expanded (``envvars``); ConfigError,
+    prefixed with ``where``, when a variable is unset or the result is no usable URL."""
+    base_url = expand_env(connection.base_url, where)
+    problem = base_url_problem(base_url)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
     return connection.model_copy(update={"base_url": base_url})

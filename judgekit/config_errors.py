@@ -13,10 +13,13 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from judgekit.config_numbers import NUMBER_ERRORS, field_bounds, number_sentence, toml_shown
 
 UNKNOWN_FIELD = "unknown_template_field"
 """Error type raised for an unknown key of a dict field; its ctx holds ``key`` and
@@ -33,7 +36,7 @@ def describe(exc: ValidationError, source: str, root: type[BaseModel]) -> str:
     first = errors[0]
     loc = _loc(first)
     where = _key_path(loc)
-    message = _known_message(first, loc, root) or _message(first)
+    message = _known_message(first, loc, root) or _message(first, loc, root)
     more = ""
     if len(errors) > 1:
         paths = [_key_path(_loc(error)) or "(top)" for error in errors[1 : SHOWN_MORE + 1]]
@@ -67,15 +70,63 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
+def _message(error: Mapping[str, Any], loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    """Pydantic's error as a plain sentence with the fix (``config_numbers`` for numbers)."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    key = str(loc[-1]) if loc else ""
+    field = _field_at(root, loc)
+    if kind in NUMBER_ERRORS:
+        optional = field is not None and field.default is None and not field.is_required()
+        return number_sentence(kind, value, ctx, key, field_bounds(field), optional=optional)
     if kind == "missing":
-        return "required key is missing"
+        if loc == ("judges",):
+            return "missing; add at least one [[judges]] table (see judgekit init)"
+        if isinstance(loc[-1:][0] if loc else None, int):
+            return "an item is missing; give [low, high]"
+        return f"missing; add {key} = ... (a required key)"
+    if kind == "too_short" and loc == ("judges",):
+        return "no judge; add at least one [[judges]] table (see judgekit init)"
+    if kind in ("too_short", "too_long"):
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        least = "at least" if kind == "too_short" else "at most"
+        actual = ctx.get("actual_length")
+        given = "no item" if actual == 0 else f"{actual} item{'s' if actual != 1 else ''}"
+        return f"{given} given; give {least} {bound} item{'s' if bound != 1 else ''}"
+    if kind == "string_too_short":
+        return "empty; give a value or drop the key"
+    if kind in _TYPE_WORDS:
+        return f"must be {_TYPE_WORDS[kind]}, not {toml_shown(value)}"
     if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"invalid value {error.get('input')!r} (allowed: {expected})"
+        return f"invalid value {value!r} (allowed: {ctx.get('expected', '')})"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not have the allowed form (pattern {ctx.get('pattern')})"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
+
+
+_TYPE_WORDS = {
+    "string_type": "text in quotes",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "an array [...]",
+    "tuple_type": "an array [...]",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+"""A type error's expected kind, in the config file's words."""
+
+
+def _field_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The field a key path ends at, when it is a key of a model; None otherwise."""
+    if not loc or isinstance(loc[-1], int):
+        return None
+    model = _model_at(root, loc[:-1])
+    return model.model_fields.get(str(loc[-1])) if model is not None else None
 
 
 def _known_message(
@@ -105,6 +156,10 @@ def _known_message(
     if len(loc) == 2 and loc[0] == "connections" and kind == "model_type":
         return (
             f"'{key}' is not a connection table; write [connections.NAME] with {key} = ... under it"
+        )
+    if key == "api_key_header" and kind == "string_pattern_mismatch":
+        return (
+            f"{value!r} is not a header name: use letters, digits and -, no spaces (e.g. 'api-key')"
         )
     if key == "api_key_env" and kind == "string_pattern_mismatch":
         return (
@@ -147,9 +202,19 @@ def _inner_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
+def did_you_mean(
+    name: str, known: Iterable[str], form: str = "'{}'", *, cutoff: float = 0.6
+) -> str:
+    """``; did you mean 'x'?`` for the name of ``known`` closest to ``name`` (compared
+    case-insensitively, ``difflib`` ratio at least ``cutoff``; ``form`` quotes it), or ""
+    when none is close."""
+    by_lower = {item.lower(): item for item in known}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return f"; did you mean {form.format(by_lower[close[0]])}?" if close else ""
+
+
 def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
     """``unknown key; did you mean 'x'? (allowed: ...)``."""
-    close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
-    guess = f"; did you mean '{close[0]}'?" if close else ""
+    guess = did_you_mean(key, allowed)
     listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
     return f"unknown key{guess}{listed}"

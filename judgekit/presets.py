@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from judgekit.config_errors import did_you_mean
+
 
 @dataclass(frozen=True, slots=True)
 class Preset:
@@ -207,7 +209,10 @@ def preset_defaults(name: str) -> dict[str, Any]:
     ValueError naming the known providers when ``name`` is none."""
     preset = PRESETS.get(name)
     if preset is None:
-        raise ValueError(f"unknown provider '{name}' (providers: {', '.join(PRESETS)})")
+        raise ValueError(
+            f"unknown provider '{name}'{did_you_mean(name, PRESETS)} "
+            f"(providers: {', '.join(PRESETS)})"
+        )
     defaults = dict(preset.defaults)
     if preset.local:
         defaults.update(input_usd_per_mtok=0.0, output_usd_per_mtok=0.0)
@@ -262,9 +267,10 @@ def provider_for_model(model: str) -> str:
     else:
         if "/" in model:
             head = model.split("/", 1)[0].removesuffix(":")
+            guess = did_you_mean(head, PRESETS, "'{}/'", cutoff=0.75)
             raise ValueError(
                 f"unknown provider prefix '{head}' in model '{model}'; use one of "
-                f"{prefixes()}, or set 'connection'"
+                f"{prefixes()}, or set 'connection'{guess}"
             )
         if not _OPEN_WEIGHTS.match(model):
             raise ValueError(

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from judgekit.datasets import DatasetInfo, iter_windows
 from judgekit.errors import DatasetError, UsageError
-from judgekit.templates import TEMPLATES
+from judgekit.templates import ANSWER_FIELDS, TEMPLATES
 
 Provider = Literal["openai", "anthropic", "ollama"]
 
@@ -186,13 +186,21 @@ def choose_judges(fields: Mapping[str, str], human: str | None) -> list[StarterJ
 
 
 def _with_notes(judge: StarterJudge, empty: Mapping[str, int], rows: int) -> StarterJudge:
-    """An LLM ``judge`` with a note per required column that is empty on some rows."""
+    """An LLM ``judge`` with a note per required column that is empty on some rows: what
+    the run does with those rows (``engine.judging.missing_field``): an empty answer is
+    judged, another empty field is refused."""
     if judge.kind not in TEMPLATES:
         return judge
     required = TEMPLATES[judge.kind].required
     notes = tuple(
         f"'{judge.fields[field]}' is empty on {empty[judge.fields[field]]} of {rows} rows; "
-        "they get J_error = bad_request (nothing to judge) and count towards max_error_rate"
+        + (
+            "they are still judged (an empty answer is an answer: the judge sees it empty "
+            "and scores it)"
+            if field in ANSWER_FIELDS
+            else "they get J_error = bad_request (nothing to judge) and count towards "
+            "max_error_rate"
+        )
         for field in required
         if empty.get(judge.fields[field], 0)
     )

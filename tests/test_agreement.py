@@ -207,12 +207,17 @@ CORRECTNESS = Pairing("correctness", "human_verdict", 0.7)
             "(judges found: correctness, rule_exact)",
         ),
         (
+            Pairing("corectness", "human_verdict", 0.7),
+            "no column 'corectness_passed' for judge 'corectness'; did you mean 'correctness'? "
+            "(judges found: correctness, rule_exact)",
+        ),
+        (
             Pairing("correctness", "verdict", 0.7),
             "no column 'verdict' for the human labels of judge 'correctness'; did you mean "
             "'human_verdict'? (columns: id, human_verdict)",
         ),
     ],
-    ids=["judge-missing", "human-missing"],
+    ids=["judge-missing", "judge-misspelt", "human-missing"],
 )
 def test_missing_columns_are_named(tmp_path: Path, pairing: Pairing, message: str) -> None:
     path = _write(tmp_path, SMALL)

@@ -124,7 +124,7 @@ def _empty_dataset(ws: Workspace, case: Case) -> str:
 
 def _unknown_judge(ws: Workspace, case: Case) -> str:
     case.extra = ["--judge", "correctness", "--judge", "corectness"]
-    return "--judge corectness: no such judge (judges: correctness)"
+    return "--judge corectness: no such judge; did you mean 'correctness'? (judges: correctness)"
 
 
 def _unknown_template(ws: Workspace, case: Case) -> str:
@@ -132,9 +132,24 @@ def _unknown_template(ws: Workspace, case: Case) -> str:
         case.config.read_text().replace('= "correctness"\nthreshold', '= "corect"\nthreshold')
     )
     return (
-        f"{case.config}: judges[0].template: unknown template 'corect' (built-in: correctness, "
+        f"{case.config}: judges[0].template: unknown template 'corect'; did you mean "
+        "'correctness'? (built-in: correctness, "
         "faithfulness, helpfulness, safety, accuracy, behavior, citations, pairwise; "
         "`judgekit templates` lists them)"
+    )
+
+
+def _misspelt_placeholder(ws: Workspace, case: Case) -> str:
+    case.config.write_text(
+        case.config.read_text().replace(
+            'template = "correctness"', 'prompt = "Rate {ouput} against {expected}"'
+        )
+    )
+    return (
+        f"{case.config}: judges[0].prompt: unknown placeholder {{ouput}}; did you mean "
+        "{output}? (fields: input, output, expected, context, history, tool_calls, "
+        "expected_behavior, constraints, output_a, output_b); write other braces as JSON, "
+        'e.g. {"key": 1}'
     )
 
 
@@ -175,6 +190,7 @@ USAGE_ERRORS: dict[str, Callable[[Workspace, Case], str]] = {
     "empty-dataset": _empty_dataset,
     "unknown-judge": _unknown_judge,
     "unknown-template": _unknown_template,
+    "misspelt-placeholder": _misspelt_placeholder,
     "unsupported-output-extension": _unsupported_output,
     "no-such-dataset": _no_such_dataset,
     "no-such-config": _no_such_config,
@@ -435,6 +451,101 @@ def test_a_refused_connection_stops_the_run(workspace: Workspace) -> None:
         "refused); is the server running? check the port in base_url"
     )
     assert not output.exists()
+
+
+def _schemeless(ws: Workspace, config: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point ``config`` at ``${JUDGEKIT_FAKE_URL}/v1`` with the variable missing its scheme;
+    the shown value (what the message names)."""
+    host = ws.fake.openai_base_url.removeprefix("http://").removesuffix("/v1")
+    monkeypatch.setenv("JUDGEKIT_FAKE_URL", host)
+    config.write_text(
+        config.read_text().replace(ws.fake.openai_base_url, "${JUDGEKIT_FAKE_URL}/v1")
+    )
+    return f"{host}/v1"
+
+
+@pytest.mark.parametrize("command", ["validate", "score"])
+def test_a_base_url_without_a_scheme_is_one_line_before_any_call(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    config = workspace.write_config()
+    shown = _schemeless(workspace, config, monkeypatch)
+    data = workspace.write_rows(workspace.qa_rows(2))
+    output = workspace.root / "out.parquet"
+    if command == "validate":
+        result = workspace.invoke("validate", "-c", str(config))
+    else:
+        result = workspace.score(data, config, output)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f'error: {config}: connections.fake.base_url: "{shown}" is not an http:// or https:// '
+        f"URL; add the scheme, e.g. http://{shown}\n"
+    )
+    assert workspace.fake.stats().requests == 0
+    assert not output.exists()
+
+
+def test_a_base_url_the_transport_refuses_stops_the_run_at_once(workspace: Workspace) -> None:
+    """Should an unusable URL slip past the config's check, the run still stops at its first
+    call (exit 2), not after retrying every row as a "connection error"."""
+    from judgekit.config import load_config
+    from judgekit.engine.run import RunHooks
+    from judgekit.engine.score import ScoreJob, score_dataset
+    from judgekit.errors import UnreachableError
+
+    path = workspace.write_config(run="max_error_rate = 1.0", connection="max_retries = 3")
+    config = load_config(path)
+    shown = workspace.fake.openai_base_url.removeprefix("http://")
+    fake = config.connections["fake"].model_copy(update={"base_url": shown})  # unchecked
+    config = config.model_copy(update={"connections": {"fake": fake}})
+    data = workspace.write_rows(workspace.qa_rows(3))
+    output = workspace.root / "out.parquet"
+    job = ScoreJob(str(data), config, str(path), output, cache_path=workspace.cache)
+    with pytest.raises(UnreachableError) as info:
+        score_dataset(job, RunHooks())
+    assert str(info.value) == (
+        f"connection 'fake': base_url \"{shown}\" is not an http:// or https:// URL; add the "
+        f"scheme, e.g. http://{shown}"
+    )
+    assert info.value.exit_code == 2
+    assert not output.exists()
+
+
+UNSET_URL_CONNECTION = """
+[connections.remote]
+base_url = "${JUDGEKIT_UNSET_URL}/v1"
+model = "m"
+api_key_required = false
+"""
+
+
+@pytest.mark.parametrize("command", ["score", "try"])
+def test_a_rule_judge_needs_no_variable_of_an_unused_connection(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.delenv("JUDGEKIT_UNSET_URL", raising=False)
+    judges = EXACT_JUDGE + '\n[[judges]]\nname = "remote"\nconnection = "remote"\n'
+    config = workspace.write_config(
+        connection=UNSET_URL_CONNECTION, judges=judges + 'template = "helpfulness"\n'
+    )
+    data = workspace.write_rows(workspace.qa_rows(2))
+    output = workspace.root / "out.parquet"
+    if command == "score":
+        result = workspace.score(data, config, output, "--judge", "same")
+        assert result.exit_code == 0, result.stderr
+        assert [r["same_passed"] for r in workspace.read_rows(output)] == [True, False]
+    else:
+        args = ["--judge", "same", "--output", "a", "--expected", "a"]
+        result = workspace.invoke("try", "-c", str(config), *args)
+        assert (result.exit_code, result.stderr) == (0, "")
+    # The judge that uses the connection still needs its variable.
+    result = workspace.score(data, config, output, "--judge", "remote")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {config}: connections.remote.base_url: environment variable "
+        "JUDGEKIT_UNSET_URL is not set\n",
+    )
+    assert workspace.fake.stats().requests == 0
 
 
 # -- paid work is never lost to a bad path or a full disk ----------------------------------
@@ -704,6 +815,62 @@ def test_a_usage_error_is_one_line_and_exit_2(
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [line]
     assert result.stdout == ""
+
+
+SCORE = ["score", "d.jsonl", "-c", "c.toml", "-o", "o.parquet"]
+ALIGN = ["align", "d.jsonl", "-c", "c.toml", "--judge", "j", "-o", "aligned.toml"]
+NUMBER_FLAGS = [
+    (
+        [*SCORE, "--budget-usd", "nan"],
+        "error: --budget-usd nan: nan is not a finite number; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--budget-usd", "1e999"],
+        "error: --budget-usd inf: inf is not a finite number; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--budget-usd", "0"],
+        "error: --budget-usd 0: 0 is not above 0; give a positive number of dollars",
+    ),
+    (
+        [*SCORE, "--max-error-rate", "nan"],
+        "error: --max-error-rate nan: nan is not a finite number; give a number from 0 to 1",
+    ),
+    (
+        ["agreement", "s.parquet", "--fail-under", "nan"],
+        "error: --fail-under nan: nan is not a finite number; give a number from 0 to 1",
+    ),
+    (
+        [*ALIGN, "--budget-usd", "-1"],
+        "error: --budget-usd -1: -1 is not above 0; give a positive number of dollars",
+    ),
+    (
+        [*ALIGN, "--holdout", "nan"],
+        "error: --holdout nan: nan is not a finite number; give a number from 0.05 to 0.95",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    NUMBER_FLAGS,
+    ids=[
+        "budget-nan",
+        "budget-inf",
+        "budget-0",
+        "error-rate-nan",
+        "fail-under-nan",
+        "align-budget-negative",
+        "holdout-nan",
+    ],
+)
+def test_a_number_flag_obeys_its_config_keys_bounds(
+    workspace: Workspace, args: list[str], line: str
+) -> None:
+    result = workspace.invoke(*args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", line + "\n")
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert workspace.fake.stats().requests == 0
 
 
 def test_a_usage_error_is_one_line_from_the_console_script_too(tmp_path: Path) -> None:

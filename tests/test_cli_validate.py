@@ -130,6 +130,14 @@ def _missing_column(ws: Workspace, config: Path, data: Path) -> str:
     )
 
 
+def _misspelt_column(ws: Workspace, config: Path, data: Path) -> str:
+    ws.write_rows([{"id": 1, "question": "q", "answer": "a", "refrence": "r"}])
+    return (
+        f"{config}: judges[0].columns.expected: judge 'correctness' needs column 'reference', "
+        f"which {data} lacks; did you mean 'refrence'? (columns: id, question, answer, refrence)"
+    )
+
+
 def _missing_key(ws: Workspace, config: Path, data: Path) -> str:
     config.write_text(config.read_text().replace(ws.key_env, "JUDGEKIT_NOT_SET_API_KEY"))
     return (
@@ -190,6 +198,7 @@ def _taken_output_column(ws: Workspace, config: Path, data: Path) -> str:
 VALIDATE_ERRORS: dict[str, Callable[[Workspace, Path, Path], str]] = {
     "unknown-key": _unknown_key,
     "missing-column": _missing_column,
+    "misspelt-column": _misspelt_column,
     "missing-api-key": _missing_key,
     "unknown-price-with-budget": _unknown_price,
     "criteria-not-summing-to-1": _bad_criteria,
@@ -245,6 +254,29 @@ def test_validate_warns_of_a_missing_human_label_and_id_column(workspace: Worksp
     assert result.stdout.splitlines()[-1] == (
         f"ok: {config} and {data} (2 rows) are valid (2 warnings above); no model was called"
     )
+
+
+def test_validate_warns_as_the_dry_run_when_refusals_alone_fail_the_run(
+    workspace: Workspace,
+) -> None:
+    rows = workspace.qa_rows(4)
+    data = workspace.write_rows([row | {"reference": ""} for row in rows[:3]] + rows[3:])
+    config = workspace.write_config()
+    line = (
+        "warning: 3 of 4 LLM judgements are refused before any call (75%, above max_error_rate "
+        "2%): the run would exit 1 (a required field empty on those rows, a prompt over "
+        "max_input_tokens or a call over max_cost_usd_per_call); map other columns, or raise "
+        "[run] max_error_rate"
+    )
+    result = workspace.invoke("validate", "-c", str(config), str(data))
+    assert (result.exit_code, result.stderr.splitlines()) == (0, [line])
+    assert result.stdout.splitlines()[-1] == (
+        f"ok: {config} and {data} (4 rows) are valid (1 warning above); no model was called"
+    )
+    dry = workspace.score(data, config, workspace.root / "out.parquet", "--dry-run")
+    assert dry.stderr.splitlines()[-1] == line  # the same words: the same code
+    assert workspace.fake.stats().requests == 0
+    assert not workspace.cache.exists()
 
 
 def test_validate_names_a_near_id_column(workspace: Workspace) -> None:
@@ -350,6 +382,7 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
     result = workspace.invoke("templates", "corectness")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
-        "error: no template 'corectness' (templates: correctness, faithfulness, helpfulness, "
+        "error: no template 'corectness'; did you mean 'correctness'? (templates: correctness, "
+        "faithfulness, helpfulness, "
         "safety, accuracy, behavior, citations, pairwise)\n"
     )

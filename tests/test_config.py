@@ -46,7 +46,7 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(run={"concurrency": 0}),
-            "x.toml: run.concurrency: Input should be greater than or equal to 1",
+            "x.toml: run.concurrency: 0 is below the minimum 1; raise it",
         ),
         (
             doc(run={"concurrency": "16"}),
@@ -90,7 +90,8 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             doc(judges=[dict(LLM), dict(LLM)]),
-            "x.toml: duplicate judge name 'j'",
+            "x.toml: judges[1].name: duplicate judge name 'j' (judges[0] has it too); give each "
+            "judge its own name (it begins the output column names)",
         ),
         (
             doc(judges=[{"name": "j", "connection": "c"}]),
@@ -123,7 +124,7 @@ def doc(**over: Any) -> dict[str, Any]:
         ),
         (
             {"judges": []},
-            "x.toml: judges: List should have at least 1 item after validation, not 0",
+            "x.toml: judges: no judge; add at least one [[judges]] table (see judgekit init)",
         ),
         (
             doc(run={"concurency": 4}),
@@ -192,6 +193,109 @@ def doc(**over: Any) -> dict[str, Any]:
             "x.toml: connections.base_url: 'base_url' is not a connection table; write "
             "[connections.NAME] with base_url = ... under it",
         ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "localhost:8000/v1?key=sk-1"}}),
+            'x.toml: connections.c.base_url: "localhost:8000/v1" is not an http:// or https:// '
+            "URL; add the scheme, e.g. http://localhost:8000/v1",
+        ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "ftp://example.com/v1"}}),
+            'x.toml: connections.c.base_url: "ftp://example.com/v1" is not an http:// or '
+            "https:// URL; use http:// or https://",
+        ),
+        (
+            doc(connections={"c": {**CONN, "base_url": "http://127.0.0.1:99999/v1"}}),
+            'x.toml: connections.c.base_url: "http://127.0.0.1:99999/v1" is not a valid URL; '
+            "write it as http://HOST:PORT/PATH",
+        ),
+        (
+            doc(run={"budget_usd": float("inf")}),
+            "x.toml: run.budget_usd: inf is not a finite number; give a positive number of "
+            "dollars or drop the key",
+        ),
+        (
+            doc(run={"max_error_rate": float("nan")}),
+            "x.toml: run.max_error_rate: nan is not a finite number; give a number from 0 to 1",
+        ),
+        (
+            doc(connections={"c": {**CONN, "timeout_s": float("inf")}}),
+            "x.toml: connections.c.timeout_s: inf is not a finite number; give a number of "
+            "seconds above 0, at most 3600",
+        ),
+        (
+            doc(run={"budget_usd": 0}),
+            "x.toml: run.budget_usd: 0 is not above 0; give a positive number of dollars or "
+            "drop the key",
+        ),
+        (
+            doc(run={"concurrency": 5000}),
+            "x.toml: run.concurrency: 5000 is above the maximum 4096; lower it",
+        ),
+        (
+            doc(connections={"c": {**CONN, "batch_discount": 1}}),
+            "x.toml: connections.c.batch_discount: 1 is not below 1; give a number at least 0 "
+            "and below 1",
+        ),
+        (
+            doc(run={"concurrency": 2.5}),
+            "x.toml: run.concurrency: 2.5 is not a whole number; give a whole number",
+        ),
+        (
+            {"connections": {"c": dict(CONN)}},
+            "x.toml: judges: missing; add at least one [[judges]] table (see judgekit init)",
+        ),
+        (
+            doc(connections={"c": {"model": "m", "api_key_env": "K"}}),
+            "x.toml: connections.c.base_url: missing; add base_url = ... (a required key)",
+        ),
+        (
+            doc(judges=[{**LLM, "model": 5}]),
+            "x.toml: judges[0].model: must be text in quotes, not 5",
+        ),
+        (
+            doc(judges=[{**LLM, "scale": [1, 2, 3]}]),
+            "x.toml: judges[0].scale: 3 items given; give at most 2 items",
+        ),
+        (
+            doc(connections={"c": {**CONN, "cache_endpoint": ""}}),
+            "x.toml: connections.c.cache_endpoint: empty; give a value or drop the key",
+        ),
+        (
+            doc(connections={"c": {**CONN, "api_key_header": "api key"}}),
+            "x.toml: connections.c.api_key_header: 'api key' is not a header name: use letters, "
+            "digits and -, no spaces (e.g. 'api-key')",
+        ),
+        (
+            doc(run={"local_only": "yes"}),
+            'x.toml: run.local_only: must be true or false, not "yes"',
+        ),
+        (
+            doc(connections={"c": {**CONN, "api_key_required": "false"}}),
+            'x.toml: connections.c.api_key_required: must be true or false, not "false"; write '
+            "it without quotes",
+        ),
+        (
+            doc(judges=[{"name": "r", "type": "exact", "ignore_case": 1}]),
+            "x.toml: judges[0].ignore_case: must be true or false, not 1",
+        ),
+        (
+            doc(judges=[{**LLM, "continue_conversation": "no"}]),
+            'x.toml: judges[0].continue_conversation: must be true or false, not "no"',
+        ),
+        (
+            doc(connections={"c": {**CONN, "provider": "opnai"}}),
+            "x.toml: connections.c: unknown provider 'opnai'; did you mean 'openai'? (providers: "
+            "openai, anthropic, gemini, azure, bedrock, together, mistral, groq, deepseek, "
+            "openrouter, xai, vllm, ollama)",
+        ),
+        (
+            doc(connections={"c": {**CONN, "params": {"seed": float("nan")}}}),
+            "x.toml: connections.c.params: params hold finite numbers only (not inf or nan)",
+        ),
+        (
+            doc(agreement={"labels": {" ": "pass"}}),
+            "x.toml: agreement.labels: a blank label is always unlabelled; remove it",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -225,6 +329,29 @@ def doc(**over: Any) -> dict[str, Any]:
         "api-key-env-not-a-name",
         "judges-table-not-array",
         "connection-key-without-name",
+        "base-url-without-scheme",
+        "base-url-not-http",
+        "base-url-bad-port",
+        "infinite-budget",
+        "nan-error-rate",
+        "infinite-timeout",
+        "budget-zero",
+        "above-maximum",
+        "not-below",
+        "not-whole",
+        "judges-missing",
+        "base-url-missing",
+        "not-text",
+        "too-many-items",
+        "empty-text",
+        "header-name",
+        "quoted-bool",
+        "quoted-true-false",
+        "number-for-bool",
+        "bool-string-no",
+        "unknown-provider-near",
+        "params-nan",
+        "blank-label",
     ],
 )
 def test_invalid_config_is_one_clear_line(raw: dict[str, Any], message: str) -> None:
@@ -257,13 +384,50 @@ def test_env_expansion_in_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.connections["c"].base_url == "http://127.0.0.1:9999/v1"
 
 
-def test_env_expansion_missing_variable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_expansion_missing_variable_is_an_error_when_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    cfg = parse_config(doc(connections={"c": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}), "x.toml")
     with pytest.raises(ConfigError) as info:
-        parse_config(doc(connections={"c": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}), "x.toml")
+        resolve_connection(cfg, cfg.judges[0])
     assert str(info.value) == (
         "x.toml: connections.c.base_url: environment variable NOT_SET_VAR is not set"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "${HOST_URL}/v1",
+            '"127.0.0.1:37633/v1" is not an http:// or https:// URL; add the scheme, e.g. '
+            "http://127.0.0.1:37633/v1",
+        ),
+        (
+            "http://${EMPTY_HOST}/v1",
+            '"http:///v1" names no host (an empty variable?); write it as '
+            "http://HOST:PORT/PATH, e.g. http://localhost:8000/v1",
+        ),
+    ],
+    ids=["no-scheme", "no-host"],
+)
+def test_an_expanded_base_url_must_be_an_http_url(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("HOST_URL", "127.0.0.1:37633")
+    monkeypatch.setenv("EMPTY_HOST", "")
+    cfg = parse_config(doc(connections={"c": {**CONN, "base_url": value}}), "x.toml")
+    with pytest.raises(ConfigError) as info:
+        resolve_connection(cfg, cfg.judges[0])
+    assert str(info.value) == f"x.toml: connections.c.base_url: {message}"
+
+
+def test_an_unused_connection_needs_no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_VAR", raising=False)
+    connections = {"c": dict(CONN), "other": {**CONN, "base_url": "${NOT_SET_VAR}/v1"}}
+    cfg = parse_config(doc(connections=connections), "x.toml")
+    assert resolve_connection(cfg, cfg.judges[0])[1].base_url == CONN["base_url"]
 
 
 def test_shorthand_resolves_to_builtin_connection() -> None:
@@ -337,7 +501,7 @@ JUDGE_OPTION_ERRORS = [
     (
         "tool_order with no tools",
         {**RULE, "type": "tool_order", "tools": []},
-        "judges[0].tools: List should have at least 1 item after validation, not 0",
+        "judges[0].tools: no item given; give at least 1 item",
     ),
     (
         "length without a bound",
@@ -352,7 +516,7 @@ JUDGE_OPTION_ERRORS = [
     (
         "negative length",
         {**RULE, "type": "length", "max_chars": -1},
-        "judges[0].max_chars: Input should be greater than or equal to 0",
+        "judges[0].max_chars: -1 is below the minimum 0; raise it",
     ),
     (
         "json_schema without a schema",
@@ -377,7 +541,7 @@ JUDGE_OPTION_ERRORS = [
     (
         "max_turns zero",
         {**LLM, "continue_conversation": True, "max_turns": 0},
-        "judges[0].max_turns: Input should be greater than or equal to 1",
+        "judges[0].max_turns: 0 is below the minimum 1; raise it",
     ),
     (
         "unknown rule type",

@@ -224,17 +224,16 @@ def test_bedrock_puts_the_region_in_the_url(
     assert conn.base_url == f"https://bedrock-runtime.{host}.amazonaws.com"
 
 
-def test_an_azure_table_needs_the_endpoint_variable_when_loaded() -> None:
+def test_an_azure_table_needs_the_endpoint_variable_when_used() -> None:
+    cfg = parse_config(
+        {
+            "connections": {"az": {"provider": "azure"}},
+            "judges": [{"name": "j", "connection": "az", "model": "d", "template": "correctness"}],
+        },
+        "x.toml",
+    )
     with pytest.raises(ConfigError) as info:
-        parse_config(
-            {
-                "connections": {"az": {"provider": "azure"}},
-                "judges": [
-                    {"name": "j", "connection": "az", "model": "d", "template": "correctness"}
-                ],
-            },
-            "x.toml",
-        )
+        resolve_connection(cfg, cfg.judges[0])
     assert str(info.value) == (
         "x.toml: connections.az.base_url: environment variable AZURE_OPENAI_ENDPOINT is not set"
     )

@@ -30,6 +30,22 @@ def _cert_error() -> ssl.SSLCertVerificationError:
 
 UNREACHABLE = [
     (
+        "no scheme",
+        _chained(
+            httpx.UnsupportedProtocol("x"),
+            aiohttp.NonHttpUrlClientError("127.0.0.1:1/v1/chat/completions"),
+        ),
+        Unreachable("invalid_url", False, "not an http:// or https:// URL"),
+    ),
+    (
+        "port out of range",
+        _chained(
+            httpx.UnsupportedProtocol("x"),
+            aiohttp.InvalidUrlClientError("http://127.0.0.1:99999/v1/chat/completions"),
+        ),
+        Unreachable("invalid_url", False, "not an http:// or https:// URL"),
+    ),
+    (
         "refused",
         _chained(
             httpx.ConnectTimeout("x"),

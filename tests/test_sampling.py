@@ -194,7 +194,7 @@ CONFIG_ERRORS = [
     (
         "more than 20",
         SAMPLED.replace("samples = 3", "samples = 21"),
-        "judges.toml: judges[0].samples: Input should be less than or equal to 20\n",
+        "judges.toml: judges[0].samples: 21 is above the maximum 20; lower it\n",
     ),
     (
         "a rule judge",

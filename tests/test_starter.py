@@ -207,6 +207,20 @@ def test_a_parquet_dataset_and_an_empty_required_column(workspace: Workspace) ->
     assert '# id_column = "id"' in text  # no id column: commented, rows named by index
 
 
+def test_an_empty_answer_is_noted_as_judged_not_refused(workspace: Workspace) -> None:
+    # The answer under test is never refused (engine.judging.missing_field): the note says so.
+    data = workspace.root / "answers.csv"
+    data.write_text("question,answer\nq1,a\nq2,\nq3,\n", encoding="utf-8")
+    config = workspace.root / "judgekit.toml"
+    result = workspace.invoke("init", str(data), "-o", str(config))
+    assert result.exit_code == 0, result.output
+    notes = [line.strip() for line in result.stdout.splitlines() if "note:" in line]
+    assert notes == [
+        "note: 'answer' is empty on 2 of 3 rows; they are still judged (an empty answer is an "
+        "answer: the judge sees it empty and scores it)"
+    ]
+
+
 def test_init_never_overwrites(workspace: Workspace) -> None:
     data = workspace.write_rows(qa_rows())
     config = workspace.root / "judgekit.toml"

@@ -174,7 +174,11 @@ def test_custom_template_requires_its_placeholders(prompt: str, required: tuple[
 
 
 CUSTOM_BAD = [
-    ("unknown field", "Rate {outptu} against {expected}", "unknown placeholder {outptu}"),
+    (
+        "unknown field",
+        "Rate {outptu} against {expected}",
+        "unknown placeholder {outptu}; did you mean {output}? (fields: input, output, ",
+    ),
     ("no placeholder", "Rate the answer.", "the prompt uses no {field} placeholder"),
     ("only json braces", 'Answer {"score": 1}', "the prompt uses no {field} placeholder"),
 ]

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from judgekit import terminal
 from judgekit.cli.app import ConfigOption, handled, stderr
-from judgekit.config import load_config
+from judgekit.config import RunConfig, load_config
+from judgekit.config_numbers import checked_flag
 from judgekit.errors import UsageError
 from judgekit.memory import keep_pandas_unloaded, keep_s3_unloaded
 
@@ -55,9 +56,7 @@ def score(
     ] = None,
     budget_usd: Annotated[
         float | None,
-        typer.Option(
-            min=0.0, metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."
-        ),
+        typer.Option(metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -136,6 +135,9 @@ def score(
 
     with handled(), stop_signals_interrupt():
         from judgekit.distributed.storage import check_engine_paths
+
+        checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
+        checked_flag("--max-error-rate", max_error_rate, RunConfig, "max_error_rate")
 
         check_engine_paths(dataset, output, engine, dry_run=dry_run)
         if address is not None and engine != "ray":

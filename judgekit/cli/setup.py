@@ -15,6 +15,7 @@ from judgekit.config import Config, load_config
 from judgekit.errors import UsageError
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
+    from judgekit.datasets import DatasetInfo
     from judgekit.engine.plan import RunPlan
 
 
@@ -52,6 +53,9 @@ def validate(
         for skipped in plan.skipped:
             stdout.print(f"skipped (local only): {skipped.name}: {skipped.reason}", markup=False)
         warnings = run_warnings(cfg, str(config), plan, info)
+        if info is not None and dataset is not None:
+            refused = _refused_warning(cfg, str(config), dataset, info, plan)
+            warnings += [refused] if refused is not None else []
         for warning in warnings:
             stderr.print(f"warning: {warning}", markup=False, soft_wrap=True)
         checked = f"{config} and {dataset} ({info.rows} rows) are" if info else f"{config} is"
@@ -59,6 +63,21 @@ def validate(
         stdout.print(
             f"ok: {checked} valid{noted if warnings else ''}; no model was called", markup=False
         )
+
+
+def _refused_warning(
+    cfg: Config, source: str, dataset: str, info: DatasetInfo, plan: RunPlan
+) -> str | None:
+    """``score --dry-run``'s warning when the calls its guards refuse alone would make the
+    run exit 1, from the same count (``estimate_plan``, the cache left alone)."""
+    from judgekit.cli.score import refused_warning
+    from judgekit.engine.estimate import estimate_plan
+    from judgekit.engine.score import ScoreJob
+
+    if not any(judge.is_llm for judge in plan.judges):
+        return None
+    job = ScoreJob(dataset, cfg, source, Path("-"), use_cache=False)
+    return refused_warning(estimate_plan(job, info, plan), plan.max_error_rate)
 
 
 def _print_plan(cfg: Config, plan: RunPlan) -> None:
@@ -91,6 +110,7 @@ def templates(
     ] = None,
 ) -> None:
     """List the built-in judge templates, or print one."""
+    from judgekit.config_errors import did_you_mean
     from judgekit.templates import TEMPLATES, describe
 
     with handled():
@@ -110,7 +130,8 @@ def templates(
             stdout.print(terminal.fit(table, stdout))
             return
         if name not in TEMPLATES:
-            raise UsageError(f"no template '{name}' (templates: {', '.join(TEMPLATES)})")
+            guess = did_you_mean(name, TEMPLATES)
+            raise UsageError(f"no template '{name}'{guess} (templates: {', '.join(TEMPLATES)})")
         stdout.print(describe(TEMPLATES[name]), markup=False)
 
 

@@ -64,9 +64,11 @@ def agreement(
     ] = None,
 ) -> None:
     """Compare judge verdicts with human labels: agreement, kappa, confusion, CIs."""
+    from judgekit.config_numbers import checked_share
     from judgekit.trust.agreement_report import run_agreement
 
     with handled():
+        checked_share("--fail-under", fail_under)
         check_local_scored(scored, "agreement")
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
@@ -149,9 +151,7 @@ def align(
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the split and choice.")] = 0,
     budget_usd: Annotated[
         float | None,
-        typer.Option(
-            min=0.0, metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."
-        ),
+        typer.Option(metavar="USD", help="Hard cap on new spend (overrides run.budget_usd)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the calls and worst-case cost; call nothing.")
@@ -164,7 +164,13 @@ def align(
     ] = None,
 ) -> None:
     """Add few-shot examples and a calibrated threshold to a judge; keep them if they help."""
+    from judgekit.config import RunConfig
+    from judgekit.config_numbers import checked_flag, checked_share
     from judgekit.stopping import stop_signals_interrupt
+
+    with handled():  # the flags before any file is read, as score's
+        checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
+        checked_share("--holdout", holdout, 0.05, 0.95)
     from judgekit.trust.align import AlignJob, align, estimate_align, write_aligned
     from judgekit.trust.align_report import compare, comparison_lines, estimate_lines
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import httpx
 
+from judgekit.base_urls import base_url_problem, shown_url
 from judgekit.engine.network import bare_url
 from judgekit.engine.plan import ConnectionPlan
 from judgekit.errors import UnreachableError
@@ -72,6 +73,10 @@ class ConnectionHealth:
 
 def _unreachable_message(connection: ConnectionPlan, problem: Unreachable) -> str:
     where = f"connection '{connection.name}'"
+    if problem.what == "invalid_url":
+        base_url = connection.endpoint.base_url
+        reason = base_url_problem(base_url) or f'"{shown_url(base_url)}" is not a usable URL'
+        return f"{where}: base_url {reason}"
     url = bare_url(connection.endpoint.base_url)
     proxy = connection.proxy
     if problem.via_proxy and proxy is not None:

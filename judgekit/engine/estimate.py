@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from judgekit.batch.providers import batch_price
 from judgekit.cache import request_key
-from judgekit.datasets import iter_windows
+from judgekit.datasets import DatasetInfo, iter_windows
 from judgekit.engine.judge_row import row_calls
+from judgekit.engine.plan import RunPlan
 from judgekit.engine.run import WINDOW_ROWS
 from judgekit.engine.score import ScoreJob, open_cache_for_counting, prepare
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
@@ -44,6 +45,12 @@ class Estimate:
 def estimate(job: ScoreJob) -> Estimate:
     """Walk the dataset exactly as ``score`` would, without sending anything."""
     dataset, plan = prepare(job, require_keys=False)
+    return estimate_plan(job, dataset, plan)
+
+
+def estimate_plan(job: ScoreJob, dataset: DatasetInfo, plan: RunPlan) -> Estimate:
+    """``estimate`` of a plan already made for ``dataset`` (``validate`` makes its own);
+    reads ``job``'s cache settings and row limit only."""
     cache = open_cache_for_counting(job, plan)
     rows = needed = cached = refused = rules = tokens = 0
     worst = batch_worst = 0.0

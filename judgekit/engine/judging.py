@@ -26,7 +26,7 @@ from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_cas
 from judgekit.prompts import Prompt, render, stricter
 from judgekit.records import JudgeResult, ModelCall, Verdict, passes
 from judgekit.rules import apply_rule
-from judgekit.templates import ANSWER_FIELD
+from judgekit.templates import ANSWER_FIELDS
 from judgekit.validators import apply_validator
 from judgekit.verdicts import MalformedVerdict, parse_verdict
 
@@ -58,7 +58,7 @@ def missing_fields(judge: JudgePlan, values: Mapping[str, object]) -> list[str]:
     """Every required field that is empty in this row, in name order (``missing_field``)."""
     missing = []
     for field in sorted(judge.required):
-        if field in (ANSWER_FIELD, "output_a", "output_b"):  # pairwise: both are answers
+        if field in ANSWER_FIELDS:  # pairwise: both are answers
             continue
         value = values.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from judgekit.citations import citation_schema
 from judgekit.config import Config
 from judgekit.config_connections import ConnectionConfig, resolve_connection
+from judgekit.config_errors import did_you_mean
 from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.continuation import schema_with_continuation
 from judgekit.datasets import DatasetInfo
@@ -244,8 +245,9 @@ def _select_judges(config: Config, names: Sequence[str]) -> list[tuple[int, Judg
     known = {judge.name for judge in config.judges}
     unknown = [name for name in names if name not in known]
     if unknown:
+        guess = did_you_mean(unknown[0], known)
         raise ConfigError(
-            f"--judge {unknown[0]}: no such judge (judges: {', '.join(sorted(known))})"
+            f"--judge {unknown[0]}: no such judge{guess} (judges: {', '.join(sorted(known))})"
         )
     return [(i, judge) for i, judge in indexed if judge.name in names]
 
@@ -319,7 +321,8 @@ def _template(judge: JudgeConfig, where: str) -> Template:
     assert judge.template is not None  # JudgeConfig._consistent guarantees one of them
     if judge.template not in TEMPLATES:
         raise ConfigError(
-            f"{where}.template: unknown template '{judge.template}' "
+            f"{where}.template: unknown template '{judge.template}'"
+            f"{did_you_mean(judge.template, TEMPLATES)} "
             f"(built-in: {', '.join(TEMPLATES)}; `judgekit templates` lists them)"
         )
     return TEMPLATES[judge.template]
@@ -399,6 +402,7 @@ def _bind_columns(
         elif field in plan.required or field in judge.columns:
             raise DatasetError(
                 f"{where}.columns.{field}: judge '{plan.name}' needs column '{column}', "
-                f"which {dataset.path} lacks (columns: {', '.join(dataset.columns)})"
+                f"which {dataset.path} lacks{did_you_mean(column, dataset.columns)} "
+                f"(columns: {', '.join(dataset.columns)})"
             )
     return replace(plan, fields=bound)

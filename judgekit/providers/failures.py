@@ -18,7 +18,7 @@ while sending or reading (or a 2xx body judgekit cannot use)::
     httpx.TimeoutException                         timeout             transient
     refused / reset / dropped connection           connection          transient
     httpx.NetworkError, RemoteProtocolError, ...   connection          transient
-    unsupported URL scheme                         connection          no
+    unsupported URL scheme, invalid URL            connection          no
     MalformedReply: 2xx body not JSON, no answer   malformed_response  transient
     MalformedReply: refused, cut off, empty        malformed_response  no (billed;
                                                    the same again at temperature 0)
@@ -139,6 +139,8 @@ def classify_exception(exc: BaseException) -> Failure:
         failure = classify_response(exc.response)
         if failure is not None:
             return failure
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):  # before its aiohttp cause
+        return Failure("connection", "no", None, "unsupported URL scheme (use http or https)")
     cause = _aiohttp_cause(exc)
     if cause is not None:
         return _classify_aiohttp(cause)
@@ -146,8 +148,6 @@ def classify_exception(exc: BaseException) -> Failure:
         return Failure("timeout", "transient", None, _TIMEOUT_MESSAGES.get(type(exc), "timed out"))
     if isinstance(exc, TimeoutError):
         return Failure("timeout", "transient", None, "request timed out")
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return Failure("connection", "no", None, "unsupported URL scheme (use http or https)")
     if isinstance(exc, httpx.DecodingError):
         return Failure(
             "malformed_response", "transient", None, "response body could not be decoded"

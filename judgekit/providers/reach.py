@@ -12,6 +12,8 @@ errors (a server restarting in the middle of a run).
     the host name does not resolve                     unknown_host
     the server's TLS certificate is not trusted        untrusted_certificate
     the TCP/TLS connect timed out                      connect_timeout
+    the URL is unusable (no http:// or https://,       invalid_url
+      no host, a port out of range)
 
     a 404 / 405 that names no model                   NoApi (wrong path: /v1 missing?)
     a 3xx redirect (judgekit follows none)             NoApi with its Location
@@ -31,7 +33,9 @@ import httpx
 
 from judgekit.providers.provider_errors import provider_error
 
-UnreachableKind = Literal["refused", "unknown_host", "untrusted_certificate", "connect_timeout"]
+UnreachableKind = Literal[
+    "refused", "unknown_host", "untrusted_certificate", "connect_timeout", "invalid_url"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ def unreachable(exc: BaseException) -> Unreachable | None:
     chain = _chain(exc)
     via_proxy = any(isinstance(item, aiohttp.ClientProxyConnectionError) for item in chain)
     for item in chain:
+        if isinstance(item, httpx.UnsupportedProtocol | httpx.InvalidURL | aiohttp.InvalidURL):
+            return Unreachable("invalid_url", via_proxy, "not an http:// or https:// URL")
         if isinstance(item, aiohttp.ClientConnectorCertificateError):
             item = item.certificate_error
         if isinstance(item, ssl.SSLCertVerificationError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from judgekit.config_errors import did_you_mean
 from judgekit.config_judges import TEMPLATE_FIELDS
 from judgekit.records import Scale
 from judgekit.templates.rubrics import (
@@ -95,6 +96,10 @@ ANSWER_FIELD = "output"
 """The answer under test.  An empty, null or absent answer is judged like any other (it
 reaches the judge as an empty ``<output>`` block), never refused: each built-in template
 says how to score it, and a custom prompt should too."""
+
+ANSWER_FIELDS: frozenset[str] = frozenset({ANSWER_FIELD, "output_a", "output_b"})
+"""The answers under test, never refused when empty (``ANSWER_FIELD``; a pairwise judge
+compares two)."""
 
 TEMPLATES: Mapping[str, Template] = MappingProxyType(
     {
@@ -189,8 +194,10 @@ def custom_template(
         m.group(0) for m in _PLACEHOLDER_SHAPE.finditer(prompt) if m.group(1) not in TEMPLATE_FIELDS
     ]
     if unknown:
+        name = unknown[0].strip("{}")
+        guess = did_you_mean(name, TEMPLATE_FIELDS, "{{{}}}")
         raise ValueError(
-            f"unknown placeholder {unknown[0]} (fields: {', '.join(TEMPLATE_FIELDS)}); "
+            f"unknown placeholder {unknown[0]}{guess} (fields: {', '.join(TEMPLATE_FIELDS)}); "
             'write other braces as JSON, e.g. {"key": 1}'
         )
     fields = placeholders(prompt)

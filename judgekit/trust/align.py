@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 import tomli_w
 
 from judgekit.config import Config
+from judgekit.config_errors import did_you_mean
 from judgekit.config_judges import FewShotExample, JudgeConfig
 from judgekit.datasets import inspect_dataset, iter_windows
 from judgekit.engine.estimate import Estimate, estimate
@@ -117,7 +118,8 @@ def check_job(job: AlignJob) -> JudgeConfig:
     judge = next((j for j in job.config.judges if j.name == job.judge), None)
     if judge is None:
         raise UsageError(
-            f"--judge {job.judge}: no such judge in {job.config_path}; judges: {', '.join(names)}"
+            f"--judge {job.judge}: no such judge in {job.config_path}"
+            f"{did_you_mean(job.judge, names)}; judges: {', '.join(names)}"
         )
     if judge.type != "llm":
         llm = ", ".join(j.name for j in job.config.judges if j.type == "llm") or "none"
@@ -144,8 +146,8 @@ def read_labelled(job: AlignJob) -> Labelled:
     for option, column in (("--human", human), ("--note", job.note)):
         if column is not None and column not in info.columns:
             raise DatasetError(
-                f"{job.dataset}: no column '{column}' ({option}); "
-                f"columns: {', '.join(info.columns)}"
+                f"{job.dataset}: no column '{column}' ({option})"
+                f"{did_you_mean(column, info.columns)}; columns: {', '.join(info.columns)}"
             )
     table = pa.concat_tables(iter_windows(info))
     vocabulary = label_vocabulary(job.config.agreement.labels)

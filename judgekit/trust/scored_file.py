@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from judgekit.config_errors import did_you_mean
 from judgekit.errors import DatasetError
 from judgekit.output_parts import is_parts_directory, part_files
 from judgekit.trust.pairing import Pairing
@@ -83,8 +84,9 @@ def _needed_columns(path: Path, columns: Sequence[str], pairings: Sequence[Pairi
     for pairing in pairings:
         if f"{pairing.judge}_passed" not in present:
             found = sorted(c.removesuffix("_passed") for c in columns if c.endswith("_passed"))
+            guess = did_you_mean(pairing.judge, found)
             raise DatasetError(
-                f"{path}: no column '{pairing.judge}_passed' for judge '{pairing.judge}' "
+                f"{path}: no column '{pairing.judge}_passed' for judge '{pairing.judge}'{guess} "
                 f"(judges found: {', '.join(found) or 'none'})"
             )
         if pairing.human_column not in present:
