@@ -48,6 +48,7 @@ from judgekit.datasets.jsonl import _inspect_jsonl, _jsonl_windows, jsonl_lines_
 from judgekit.datasets.parquet import _inspect_parquet, _parquet_tables
 from judgekit.errors import DatasetError, UsageError
 from judgekit.id_check import DuplicateIds
+from judgekit.memory import release_free_pages
 
 __all__ = [
     "FORMAT_HINT",
@@ -77,6 +78,9 @@ def inspect_dataset(path: str, id_column: str = "id", limit: int | None = None) 
         info = _inspect_parquet(path, files, id_column, limit)
     if info.rows == 0:
         raise DatasetError(f"{path}: dataset is empty (no rows)")
+    # The duplicate-id check freed its buckets between long-lived blocks: give those pages
+    # back before the run, or they stay resident under it (~5 MB at 10,000,000 rows).
+    release_free_pages()
     return info
 
 
