@@ -21,7 +21,7 @@ from judgekit.datasets import (
     row_values,
 )
 from judgekit.datasets.info import GROUP_KEY
-from judgekit.datasets.parquet import GROUP_ROWS
+from judgekit.datasets.parquet import GROUP_BYTES, GROUP_ROWS
 from judgekit.errors import DatasetError, UsageError
 
 
@@ -541,6 +541,19 @@ def test_parquet_small_row_groups_are_marked_and_large_ones_streamed() -> None:
         *range(9_000),
         *range(GROUP_ROWS + 5),
     ]
+
+
+def test_a_parquet_row_group_large_only_in_memory_is_streamed() -> None:
+    # 9,000 copies of one 1,000-character text: a few KB on disk (dictionary-encoded),
+    # 9 MB in memory, over GROUP_BYTES: the group is streamed, not read whole.
+    rows = 9_000
+    table = pa.table({"n": list(range(rows)), "prompt": ["x" * 1_000] * rows})
+    pq.write_table(table, "data.parquet")
+    assert pq.ParquetFile("data.parquet").metadata.row_group(0).total_byte_size < GROUP_BYTES
+    windows = list(iter_windows(inspect_dataset("data.parquet"), 4_000))
+    assert [w.num_rows for w in windows] == [4_000, 4_000, 1_000]
+    assert all(GROUP_KEY not in (w.schema.metadata or {}) for w in windows)
+    assert pa.concat_tables(windows).equals(table)
 
 
 def test_rows_per_window_must_be_positive() -> None:

@@ -21,13 +21,16 @@ from judgekit.id_check import DuplicateIds
 
 _ID_BATCH_ROWS = 16_384
 _READ_BUFFER_BYTES = 64 << 10
+_GROUP_BATCH_ROWS = 8_192
+"""A column of a row group read whole comes in chunks of this many rows: no one buffer
+regrown (and copied) to the column's size."""
 GROUP_ROWS = 65_536
 GROUP_BYTES = 8 << 20
-"""A row group of at most this many rows and bytes (uncompressed, as its metadata says) is
-read whole, a column at a time, instead of streamed.  A stream keeps every column's
-dictionary and page buffers at once: ~9.5 MB on the benchmark's 4 columns in 1 MiB pages,
-where its whole 65,536-row group is 5 MB; and the output's row group then holds the
-group's own memory, not a copy (``output_sinks``)."""
+"""A row group of at most this many rows and bytes (uncompressed, as its metadata says, and
+as its values take in memory) is read whole, a column at a time, instead of streamed.  A
+stream keeps every column's dictionary and page buffers at once: ~9.5 MB on the
+benchmark's 4 columns in 1 MiB pages, where its whole 65,536-row group is 5 MB; and the
+output's row group then holds the group's own memory, not a copy (``output_sinks``)."""
 
 
 def _label(info_path: str, files: Sequence[Path], file: Path) -> str:
@@ -181,9 +184,12 @@ def _parquet_windows(info: DatasetInfo, total: int, rows_per_window: int) -> Ite
                 if remaining <= 0:
                     return
                 group = parquet.metadata.row_group(index)
+                whole = None
                 if group.num_rows <= GROUP_ROWS and group.total_byte_size <= GROUP_BYTES:
-                    table = _conform(_read_group(label, parquet, index), info.schema)
-                    table = table.slice(0, remaining)
+                    whole = _read_group(label, parquet, index)
+                if whole is not None:
+                    table = _conform(whole, info.schema).slice(0, remaining)
+                    del whole
                     remaining -= table.num_rows
                     yield from _group_windows(table, rows_per_window)
                     del table  # before the next group is read: the output may free it now
@@ -196,18 +202,31 @@ def _parquet_windows(info: DatasetInfo, total: int, rows_per_window: int) -> Ite
                         return
 
 
-def _read_group(label: str, parquet: pq.ParquetFile, index: int) -> pa.Table:
-    """Row group ``index`` as one table, read a column at a time: a column's reader (its
-    dictionary and page buffers) is gone before the next one starts."""
-    names = parquet.schema_arrow.names
+def _read_group(label: str, parquet: pq.ParquetFile, index: int) -> pa.Table | None:
+    """Row group ``index`` as one table, read a column at a time (a column's reader, its
+    dictionary and page buffers, is gone before the next one starts); None once its values
+    pass ``GROUP_BYTES``, which its metadata cannot tell (a dictionary-encoded text repeated
+    on every row is small on disk, large in memory): the caller streams it instead."""
+    schema = parquet.schema_arrow
+    columns = []
+    held_bytes = 0
     try:
-        columns = [
-            parquet.read_row_group(index, columns=[name], use_threads=False).column(0)
-            for name in names
-        ]
+        for field in schema:
+            chunks = []
+            for batch in parquet.iter_batches(
+                batch_size=_GROUP_BATCH_ROWS,
+                row_groups=[index],
+                columns=[field.name],
+                use_threads=False,
+            ):
+                chunks.append(batch.column(0))
+                held_bytes += batch.nbytes
+                if held_bytes > GROUP_BYTES:
+                    return None
+            columns.append(pa.chunked_array(chunks, type=field.type))
     except (OSError, pa.ArrowException) as exc:
         raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
-    return pa.Table.from_arrays(columns, names=names)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _group_windows(table: pa.Table, rows_per_window: int) -> Iterator[pa.Table]:
