@@ -79,7 +79,8 @@ class _ParquetSink:
             own = table.nbytes
         else:
             judged = table.columns[self._input_columns :]
-            # Buffers counted once: the judge columns share their all-null arrays.
+            # Each buffer once: an all-null column (one buffer) counts as its bitmap; an
+            # all-zero one, shared by every window (output_columns), in full (over the mark).
             own = sum(column.get_total_buffer_size() for column in judged)
             self._group_bytes += table.nbytes - sum(column.nbytes for column in judged)
         self._pending.append(table)
