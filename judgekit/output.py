@@ -55,7 +55,7 @@ from judgekit.output_columns import (
     output_schema,
 )
 from judgekit.output_paths import check_directory, describe_os_error
-from judgekit.output_sinks import _SINKS, ROW_GROUP_BYTES, ROW_GROUP_ROWS, _Sink
+from judgekit.output_sinks import ROW_GROUP_BYTES, ROW_GROUP_ROWS, _Sink, open_sink
 from judgekit.records import JudgeResult
 
 __all__ = [
@@ -129,7 +129,8 @@ class OutputWriter:
         except OSError as exc:
             raise self._failed(exc) from None
         try:
-            self._sink: _Sink = _SINKS[output_suffix(path) or ""](self._stream, self.schema)
+            suffix = output_suffix(path) or ""
+            self._sink: _Sink = open_sink(suffix, self._stream, self.schema, len(input_schema))
         except OSError as exc:
             self._discard()
             raise self._failed(exc) from None

@@ -6,6 +6,7 @@ Every input column comes first, unchanged and in input order, then each judge's
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -118,21 +119,62 @@ def _result_arrays(rows: Sequence[JudgeResult], criteria: tuple[str, ...]) -> li
     this runs for every row of every judge)."""
     string, float64, int64 = pa.string(), pa.float64(), pa.int64()
     head = [
-        pa.array([r.score for r in rows], float64),
-        pa.array([r.passed for r in rows], pa.bool_()),
-        pa.array([r.reasoning for r in rows], string),
-        pa.array([r.confidence for r in rows], float64),
+        _array([r.score for r in rows], float64),
+        _array([r.passed for r in rows], pa.bool_()),
+        _array([r.reasoning for r in rows], string),
+        _array([r.confidence for r in rows], float64),
     ]
     tail = [
-        pa.array([r.error for r in rows], string),
-        pa.array([r.input_tokens for r in rows], int64),
-        pa.array([r.output_tokens for r in rows], int64),
-        pa.array([r.cost_usd for r in rows], float64),
-        pa.array([r.latency_ms for r in rows], float64),
-        pa.array([r.model for r in rows], string),
-        pa.array([r.response_id for r in rows], string),
+        _array([r.error for r in rows], string),
+        _array([r.input_tokens for r in rows], int64),
+        _array([r.output_tokens for r in rows], int64),
+        _array([r.cost_usd for r in rows], float64),
+        _array([r.latency_ms for r in rows], float64),
+        _array([r.model for r in rows], string),
+        _array([r.response_id for r in rows], string),
     ]
     return [*head, _criteria_array(rows, criteria), *tail] if criteria else [*head, *tail]
+
+
+_SHARED: dict[tuple[pa.DataType, int, bool], pa.Array] = {}
+"""All-null and all-zero arrays by type and length, shared by every window: a rule judge
+leaves half of its columns null and its tokens and cost 0, ~40 bytes a row that an output
+row group would otherwise gather."""
+_SHARED_KEPT = 64
+
+
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """``pa.array(values, type_)``; a shared array (immutable) when every value is None, or
+    is 0 in an integer or float column (never -0.0: the value is kept exactly)."""
+    if not values:
+        return pa.array(values, type_)
+    first = values[0]
+    if first is None:
+        if values.count(None) != len(values):
+            return pa.array(values, type_)
+        key = (type_, len(values), False)
+    elif first == 0 and type(first) in (int, float) and _all_zero(values, type_):
+        key = (type_, len(values), True)
+    else:
+        return pa.array(values, type_)
+    found = _SHARED.get(key)
+    if found is None:
+        if len(_SHARED) >= _SHARED_KEPT:  # windows of many lengths: keep the cache small
+            _SHARED.clear()
+        found = _SHARED[key] = pa.array(values, type_) if key[2] else pa.nulls(len(values), type_)
+    return found
+
+
+def _all_zero(values: list[Any], type_: pa.DataType) -> bool:
+    """Whether every value is 0 (int64) or +0.0 (float64: -0.0 equals 0 but is kept)."""
+    if values.count(0) != len(values):
+        return False
+    if pa.types.is_int64(type_):
+        return True
+    if pa.types.is_float64(type_):
+        raw = array("d", values).tobytes()  # +0.0 is all zero bytes; -0.0 has its sign bit
+        return raw.count(0) == len(raw)
+    return False
 
 
 def _continuation_arrays(rows: Sequence[JudgeResult]) -> list[pa.Array]:

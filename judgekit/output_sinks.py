@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from judgekit.datasets import raw_json
+from judgekit.datasets import GROUP_KEY, raw_json
 from judgekit.json_text import json_default, json_lines, non_finite
 from judgekit.memory import release_free_pages
 
@@ -31,39 +31,75 @@ class _Sink(Protocol):
 ROW_GROUP_ROWS = 65_536
 ROW_GROUP_BYTES = 4 << 20
 """A Parquet row group closes at this many rows or bytes, whichever comes first."""
-DICTIONARY_PAGE_BYTES = 128 << 10
+GROUP_END_BYTES = 1 << 20
+"""Where an input row group read whole ends, the row group closes once it holds this much
+(input and judge columns): tiny input groups are still gathered into one."""
+DICTIONARY_PAGE_BYTES = 32 << 10
 """A column's dictionary grows to this size at most, then the column is written plain:
 a column of few distinct values (labels, models, errors) keeps its dictionary, one of
-mostly distinct texts gives it up early.  pyarrow's 1 MiB default held ~2 MB more while
-a row group was written, and made the benchmark's output larger, not smaller."""
+mostly distinct texts gives it up early.  Until it does, the writer holds the column's
+encoded pages back: pyarrow's 1 MiB default held ~2 MB more while a row group was
+written, 128 KiB still ~2 MB on the benchmark's texts, 32 KiB ~0.5 MB."""
+DATA_PAGE_BYTES = 128 << 10
+"""A data page closes at this size (pyarrow's default: 1 MiB); the writer holds a page and
+its compressed copy at once.  With both settings the benchmark's 1,000,000-row output is
+5.9 MB, where 128 KiB dictionaries in 1 MiB pages made 6.1 MB."""
 
 
 class _ParquetSink:
     """Windows gathered into row groups of ``ROW_GROUP_ROWS``: the writer keeps ~10-30 KB of
     metadata per row group until it closes, so a row group per 2,000-row window grew memory
-    with the dataset (+140 MB at 10,000,000 rows)."""
+    with the dataset (+140 MB at 10,000,000 rows).
 
-    def __init__(self, stream: IO[bytes], schema: pa.Schema) -> None:
+    A window cut from an input row group read whole (``datasets.GROUP_KEY``) holds that
+    group's memory, not its own: only its judge columns (after the first ``input_columns``)
+    count towards ``ROW_GROUP_BYTES``, and the row group is written where the input's ends
+    (once ``GROUP_END_BYTES`` are gathered), so the input's group is freed before the next
+    one is read."""
+
+    def __init__(self, stream: IO[bytes], schema: pa.Schema, input_columns: int = 0) -> None:
         self._writer = pq.ParquetWriter(
-            stream, schema, compression="zstd", dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES
+            stream,
+            schema,
+            compression="zstd",
+            dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES,
+            data_page_size=DATA_PAGE_BYTES,
         )
+        self._input_columns = input_columns
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._pending_bytes = 0
+        """What the gathered windows hold on their own (not an input group's memory)."""
+        self._group_bytes = 0
+        """The input groups' memory they hold."""
 
     def write(self, table: pa.Table) -> None:
+        mark = (table.schema.metadata or {}).get(GROUP_KEY)
+        if mark is None:
+            own = table.nbytes
+        else:
+            judged = table.columns[self._input_columns :]
+            # Each buffer once: an all-null column (one buffer) counts as its bitmap; an
+            # all-zero one, shared by every window (output_columns), in full (over the mark).
+            own = sum(column.get_total_buffer_size() for column in judged)
+            self._group_bytes += table.nbytes - sum(column.nbytes for column in judged)
         self._pending.append(table)
         self._pending_rows += table.num_rows
-        self._pending_bytes += table.nbytes
-        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+        self._pending_bytes += own
+        if (
+            self._pending_rows >= ROW_GROUP_ROWS
+            or self._pending_bytes >= ROW_GROUP_BYTES
+            or (mark == b"last" and self._pending_bytes + self._group_bytes >= GROUP_END_BYTES)
+        ):
             self._flush()
 
     def _flush(self) -> None:
         if not self._pending_rows:
             return
         # The windows' chunks are written as they are: no copy into one table.
-        group = pa.concat_tables(self._pending)
-        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        group = pa.concat_tables(self._pending).replace_schema_metadata(None)
+        self._pending, self._pending_rows = [], 0
+        self._pending_bytes = self._group_bytes = 0
         self._writer.write_table(group, row_group_size=group.num_rows)
         del group
         release_free_pages()
@@ -136,6 +172,14 @@ class _TextColumns:
             for name, column in zip(table.column_names, table.columns, strict=True)
         ]
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def open_sink(suffix: str, stream: IO[bytes], schema: pa.Schema, input_columns: int) -> _Sink:
+    """The sink of OUT's ``suffix`` (an entry of ``_SINKS``); ``schema`` starts with the
+    ``input_columns`` input columns."""
+    if suffix == ".parquet":
+        return _ParquetSink(stream, schema, input_columns)
+    return _SINKS[suffix](stream, schema)
 
 
 def _column_text(values: list[Any], given: list[str | None] | None) -> list[str | None]:

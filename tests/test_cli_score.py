@@ -459,6 +459,28 @@ def test_parquet_input_keeps_its_column_types(workspace: Workspace) -> None:
     assert scored.column("correctness_error").null_count == n
 
 
+def test_parquet_input_in_many_row_groups_is_scored_in_order(workspace: Workspace) -> None:
+    # Windows never span a row group (7 rows here): calls of several groups are in flight
+    # at once, and the output still has every row once, in input order.
+    n = 30
+    source = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "question": ["q"] * n,
+            "answer": [f"the answer {i}" for i in range(n)],
+            "reference": [f"the answer {i}" for i in range(n)],
+        }
+    )
+    data = workspace.root / "in.parquet"
+    pq.write_table(source, data, row_group_size=7)
+    output = workspace.root / "out.parquet"
+    assert workspace.score(data, workspace.write_config(), output).exit_code == 0
+    scored = pq.read_table(output)
+    assert scored.select(source.column_names).equals(source)
+    assert scored.column("correctness_error").null_count == n
+    assert scored.column("correctness_score").null_count == 0
+
+
 # -- dry run -------------------------------------------------------------------------------
 
 

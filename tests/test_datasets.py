@@ -20,6 +20,8 @@ from judgekit.datasets import (
     row_ids,
     row_values,
 )
+from judgekit.datasets.info import GROUP_KEY
+from judgekit.datasets.parquet import GROUP_BYTES, GROUP_ROWS
 from judgekit.errors import DatasetError, UsageError
 
 
@@ -481,17 +483,27 @@ def test_blank_lines_are_skipped_but_counted_in_line_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rows_per_window", "inspect_limit", "window_limit", "sizes"),
+    ("rows_per_window", "inspect_limit", "window_limit", "sizes", "parquet_sizes"),
     [
-        (10, None, None, [10, 10, 5]),
-        (10, None, 12, [10, 2]),
-        (10, 12, None, [10, 2]),
-        (10, 12, 30, [10, 2]),
-        (25, None, None, [25]),
-        (100, None, None, [25]),
-        (1, 3, None, [1, 1, 1]),
+        (10, None, None, [10, 10, 5], [7, 7, 7, 4]),
+        (10, None, 12, [10, 2], [7, 5]),
+        (10, 12, None, [10, 2], [7, 5]),
+        (10, 12, 30, [10, 2], [7, 5]),
+        (25, None, None, [25], [7, 7, 7, 4]),
+        (100, None, None, [25], [7, 7, 7, 4]),
+        (1, 3, None, [1, 1, 1], [1, 1, 1]),
+        (5, None, None, [5, 5, 5, 5, 5], [5, 2, 5, 2, 5, 2, 4]),
     ],
-    ids=["all", "window-limit", "inspect-limit", "limit-above-rows", "exact", "one-window", "tiny"],
+    ids=[
+        "all",
+        "window-limit",
+        "inspect-limit",
+        "limit-above-rows",
+        "exact",
+        "one-window",
+        "tiny",
+        "groups-cut",
+    ],
 )
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_windows_and_limits(
@@ -500,18 +512,54 @@ def test_windows_and_limits(
     inspect_limit: int | None,
     window_limit: int | None,
     sizes: list[int],
+    parquet_sizes: list[int],
 ) -> None:
     rows = [{"id": f"r{i}", "n": i} for i in range(25)]
     if fmt == "jsonl":
         path = write_jsonl("data.jsonl", rows)
     else:
+        # Parquet windows never span a row group (of 7 rows here).
         path = write_parquet("data.parquet", pa.Table.from_pylist(rows), row_group_size=7)
+        sizes = parquet_sizes
     info = inspect_dataset(path, limit=inspect_limit)
     windows = list(iter_windows(info, rows_per_window, limit=window_limit))
     assert [w.num_rows for w in windows] == sizes
     assert all(w.schema.equals(info.schema) for w in windows)
     numbers = [n for w in windows for n in w.column("n").to_pylist()]
     assert numbers == list(range(sum(sizes)))
+
+
+def test_parquet_small_row_groups_are_marked_and_large_ones_streamed() -> None:
+    # A small row group is read whole: its windows share its memory, and the last one says
+    # so (the output flushes there).  A group above GROUP_ROWS is streamed, unmarked.
+    small = pa.table({"n": list(range(9_000))})
+    large = pa.table({"n": list(range(GROUP_ROWS + 5))})
+    with pq.ParquetWriter("data.parquet", small.schema) as writer:
+        writer.write_table(small)
+        writer.write_table(large, row_group_size=large.num_rows)
+    info = inspect_dataset("data.parquet")
+    windows = list(iter_windows(info, 4_000))
+    marks = [(w.schema.metadata or {}).get(GROUP_KEY) for w in windows]
+    assert marks[:3] == [b"more", b"more", b"last"]  # 4,000 + 4,000 + 1,000 rows
+    assert set(marks[3:]) == {None}
+    assert [w.num_rows for w in windows[3:]] == [4_000] * 16 + [1_541]
+    assert [n for w in windows for n in w.column("n").to_pylist()] == [
+        *range(9_000),
+        *range(GROUP_ROWS + 5),
+    ]
+
+
+def test_a_parquet_row_group_large_only_in_memory_is_streamed() -> None:
+    # 9,000 copies of one 1,000-character text: a few KB on disk (dictionary-encoded),
+    # 9 MB in memory, over GROUP_BYTES: the group is streamed, not read whole.
+    rows = 9_000
+    table = pa.table({"n": list(range(rows)), "prompt": ["x" * 1_000] * rows})
+    pq.write_table(table, "data.parquet")
+    assert pq.ParquetFile("data.parquet").metadata.row_group(0).total_byte_size < GROUP_BYTES
+    windows = list(iter_windows(inspect_dataset("data.parquet"), 4_000))
+    assert [w.num_rows for w in windows] == [4_000, 4_000, 1_000]
+    assert all(GROUP_KEY not in (w.schema.metadata or {}) for w in windows)
+    assert pa.concat_tables(windows).equals(table)
 
 
 def test_rows_per_window_must_be_positive() -> None:

@@ -1,7 +1,8 @@
-"""What a rule-only ``judgekit score`` loads: memory that does not depend on the rows.
+"""What a rule-only ``judgekit score`` loads and holds: memory that does not depend on the rows.
 
-Each run is a subprocess (the ``judgekit`` command's own process settings, and a fresh
-``sys.modules``); nothing here measures memory or time, it checks which modules loaded.
+Each run of the command is a subprocess (its own process settings, and a fresh
+``sys.modules``); nothing here measures memory or time, it checks which modules loaded
+and which windows the engine still holds.
 """
 
 from __future__ import annotations
@@ -9,11 +10,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import anyio
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from judgekit.cache import NoCache
+from judgekit.config import parse_config
+from judgekit.engine.plan import make_plan
+from judgekit.engine.run import RunHooks, run
+from judgekit.records import JudgeResult
 
 HEAVY = (
     "pandas",
@@ -128,3 +138,45 @@ def test_an_explicit_to_pandas_still_works_after_the_probe() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[1, 2]"
+
+
+class _Windows:
+    """Windows of a rule judge's columns that record, as each next one is asked for, how
+    many references to the previous window exist besides their own."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.previous: pa.Table | None = None
+        self.others: list[int] = []
+
+    def __iter__(self) -> _Windows:
+        return self
+
+    def __next__(self) -> pa.Table:
+        if self.previous is not None:
+            # getrefcount's own argument and self.previous: 2 when nobody else holds it.
+            self.others.append(sys.getrefcount(self.previous) - 2)
+            self.previous = None
+        if not self.left:
+            raise StopIteration
+        self.left -= 1
+        self.previous = pa.table({"answer": ["4 plus 4 is 8."] * 3, "reference": ["8"] * 3})
+        return self.previous
+
+
+class _Dropped:
+    """A sink that keeps nothing."""
+
+    def write(self, window: pa.Table, results: Mapping[str, Sequence[JudgeResult]]) -> None:
+        """Drop the window."""
+
+
+def test_the_engine_lets_go_of_a_window_before_it_reads_the_next() -> None:
+    # A Parquet window shares its whole input row group's memory: were it still held while
+    # the next is read (enumerate() keeps its last pair), two groups would be alive at once.
+    config = parse_config(tomllib.loads(_RULE_CONFIG), "rules.toml")
+    plan = make_plan(config, "rules.toml", None)
+    windows = _Windows(4)
+    hooks = RunHooks(handle_signals=False)
+    anyio.run(run, plan, windows, 12, _Dropped(), NoCache(), hooks)
+    assert windows.others == [0, 0, 0, 0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -20,6 +21,7 @@ from judgekit.output import (
     ROW_GROUP_ROWS,
     OutputWriter,
     check_output_path,
+    judge_arrays,
     judge_fields,
     output_schema,
 )
@@ -269,6 +271,61 @@ def test_parquet_row_groups_gather_windows_up_to_a_size() -> None:
     assert sum(sizes) == (full + 1) * rows
     assert 1 < len(sizes) < full + 1
     assert all(size == sizes[0] and size % rows == 0 for size in sizes[:-1])
+
+
+def _score_parquet(source: pa.Table, group_rows: int) -> list[int]:
+    """Write ``source`` in row groups of ``group_rows``, stream it through OutputWriter in
+    2,000-row windows with one judge; the output's row group sizes."""
+    pq.write_table(source, "in.parquet", row_group_size=group_rows)
+    info = inspect_dataset("in.parquet")
+    with OutputWriter(Path("out.parquet"), info.schema, [("j", ())]) as writer:
+        for table in iter_windows(info, 2_000):
+            writer.write(table, {"j": [OK] * table.num_rows})
+        writer.commit({})
+    assert pq.read_table("out.parquet").select(source.column_names).equals(source)
+    metadata = pq.ParquetFile("out.parquet").metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def test_parquet_output_row_groups_end_where_the_input_groups_end() -> None:
+    # An input row group is read whole and shared by its windows: the output writes its row
+    # group there, so the input's is freed before the next one is read.  6,000 rows of 200
+    # characters are over GROUP_END_BYTES (1 MiB) a group.
+    rows = 18_000
+    text = pa.table({"id": list(range(rows)), "text": [f"{i:0200d}" for i in range(rows)]})
+    assert _score_parquet(text, 6_000) == [6_000, 6_000, 6_000]
+
+
+def test_tiny_parquet_input_row_groups_are_gathered_into_one() -> None:
+    # A row group per 7-row input group would keep ~10-30 KB of writer metadata for each.
+    assert _score_parquet(pa.table({"id": list(range(700))}), 7) == [700]
+
+
+def test_all_null_and_all_zero_judge_columns_are_shared_and_kept_exact() -> None:
+    # A rule judge leaves half of its columns null and its tokens and cost 0: one array per
+    # type and length serves every window.  -0.0 equals 0 but is not 0.0: it is kept.
+    first = judge_arrays([("j", ())], {"j": [JudgeResult(score=0.5)] * 3})
+    again = judge_arrays([("j", ())], {"j": [JudgeResult(score=0.25)] * 3})
+    names = [field.name for field in judge_fields("j", ())]
+    shared = [name for name, a, b in zip(names, first, again, strict=True) if a is b]
+    assert shared == [
+        "j_passed",
+        "j_reasoning",
+        "j_confidence",
+        "j_error",
+        "j_input_tokens",
+        "j_output_tokens",
+        "j_cost_usd",
+        "j_latency_ms",
+        "j_model",
+        "j_response_id",
+    ]
+    assert first[names.index("j_input_tokens")].to_pylist() == [0, 0, 0]
+    assert first[names.index("j_latency_ms")].to_pylist() == [None, None, None]
+    negative = judge_arrays([("j", ())], {"j": [JudgeResult(cost_usd=-0.0)] * 3})
+    cost = negative[names.index("j_cost_usd")]
+    assert cost is not first[names.index("j_cost_usd")]
+    assert [math.copysign(1.0, value) for value in cost.to_pylist()] == [-1.0, -1.0, -1.0]
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])

@@ -1,7 +1,7 @@
 """What the pre-pass learns about a dataset (``DatasetInfo``), and what every reader shares.
 
-The window metadata key of the input's JSON text, the one-line wording of a
-foreign error, and the duplicate-id error.
+The window metadata keys (the input's JSON text, a Parquet row group's windows), the
+one-line wording of a foreign error, and the duplicate-id error.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from judgekit.id_check import Duplicates
 
 RAW_JSON_KEY = b"judgekit.raw_json"
 """Window schema metadata: JSON ``{column: [JSON text of the input value, or null]}``."""
+
+GROUP_KEY = b"judgekit.group"
+"""Window schema metadata of a Parquet window cut from a row group read whole (``parquet``):
+``more`` on every window of the group but the last, ``last`` on the last.  The windows share
+the group's memory, which only goes once the output has written them all."""
 
 Format = Literal["jsonl", "parquet", "csv"]
 

@@ -237,7 +237,10 @@ class _Run:
     ) -> None:
         """Open windows in order, score rule judges inline, queue LLM jobs row by row."""
         async with send:
-            for index, table in enumerate(windows):
+            # No enumerate(): it keeps its last (index, table) pair while it reads the next.
+            index = -1
+            for table in windows:
+                index += 1
                 await self.window_slots.acquire()
                 if self.state.halted():
                     return
@@ -250,6 +253,9 @@ class _Run:
                         if self.state.halted():
                             return
                         await _put(send, _Job(window, row, judge))
+                # Not kept while the next window is read: a window's table may hold a whole
+                # input row group, which the output frees once its last window is written.
+                del table, window
 
     async def _work(
         self, caller: Caller, jobs: MemoryObjectReceiveStream[_Job], tg: TaskGroup

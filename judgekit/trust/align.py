@@ -149,7 +149,8 @@ def read_labelled(job: AlignJob) -> Labelled:
                 f"{job.dataset}: no column '{column}' ({option})"
                 f"{did_you_mean(column, info.columns)}; columns: {', '.join(info.columns)}"
             )
-    table = pa.concat_tables(iter_windows(info))
+    # Without the windows' metadata (a Parquet row group's mark), which the split files would carry.
+    table = pa.concat_tables(iter_windows(info)).replace_schema_metadata(None)
     vocabulary = label_vocabulary(job.config.agreement.labels)
     labels = pl.from_arrow(table.column(human))
     assert isinstance(labels, pl.Series)  # one column converts to a Series
