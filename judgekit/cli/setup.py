@@ -39,10 +39,12 @@ def validate(
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
     from judgekit.engine.plan import Overrides, make_plan
+    from judgekit.given_paths import check_given_paths
     from judgekit.output import check_output_path
     from judgekit.preflight import run_warnings
 
     with handled():
+        check_given_paths((dataset, None, False), (output, "-o", True))
         cfg = load_config(config)
         if output is not None:
             check_output_path(output)
@@ -138,6 +140,7 @@ def try_(
 ) -> None:
     """Score one sample with one judge and show the whole verdict (exit 0 pass, 1 fail)."""
     from judgekit.engine.trial import TrialJob, describe, try_judge
+    from judgekit.given_paths import check_given_paths
 
     given = {
         "input": input_,
@@ -150,6 +153,7 @@ def try_(
         "constraints": constraints,
     }
     with handled():
+        check_given_paths((row[1] if row else None, "--row", False), (cache, "--cache", True))
         job = TrialJob(
             config=load_config(config),
             config_path=str(config),
@@ -180,9 +184,11 @@ def init(
 ) -> None:
     """Write a starter config from DATASET's columns (judges, columns, a connection)."""
     from judgekit.datasets import inspect_dataset
+    from judgekit.given_paths import check_given_paths
     from judgekit.starter import build_starter, check_new, next_steps, write_starter
 
     with handled():
+        check_given_paths((dataset, None, False), (output, "-o", True))
         check_new(output)  # before the dataset is read
         info = inspect_dataset(dataset)
         starter = build_starter(info, str(output), provider)

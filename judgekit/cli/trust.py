@@ -11,6 +11,7 @@ import typer
 from judgekit.cli.app import ConfigOption, handled, stderr, stdout
 from judgekit.config import load_config
 from judgekit.errors import UsageError
+from judgekit.given_paths import check_given_paths
 from judgekit.output_paths import check_local_scored
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
@@ -64,6 +65,7 @@ def agreement(
 
     with handled():
         check_local_scored(scored, "agreement")
+        check_given_paths((scored, None, False), (output, "--output", True))
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
             scored,
@@ -100,6 +102,7 @@ def report(
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
         check_local_scored(scored, "report")
+        check_given_paths((scored, None, False), (output, "-o", True))
         try:
             from judgekit.trust.html_report import write_html_report
         except ImportError as exc:
@@ -165,6 +168,7 @@ def align(
         stdout.print(line, markup=False, soft_wrap=True, highlight=False)
 
     with handled(), stop_signals_interrupt():
+        check_given_paths((dataset, None, False), (output, "-o", True), (cache, "--cache", True))
         cfg = load_config(config)
         job = AlignJob(
             dataset=dataset,
