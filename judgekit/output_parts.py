@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from judgekit.errors import OutputError, UsageError
+from judgekit.output import output_suffix
 from judgekit.output_paths import check_directory, describe_os_error
 from judgekit.output_sinks import _ParquetSink
 
@@ -72,6 +73,22 @@ def metadata_source(path: Path) -> Path:
         if parts:
             return parts[-1]
     return path
+
+
+def check_ray_output(path: Path, shown: str) -> bool:
+    """Whether ``--engine ray`` writes OUT (``path``; ``shown``: as the user gave it) as a
+    directory of parts: it ends in ``/`` or names an existing directory.  Raises UsageError
+    for a file that is not ``.parquet`` and for a directory that cannot take parts; the
+    run and its ``--dry-run`` both ask here, so they accept and refuse the same OUTs."""
+    parts = shown.endswith("/") or path.is_dir()
+    if not parts and output_suffix(path) != ".parquet":
+        raise UsageError(
+            f"{shown}: --engine ray writes Parquet; use an output path ending in .parquet "
+            "(or in / for a directory of Parquet parts)"
+        )
+    if parts:  # before the checks of its first part's path, whose words would be less clear
+        check_parts_path(path, shown)
+    return parts
 
 
 def check_parts_path(path: Path, shown: str, inputs: Sequence[Path] = ()) -> None:
