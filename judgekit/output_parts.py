@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from judgekit.errors import OutputError, UsageError
 from judgekit.output import output_suffix
-from judgekit.output_paths import check_directory, describe_os_error
+from judgekit.output_paths import check_cache_apart, check_directory, describe_os_error
 from judgekit.output_sinks import _ParquetSink
 
 PART_ROWS = 1_000_000
@@ -75,11 +75,14 @@ def metadata_source(path: Path) -> Path:
     return path
 
 
-def check_ray_output(path: Path, shown: str) -> bool:
+def check_ray_output(
+    path: Path, shown: str, *, use_cache: bool = False, cache_path: Path | None = None
+) -> bool:
     """Whether ``--engine ray`` writes OUT (``path``; ``shown``: as the user gave it) as a
     directory of parts: it ends in ``/`` or names an existing directory.  Raises UsageError
-    for a file that is not ``.parquet`` and for a directory that cannot take parts; the
-    run and its ``--dry-run`` both ask here, so they accept and refuse the same OUTs."""
+    for a file that is not ``.parquet``, for a directory that cannot take parts, and (with
+    ``use_cache``) for a cache named inside it; the run and its ``--dry-run`` both ask here,
+    so they accept and refuse the same OUTs."""
     parts = shown.endswith("/") or path.is_dir()
     if not parts and output_suffix(path) != ".parquet":
         raise UsageError(
@@ -88,6 +91,9 @@ def check_ray_output(path: Path, shown: str) -> bool:
         )
     if parts:  # before the checks of its first part's path, whose words would be less clear
         check_parts_path(path, shown)
+        if use_cache:
+            inside = (path, f"the output directory (-o {shown})")
+            check_cache_apart(cache_path, (), inside)
     return parts
 
 

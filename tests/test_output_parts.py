@@ -264,3 +264,18 @@ def test_dry_run_refuses_the_outputs_the_run_refuses_with_its_line(
     shown = f"{workspace.root}/{output}"  # as typed: a trailing / kept
     code, stderr = _ray_dry_run(workspace, shown)
     assert (code, stderr) == (2, f"error: {message.format(root=workspace.root)}\n")
+
+
+def test_a_cache_inside_the_directory_of_parts_is_refused(workspace: Workspace) -> None:
+    """The directory is replaced whole at the end: a cache in it would go with it."""
+    data = workspace.write_rows(workspace.qa_rows(3))
+    parts = f"{workspace.root}/parts/"
+    cache = f"{workspace.root}/parts/cache.sqlite3"
+    args = ["score", str(data), "-c", str(workspace.write_config()), "-o", parts]
+    result = workspace.invoke(*args, "--cache", cache, "--engine", "ray", "--dry-run")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: --cache {cache} is inside the output directory (-o {parts}), which the run"
+        " replaces whole; give the cache its own file\n",
+    )
+    assert not (workspace.root / "parts").exists()

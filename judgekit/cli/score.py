@@ -213,7 +213,9 @@ def _dry_run(job: ScoreJob, engine: str, output: str) -> Estimate:
     from judgekit.engine.estimate import estimate
     from judgekit.output_parts import check_ray_output, part_name
 
-    if engine == "ray" and check_ray_output(job.output, output):
+    if engine == "ray" and check_ray_output(
+        job.output, output, use_cache=job.use_cache, cache_path=job.cache_path
+    ):
         first_part = replace(job, output=job.output / part_name(0))
         return estimate(first_part, parts=(job.output, output))
     return estimate(job)

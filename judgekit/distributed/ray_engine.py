@@ -101,7 +101,7 @@ def score_with_ray(
     if uri_scheme(shown) is not None:  # written here first, uploaded at the end
         remote_out = remote_output(shown)
         job = replace(job, output=remote_out.local)
-    parts = check_ray_output(job.output, shown)
+    parts = check_ray_output(job.output, shown, use_cache=job.use_cache, cache_path=job.cache_path)
     remote = uri_scheme(job.dataset) is not None
     checked = replace(job, output=job.output / part_name(0)) if parts else job
     source: RemoteDataset | None = None
