@@ -184,11 +184,9 @@ def init(
 ) -> None:
     """Write a starter config from DATASET's columns (judges, columns, a connection)."""
     from judgekit.datasets import inspect_dataset
-    from judgekit.given_paths import check_given_paths
     from judgekit.starter import build_starter, check_new, next_steps, write_starter
 
     with handled():
-        check_given_paths((dataset, None, False), (output, "-o", True))
         check_new(output)  # before the dataset is read
         info = inspect_dataset(dataset)
         starter = build_starter(info, str(output), provider)

@@ -101,8 +101,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
-        check_local_scored(scored, "report")
         check_given_paths((scored, None, False), (output, "-o", True))
+        check_local_scored(scored, "report")
         try:
             from judgekit.trust.html_report import write_html_report
         except ImportError as exc:
@@ -168,8 +168,8 @@ def align(
         stdout.print(line, markup=False, soft_wrap=True, highlight=False)
 
     with handled(), stop_signals_interrupt():
-        check_given_paths((dataset, None, False), (output, "-o", True), (cache, "--cache", True))
         cfg = load_config(config)
+        check_given_paths((dataset, None, False), (output, "-o", True), (cache, "--cache", True))
         job = AlignJob(
             dataset=dataset,
             config=cfg,

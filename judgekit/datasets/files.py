@@ -10,6 +10,7 @@ from pathlib import Path
 
 from judgekit.datasets.info import Format
 from judgekit.errors import DatasetError
+from judgekit.given_paths import check_given_path
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet, a directory or a glob of .parquet"
@@ -17,7 +18,9 @@ FORMAT_HINT = "use .jsonl, .ndjson, .jsonl.gz, .csv, .parquet, a directory or a 
 
 
 def _resolve(path: str) -> tuple[tuple[Path, ...], Format]:
-    """Turn the user's path into files and a format, or raise a one-line DatasetError."""
+    """Turn the user's path into files and a format, or raise a one-line DatasetError
+    (UsageError for a path the system refuses to look at: ``given_paths``)."""
+    check_given_path(path)
     given = Path(path)
     if given.is_dir():
         found = _parquet_under(given)
