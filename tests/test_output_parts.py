@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -219,9 +220,33 @@ def _ray_dry_run(ws: Workspace, output: str) -> tuple[int, str]:
     args = ["score", str(data), "-c", str(ws.write_config()), "-o", output, "--cache"]
     result = ws.invoke(*args, str(ws.cache), "--engine", "ray", "--dry-run")
     assert ws.fake.requests == ()
-    ray = sys.modules.get("ray")
-    assert ray is None or not ray.is_initialized()  # a dry run starts no cluster
     return result.exit_code, result.stderr
+
+
+DRY_RUN_IMPORTS = """
+import sys
+from typer.testing import CliRunner
+from judgekit.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(result.exit_code, "ray" in sys.modules)
+"""
+"""A dry run in a fresh interpreter: its exit code, and whether it imported Ray at all."""
+
+
+def test_a_ray_dry_run_does_not_even_import_ray(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    args = ["score", str(data), "-c", str(workspace.write_config())]
+    args += ["-o", f"{workspace.root}/parts/", "--cache", str(workspace.cache)]
+    ran = subprocess.run(
+        [sys.executable, "-c", DRY_RUN_IMPORTS, *args, "--engine", "ray", "--dry-run"],
+        env=workspace.environ(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert ran.stdout == "0 False\n"
+    assert not (workspace.root / "parts").exists()
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new", "existing-empty"])
