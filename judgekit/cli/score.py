@@ -210,14 +210,15 @@ def _dry_run(job: ScoreJob, engine: str, output: str) -> Estimate:
     ``--engine ray`` a directory of parts, or a Parquet file (Ray is not started)."""
     from dataclasses import replace
 
+    from judgekit.datasets.files import dataset_files
     from judgekit.engine.estimate import estimate
-    from judgekit.output_parts import check_ray_output, part_name
+    from judgekit.output_parts import check_parts_path, check_ray_output, part_name
 
     if engine == "ray" and check_ray_output(
         job.output, output, use_cache=job.use_cache, cache_path=job.cache_path
     ):
-        first_part = replace(job, output=job.output / part_name(0))
-        return estimate(first_part, parts=(job.output, output))
+        check_parts_path(job.output, output, dataset_files(job.dataset))  # as the run does
+        return estimate(replace(job, output=job.output / part_name(0)))
     return estimate(job)
 
 

@@ -47,6 +47,12 @@ def _resolve(path: str) -> tuple[tuple[Path, ...], Format]:
     raise DatasetError(f"{path}: no such file")
 
 
+def dataset_files(path: str) -> tuple[Path, ...]:
+    """The local files DATASET names (itself, a directory's or a glob's Parquet files),
+    found without reading them; raises what ``inspect_dataset`` raises for them."""
+    return _resolve(path)[0]
+
+
 def _refuse_other_files(pattern: str, files: Sequence[Path], verb: str = "matches") -> None:
     """A glob that matches, or a directory that holds, only JSONL or CSV files: say what
     to do instead."""

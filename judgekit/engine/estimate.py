@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from judgekit.batch.providers import batch_price
 from judgekit.cache import request_key
@@ -12,7 +11,6 @@ from judgekit.datasets import iter_windows
 from judgekit.engine.judge_row import row_calls
 from judgekit.engine.run import WINDOW_ROWS
 from judgekit.engine.score import ScoreJob, open_cache_for_counting, prepare
-from judgekit.output_parts import check_parts_path
 from judgekit.pricing import estimate_input_tokens, input_token_bound, worst_case_usd
 
 
@@ -43,13 +41,9 @@ class Estimate:
         return None if self.budget_usd is None else self.worst_case_usd <= self.budget_usd
 
 
-def estimate(job: ScoreJob, parts: tuple[Path, str] | None = None) -> Estimate:
-    """Walk the dataset exactly as ``score`` would, without sending anything.
-    ``parts``: OUT as a directory of parts (``--engine ray``) and as the user gave it;
-    ``job.output`` is then its first part, as the run checks it."""
+def estimate(job: ScoreJob) -> Estimate:
+    """Walk the dataset exactly as ``score`` would, without sending anything."""
     dataset, plan = prepare(job, require_keys=False)
-    if parts is not None:  # as score_with_ray checks it, once the dataset's files are known
-        check_parts_path(*parts, dataset.files)
     cache = open_cache_for_counting(job, plan)
     rows = needed = cached = refused = rules = tokens = 0
     worst = batch_worst = 0.0
