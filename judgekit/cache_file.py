@@ -152,6 +152,7 @@ def open_cache_file(
     autocommits and never waits for a lock (busy timeout 0): the store decides what
     waiting means.  Raises CacheError."""
     path = location.path
+    check_is_sqlite(location)  # before SQLite opens it: it writes into an empty file only
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=wait_s, isolation_level=None)
@@ -183,6 +184,7 @@ def open_for_counting(path: Path) -> sqlite3.Connection | None:
     nor changed; None when there is no file, or no answers table to read."""
     if not path.is_file():
         return None
+    check_is_sqlite(CacheLocation(path))
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None)
         if "key" not in _columns(db):
@@ -191,6 +193,30 @@ def open_for_counting(path: Path) -> sqlite3.Connection | None:
     except sqlite3.Error as exc:
         raise CacheError(_open_failure(CacheLocation(path), exc, 0.0)) from None
     return db
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file (sqlite.org/fileformat.html, 1.3)."""
+
+
+def check_is_sqlite(location: CacheLocation) -> None:
+    """Raise CacheError, having changed nothing, when the cache file exists, is not empty
+    and does not start with ``SQLITE_HEADER``: a dataset, a config or an output given as
+    ``--cache`` is not a cache (a damaged cache still starts with the header).  A missing
+    or empty file is a new cache."""
+    path = location.path
+    try:
+        if not path.is_file():
+            return
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise CacheError(_cannot_open(location, exc)) from None
+    if head and head != SQLITE_HEADER:
+        raise CacheError(
+            f"{path}: not an answer cache (a cache is an SQLite file, this is not one); "
+            "judgekit did not change it: give --cache a new path, or use --no-cache"
+        )
 
 
 def _columns(db: sqlite3.Connection) -> list[str]:

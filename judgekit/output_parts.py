@@ -33,7 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from judgekit.errors import OutputError, UsageError
-from judgekit.output_paths import check_directory, describe_os_error
+from judgekit.output import output_suffix
+from judgekit.output_paths import check_cache_apart, check_directory, describe_os_error
 from judgekit.output_sinks import _ParquetSink
 
 PART_ROWS = 1_000_000
@@ -72,6 +73,28 @@ def metadata_source(path: Path) -> Path:
         if parts:
             return parts[-1]
     return path
+
+
+def check_ray_output(
+    path: Path, shown: str, *, use_cache: bool = False, cache_path: Path | None = None
+) -> bool:
+    """Whether ``--engine ray`` writes OUT (``path``; ``shown``: as the user gave it) as a
+    directory of parts: it ends in ``/`` or names an existing directory.  Raises UsageError
+    for a file that is not ``.parquet``, for a directory that cannot take parts, and (with
+    ``use_cache``) for a cache named inside it; the run and its ``--dry-run`` both ask here,
+    so they accept and refuse the same OUTs."""
+    parts = shown.endswith("/") or path.is_dir()
+    if not parts and output_suffix(path) != ".parquet":
+        raise UsageError(
+            f"{shown}: --engine ray writes Parquet; use an output path ending in .parquet "
+            "(or in / for a directory of Parquet parts)"
+        )
+    if parts:  # before the checks of its first part's path, whose words would be less clear
+        check_parts_path(path, shown)
+        if use_cache:
+            inside = (path, f"the output directory (-o {shown})")
+            check_cache_apart(cache_path, (), inside)
+    return parts
 
 
 def check_parts_path(path: Path, shown: str, inputs: Sequence[Path] = ()) -> None:

@@ -52,6 +52,49 @@ def check_summary_path(path: Path, output: Path, inputs: Sequence[Path]) -> None
         raise UsageError(f"{path}: cannot write this file (permission denied)")
 
 
+def check_cache_apart(
+    cache_path: Path | None,
+    others: Sequence[tuple[Path, str]],
+    directory: tuple[Path, str] | None = None,
+) -> None:
+    """Raise UsageError when the answer cache a user named (``--cache``, else
+    ``$JUDGEKIT_CACHE``) is one of ``others`` (``(path, what)``: the output, the dataset's
+    files, the summary), or lies inside ``directory`` (a directory of parts, replaced whole
+    at the end): writing one would replace the other, and the answers with it.
+    The default file (under ~/.cache) is no file a user names for anything else."""
+    if cache_path is not None:
+        cache, flag = cache_path, "--cache "
+    elif os.environ.get("JUDGEKIT_CACHE"):
+        cache, flag = Path(os.environ["JUDGEKIT_CACHE"]), "JUDGEKIT_CACHE="
+    else:
+        return
+    for other, what in others:
+        if _same_path(cache, other):
+            raise UsageError(f"{flag}{cache} is also {what}; give the cache its own file")
+    if directory is not None and _inside(cache, directory[0]):
+        raise UsageError(
+            f"{flag}{cache} is inside {directory[1]}, which the run replaces whole; give the"
+            " cache its own file"
+        )
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        return directory.resolve() in path.resolve().parents
+    except (OSError, RuntimeError):
+        return False
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (existing or not, through links too)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a symbolic-link loop (RuntimeError up to 3.12)
+        return False
+    return _same_file(a, b)
+
+
 def write_summary(path: Path, figures: Mapping[str, Any], output: Path) -> None:
     """Write the summary as JSON, atomically; IncompleteRun (the scores are written) if not."""
     try:

@@ -345,7 +345,11 @@ def _judge_lines(judge: StarterJudge) -> list[str]:
 
 
 def check_new(path: Path) -> None:
-    """UsageError when ``path`` is a directory or an existing file (never overwritten)."""
+    """UsageError when ``path`` is a directory or an existing file (never overwritten),
+    or a path the system refuses (``given_paths``)."""
+    from judgekit.given_paths import check_given_path
+
+    check_given_path(path, "-o", written=True)
     if path.is_dir():
         raise UsageError(f"{path}: is a directory; give a file name, e.g. -o {path}/judgekit.toml")
     if path.exists() or path.is_symlink():

@@ -236,9 +236,10 @@ def test_a_file_that_is_not_a_database_is_a_usage_error(tmp_cache: Path) -> None
     with pytest.raises(UsageError) as caught:
         AnswerCache(tmp_cache)
     assert str(caught.value) == (
-        f"{tmp_cache}: cannot open the cache (file is not a database): if it is a damaged "
-        "cache, delete it; or use --cache PATH or --no-cache"
+        f"{tmp_cache}: not an answer cache (a cache is an SQLite file, this is not one); "
+        "judgekit did not change it: give --cache a new path, or use --no-cache"
     )
+    assert tmp_cache.read_bytes() == b"this is not sqlite " * 100
 
 
 def test_no_cache_remembers_nothing() -> None:

@@ -408,3 +408,63 @@ def test_a_run_that_calls_no_model_neither_opens_nor_needs_a_cache(
     assert result.exit_code == 0, result.stderr
     assert workspace.fake.stats().requests == 0
     assert [p.name for p in workspace.root.iterdir() if "sqlite" in p.name] == []
+
+
+# -- a file that is not a cache ------------------------------------------------------------
+
+NOT_A_CACHE = (
+    "error: {path}: not an answer cache (a cache is an SQLite file, this is not one); judgekit"
+    " did not change it: give --cache a new path, or use --no-cache\n"
+)
+
+
+@pytest.mark.parametrize("extra", [(), ("--dry-run",)], ids=["run", "dry-run"])
+def test_a_dataset_given_as_cache_is_not_a_cache_and_is_left_as_it_was(
+    workspace: Workspace, extra: tuple[str, ...]
+) -> None:
+    """It said 'if it is a damaged cache, delete it' of the user's data."""
+    mine = workspace.write_rows(workspace.qa_rows(3), "mine.jsonl")
+    before = mine.read_bytes()
+    result = workspace.invoke(*_args(workspace, "--cache", str(mine), *extra))
+    assert (result.exit_code, result.stderr) == (2, NOT_A_CACHE.format(path=mine))
+    assert mine.read_bytes() == before
+    assert sorted(p.name for p in workspace.root.iterdir()) == [
+        "data.jsonl",
+        "judges.toml",
+        "mine.jsonl",
+    ]  # no -wal, no -shm, no output
+    assert workspace.fake.stats().requests == 0
+
+
+def test_try_with_a_dataset_as_cache_is_refused_too(workspace: Workspace) -> None:
+    mine = workspace.write_rows(workspace.qa_rows(3), "mine.jsonl")
+    before = mine.read_bytes()
+    config = workspace.write_config()
+    args = ["try", "-c", str(config), "--judge", "correctness", "--row", "row-000", str(mine)]
+    result = workspace.invoke(*args, "--cache", str(mine))
+    assert (result.exit_code, result.stderr) == (2, NOT_A_CACHE.format(path=mine))
+    assert mine.read_bytes() == before
+    assert workspace.fake.stats().requests == 0
+
+
+def test_an_sqlite_file_that_is_damaged_keeps_the_damaged_cache_advice(
+    workspace: Workspace,
+) -> None:
+    damaged = workspace.root / "bad.sqlite3"
+    damaged.write_bytes(b"SQLite format 3\x00" + b"overwritten " * 200)
+    result = workspace.invoke(*_args(workspace, "--cache", str(damaged)))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {damaged}: cannot open the cache (file is not a database): if it is a damaged"
+        " cache, delete it; or use --cache PATH or --no-cache\n",
+    )
+    assert workspace.fake.stats().requests == 0
+
+
+def test_an_empty_file_becomes_a_new_cache(workspace: Workspace) -> None:
+    """``touch cache.sqlite3`` holds nothing to lose: SQLite takes an empty file as new."""
+    empty = workspace.root / "empty.sqlite3"
+    empty.touch()
+    result = workspace.invoke(*_args(workspace, "--cache", str(empty)))
+    assert result.exit_code == 0, result.stderr
+    assert answers_in(empty) == 3

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +24,9 @@ from judgekit.datasets import (
 from judgekit.datasets.info import GROUP_KEY
 from judgekit.datasets.parquet import GROUP_BYTES, GROUP_ROWS
 from judgekit.errors import DatasetError, UsageError
+
+if TYPE_CHECKING:
+    from conftest import Workspace
 
 
 @pytest.fixture(autouse=True)
@@ -763,3 +767,75 @@ def test_windows_carry_the_json_of_values_arrow_cannot_give_back() -> None:
         "mixed": ["7", None, '{"k":[1]}'],
         "big": ["18446744073709551617", "2", "3"],
     }
+
+
+# -- what a path names: a directory of mixed kinds, a pipe ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dataset", "verb"), [("mixed", "holds"), ("mixed/*", "matches")], ids=["directory", "glob"]
+)
+def test_a_directory_or_glob_mixing_parquet_and_jsonl_is_refused(
+    workspace: Workspace, dataset: str, verb: str
+) -> None:
+    """It scored the Parquet rows only, exit 0, silently."""
+    write_parquet("mixed/nested.parquet", pa.table({"id": ["a"], "answer": ["x"]}))
+    write_jsonl("mixed/more.jsonl", [{"id": "b", "answer": "y"}])
+    write_jsonl("mixed/.hidden.jsonl", [{"id": "c", "answer": "z"}])  # skipped, as pyarrow does
+    result = workspace.score(Path(dataset), workspace.write_config(), Path("out.parquet"))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {dataset}: {verb} 1 .parquet file and 1 JSONL file (mixed/more.jsonl); a glob"
+        " or directory reads .parquet files only, so its rows would not be scored: convert it"
+        " to Parquet, or score it on its own\n",
+    )
+    assert not Path("out.parquet").exists()
+
+
+def test_a_directory_with_parquet_and_csv_files_names_the_csv_ones() -> None:
+    write_parquet("mixed/a.parquet", pa.table({"id": ["a"]}))
+    Path("mixed/b.csv").write_text("id\nb\n", encoding="utf-8")
+    Path("mixed/c.csv").write_text("id\nc\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as caught:
+        inspect_dataset("mixed")
+    assert str(caught.value) == (
+        "mixed: holds 1 .parquet file and 2 CSV files (mixed/b.csv, ...); a glob or directory"
+        " reads .parquet files only, so their rows would not be scored: convert them to"
+        " Parquet, or score them on their own"
+    )
+
+
+PIPE_LINE = (
+    "error: {path}: is {kind}, not a file; judgekit reads a dataset twice (to check it, then"
+    " to score it): save it to a file first and score that\n"
+)
+
+
+@pytest.mark.parametrize("command", ["score", "validate", "init"])
+def test_a_named_pipe_as_dataset_is_refused_before_it_is_opened(
+    workspace: Workspace, command: str
+) -> None:
+    """It hung forever (opened twice: inspect, then read), and kill -9 left a temp file."""
+    os.mkfifo("f.jsonl")  # never opened here: opening it would block this test
+    config = str(workspace.write_config())
+    args = {
+        "score": workspace.score_args(Path("f.jsonl"), Path(config), Path("out.parquet")),
+        "validate": ["validate", "-c", config, "f.jsonl"],
+        "init": ["init", "f.jsonl", "-o", "new.toml"],
+    }[command]
+    result = workspace.invoke(*args)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        PIPE_LINE.format(path="f.jsonl", kind="a named pipe (FIFO)"),
+    )
+    assert sorted(p.name for p in Path().iterdir()) == ["f.jsonl", "judges.toml"]
+
+
+def test_a_character_device_as_dataset_is_refused(workspace: Workspace) -> None:
+    """``/dev/null`` stands for ``/dev/stdin`` on a terminal (a character device too)."""
+    config = workspace.write_config()
+    result = workspace.score(Path("/dev/null"), config, Path("out.parquet"))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        PIPE_LINE.format(path="/dev/null", kind="a character device"),
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -208,3 +210,97 @@ def test_agreement_reads_a_directory_of_parts_as_the_file(
         f"error: {workspace.root}/other: is a directory but not judgekit's Parquet parts "
         "(part-00000.parquet, ...); give a scored file or such a directory\n",
     )
+
+
+# -- --dry-run takes the OUTs the run takes --------------------------------------------------
+
+
+def _ray_dry_run(ws: Workspace, output: str) -> tuple[int, str]:
+    data = ws.write_rows(ws.qa_rows(3))
+    args = ["score", str(data), "-c", str(ws.write_config()), "-o", output, "--cache"]
+    result = ws.invoke(*args, str(ws.cache), "--engine", "ray", "--dry-run")
+    assert ws.fake.requests == ()
+    return result.exit_code, result.stderr
+
+
+DRY_RUN_IMPORTS = """
+import sys
+from typer.testing import CliRunner
+from judgekit.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(result.exit_code, "ray" in sys.modules)
+"""
+"""A dry run in a fresh interpreter: its exit code, and whether it imported Ray at all."""
+
+
+def test_a_ray_dry_run_does_not_even_import_ray(workspace: Workspace) -> None:
+    data = workspace.write_rows(workspace.qa_rows(3))
+    args = ["score", str(data), "-c", str(workspace.write_config())]
+    args += ["-o", f"{workspace.root}/parts/", "--cache", str(workspace.cache)]
+    ran = subprocess.run(
+        [sys.executable, "-c", DRY_RUN_IMPORTS, *args, "--engine", "ray", "--dry-run"],
+        env=workspace.environ(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert ran.stdout == "0 False\n"
+    assert not (workspace.root / "parts").exists()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing-empty"])
+def test_dry_run_takes_a_directory_of_parts_as_the_run_does(
+    workspace: Workspace, existing: bool
+) -> None:
+    """It said 'out/newparts: unsupported output format', or 'emptyd: is a directory'."""
+    parts = workspace.root / "parts"
+    if existing:
+        parts.mkdir()
+    code, stderr = _ray_dry_run(workspace, f"{parts}{'' if existing else '/'}")
+    assert code == 0, stderr
+    assert "dry run: nothing was called" in stderr
+    assert parts.exists() == existing
+    assert not existing or list(parts.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (
+            "out.jsonl",
+            "{root}/out.jsonl: --engine ray writes Parquet; use an output path ending in"
+            " .parquet (or in / for a directory of Parquet parts)",
+        ),
+        (
+            "notes/",
+            "{root}/notes/: the directory holds files that are not judgekit parts (mine.txt);"
+            " give an empty directory or a new path",
+        ),
+    ],
+    ids=["not-parquet", "directory-of-other-files"],
+)
+def test_dry_run_refuses_the_outputs_the_run_refuses_with_its_line(
+    workspace: Workspace, output: str, message: str
+) -> None:
+    """The lines ``score --engine ray`` prints (tests/test_distributed.py pins the first)."""
+    (workspace.root / "notes").mkdir()
+    (workspace.root / "notes" / "mine.txt").write_text("mine\n", encoding="utf-8")
+    shown = f"{workspace.root}/{output}"  # as typed: a trailing / kept
+    code, stderr = _ray_dry_run(workspace, shown)
+    assert (code, stderr) == (2, f"error: {message.format(root=workspace.root)}\n")
+
+
+def test_a_cache_inside_the_directory_of_parts_is_refused(workspace: Workspace) -> None:
+    """The directory is replaced whole at the end: a cache in it would go with it."""
+    data = workspace.write_rows(workspace.qa_rows(3))
+    parts = f"{workspace.root}/parts/"
+    cache = f"{workspace.root}/parts/cache.sqlite3"
+    args = ["score", str(data), "-c", str(workspace.write_config()), "-o", parts]
+    result = workspace.invoke(*args, "--cache", cache, "--engine", "ray", "--dry-run")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: --cache {cache} is inside the output directory (-o {parts}), which the run"
+        " replaces whole; give the cache its own file\n",
+    )
+    assert not (workspace.root / "parts").exists()

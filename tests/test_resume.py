@@ -220,10 +220,13 @@ def test_after_a_signal_no_call_waiting_for_a_429_pause_is_sent(workspace: Works
 
 
 def test_sighup_before_the_run_starts_exits_130_and_leaves_nothing(workspace: Workspace) -> None:
-    dataset = workspace.root / "data.jsonl"
-    os.mkfifo(dataset)  # judgekit blocks reading it: a window before any call, held open
+    dataset = workspace.write_rows(workspace.qa_rows(2))
+    config = workspace.root / "judges.toml"
+    # judgekit blocks reading the config: a window before any call, held open.  (Not the
+    # dataset: one that is not a regular file is refused before it is opened.)
+    os.mkfifo(config)
     output = workspace.root / "out.parquet"
-    args = workspace.score_args(dataset, workspace.write_config(), output)
+    args = workspace.score_args(dataset, config, output)
     process = subprocess.Popen(
         [workspace.executable(), *args],
         env=workspace.environ(),
@@ -232,7 +235,7 @@ def test_sighup_before_the_run_starts_exits_130_and_leaves_nothing(workspace: Wo
         text=True,
     )
     try:
-        with dataset.open("w"):  # returns once judgekit has opened the dataset for reading
+        with config.open("w"):  # returns once judgekit has opened the config for reading
             process.send_signal(signal.SIGHUP)
         _, stderr = process.communicate(timeout=30)
     finally:

@@ -125,10 +125,10 @@ def score(
     if engine == "local":
         keep_s3_unloaded()  # before pyarrow.parquet loads it
     from judgekit import pairwise_summary
-    from judgekit.engine.estimate import estimate
     from judgekit.engine.plan import Overrides
     from judgekit.engine.run import RunHooks
     from judgekit.engine.score import ScoreJob, check_clean
+    from judgekit.given_paths import check_given_paths
     from judgekit.output_paths import write_summary
     from judgekit.progress import ProgressDisplay, summary_table
     from judgekit.stopping import stop_signals_interrupt
@@ -140,6 +140,12 @@ def score(
         checked_flag("--max-error-rate", max_error_rate, RunConfig, "max_error_rate")
 
         check_engine_paths(dataset, output, engine, dry_run=dry_run)
+        check_given_paths(
+            (dataset, None, False),
+            (output, "-o", True),
+            (cache, "--cache", True),
+            (summary_json, "--summary-json", True),
+        )
         if address is not None and engine != "ray":
             raise UsageError(
                 f"--address {address}: a Ray cluster's address, for --engine ray; add "
@@ -165,7 +171,7 @@ def score(
             batch=batch or cfg.run.mode == "batch",
         )
         if dry_run:
-            counted = estimate(job)
+            counted = _dry_run(job, engine, output)
             _print_estimate(counted, batch=job.batch)
             limit_rate = max_error_rate if max_error_rate is not None else cfg.run.max_error_rate
             warning = refused_warning(counted, limit_rate)
@@ -207,6 +213,23 @@ def score(
                 figures["pairwise"] = {j: t.as_dict() for j, t in report.pairwise.items()}
             write_summary(summary_json, figures, job.output)
         check_clean(report)
+
+
+def _dry_run(job: ScoreJob, engine: str, output: str) -> Estimate:
+    """``--dry-run``'s estimate, with OUT checked as the run would check it: under
+    ``--engine ray`` a directory of parts, or a Parquet file (Ray is not started)."""
+    from dataclasses import replace
+
+    from judgekit.datasets.files import dataset_files
+    from judgekit.engine.estimate import estimate
+    from judgekit.output_parts import check_parts_path, check_ray_output, part_name
+
+    if engine == "ray" and check_ray_output(
+        job.output, output, use_cache=job.use_cache, cache_path=job.cache_path
+    ):
+        check_parts_path(job.output, output, dataset_files(job.dataset))  # as the run does
+        return estimate(replace(job, output=job.output / part_name(0)))
+    return estimate(job)
 
 
 def _score_batches(job: ScoreJob, hooks: RunHooks, wait: bool) -> ScoreReport:

@@ -40,10 +40,12 @@ def validate(
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
     from judgekit.engine.plan import Overrides, make_plan
+    from judgekit.given_paths import check_given_paths
     from judgekit.output import check_output_path
     from judgekit.preflight import run_warnings
 
     with handled():
+        check_given_paths((dataset, None, False), (output, "-o", True))
         cfg = load_config(config)
         if output is not None:
             check_output_path(output)
@@ -159,6 +161,7 @@ def try_(
 ) -> None:
     """Score one sample with one judge and show the whole verdict (exit 0 pass, 1 fail)."""
     from judgekit.engine.trial import TrialJob, describe, try_judge
+    from judgekit.given_paths import check_given_paths
 
     given = {
         "input": input_,
@@ -171,6 +174,7 @@ def try_(
         "constraints": constraints,
     }
     with handled():
+        check_given_paths((row[1] if row else None, "--row", False), (cache, "--cache", True))
         job = TrialJob(
             config=load_config(config),
             config_path=str(config),

@@ -12,6 +12,7 @@ import typer
 from judgekit.cli.app import ConfigOption, check_toml_name, handled, stderr, stdout
 from judgekit.config import load_config
 from judgekit.errors import UsageError
+from judgekit.given_paths import check_given_paths
 from judgekit.output_paths import check_local_scored
 
 REPORT_EXTRA = ("jinja2", "matplotlib")
@@ -70,6 +71,7 @@ def agreement(
     with handled():
         checked_share("--fail-under", fail_under)
         check_local_scored(scored, "agreement")
+        check_given_paths((scored, None, False), (output, "--output", True))
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
             scored,
@@ -105,6 +107,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
+        check_given_paths((scored, None, False), (output, "-o", True))
         check_local_scored(scored, "report")
         # The extra's libraries are imported only while the page is drawn: look for them
         # first, so a missing one is this line, not a traceback after the file was read.
@@ -180,6 +183,7 @@ def align(
     with handled(), stop_signals_interrupt():
         check_toml_name(output, "align")
         cfg = load_config(config)
+        check_given_paths((dataset, None, False), (output, "-o", True), (cache, "--cache", True))
         job = AlignJob(
             dataset=dataset,
             config=cfg,

@@ -58,10 +58,15 @@ from judgekit.output import (
     OutputWriter,
     check_output_path,
     output_schema,
-    output_suffix,
     thresholds_metadata,
 )
-from judgekit.output_parts import PART_ROWS, PartsWriter, check_parts_path, part_name
+from judgekit.output_parts import (
+    PART_ROWS,
+    PartsWriter,
+    check_parts_path,
+    check_ray_output,
+    part_name,
+)
 from judgekit.output_paths import check_summary_path
 from judgekit.stopping import claim_stop_signals, interrupting_signal
 
@@ -97,14 +102,7 @@ def score_with_ray(
     if uri_scheme(shown) is not None:  # written here first, uploaded at the end
         remote_out = remote_output(shown)
         job = replace(job, output=remote_out.local)
-    parts = shown.endswith("/") or job.output.is_dir()
-    if not parts and output_suffix(job.output) != ".parquet":
-        raise UsageError(
-            f"{shown}: --engine ray writes Parquet; use an output path ending in .parquet "
-            "(or in / for a directory of Parquet parts)"
-        )
-    if parts:  # before the checks of its first part's path, whose words would be less clear
-        check_parts_path(job.output, shown)
+    parts = check_ray_output(job.output, shown, use_cache=job.use_cache, cache_path=job.cache_path)
     remote = uri_scheme(job.dataset) is not None
     checked = replace(job, output=job.output / part_name(0)) if parts else job
     source: RemoteDataset | None = None

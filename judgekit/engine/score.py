@@ -27,7 +27,7 @@ from judgekit.engine.run import WINDOW_ROWS, RunHooks, RunOutcome, Sink, error_r
 from judgekit.errors import CacheError, IncompleteRun, JudgekitError, OutputError, UsageError
 from judgekit.memory import frozen_heap
 from judgekit.output import OutputWriter, check_output_path, thresholds_metadata
-from judgekit.output_paths import check_not_input, check_summary_path
+from judgekit.output_paths import check_cache_apart, check_not_input, check_summary_path
 from judgekit.pairwise_summary import PairwiseTally
 from judgekit.records import JudgeResult
 from judgekit.stopping import signal_handlers_kept
@@ -90,8 +90,19 @@ def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, R
     check_not_input(job.output, dataset.files)
     if job.summary_path is not None:
         check_summary_path(job.summary_path, job.output, dataset.files)
+    if job.use_cache:
+        check_cache_apart(job.cache_path, cache_clashes(job, dataset.files))
     plan = make_plan(job.config, job.config_path, dataset, job.overrides, require_keys=require_keys)
     return dataset, plan
+
+
+def cache_clashes(job: ScoreJob, inputs: Sequence[Path]) -> list[tuple[Path, str]]:
+    """The files the answer cache must not be, as ``check_cache_apart`` names them."""
+    clashes = [(job.output, "the output (-o)")]
+    clashes += [(file, "the dataset") for file in inputs]
+    if job.summary_path is not None:
+        clashes.append((job.summary_path, "the --summary-json file"))
+    return clashes
 
 
 def open_cache(

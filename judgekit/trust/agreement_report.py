@@ -76,10 +76,11 @@ figures as text in ``agreement_text``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -173,15 +174,18 @@ def _below_figure(value: float, limit: float) -> str:
 def write_report(report: AgreementReport, output_format: OutputFormat, path: Path) -> None:
     """Write the report atomically (temp file + rename); UsageError when impossible."""
     text = render_text(report, output_format)
-    temp: str | None = None
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temp, path)
+        # Mode 0o666: the umask decides, as for any new file (mkstemp would give 0o600).
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
     except OSError as exc:
-        if temp is not None:
-            Path(temp).unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 

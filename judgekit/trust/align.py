@@ -46,6 +46,7 @@ from judgekit.engine.estimate import Estimate, estimate
 from judgekit.engine.plan import Overrides
 from judgekit.engine.score import ScoreJob, check_clean, score_dataset
 from judgekit.errors import DatasetError, UsageError
+from judgekit.output_paths import check_cache_apart
 from judgekit.prompts import as_text
 from judgekit.trust.fewshot import LabelledRow, choose_examples, stratified_split
 from judgekit.trust.labels import label_codes, label_vocabulary
@@ -143,6 +144,9 @@ def read_labelled(job: AlignJob) -> Labelled:
     human = job.human or judge.human_label
     assert human is not None  # check_job
     info = inspect_dataset(job.dataset, job.config.run.id_column)
+    if job.use_cache:  # the scoring steps' own checks see only their temp files
+        clashes = [(job.output, "the output (-o)")] + [(f, "the dataset") for f in info.files]
+        check_cache_apart(job.cache_path, clashes)
     for option, column in (("--human", human), ("--note", job.note)):
         if column is not None and column not in info.columns:
             raise DatasetError(

@@ -75,7 +75,8 @@ def write_html_report(
         temporary.write_bytes(data)
         os.replace(temporary, output_path)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # under a file, the temp file was never made
+            temporary.unlink(missing_ok=True)
         raise UsageError(
             f"{output_path}: cannot write the report ({exc.strerror or exc})"
         ) from None
