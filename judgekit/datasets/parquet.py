@@ -243,14 +243,7 @@ def _group_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream row group ``index``'s record batches; a corrupt page is a DatasetError."""
     batches = parquet.iter_batches(batch_size=batch_rows, row_groups=[index], use_threads=False)
-    while True:
-        try:
-            batch = next(batches, None)
-        except (OSError, pa.ArrowException) as exc:
-            raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
-        if batch is None:
-            return
-        yield batch
+    yield from _readable(label, batches)
 
 
 def _batches(
@@ -261,14 +254,19 @@ def _batches(
         # One thread: decoding threads each keep their own allocator pages (memory), and
         # the windows are consumed by one thread anyway.
         batches = parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
-        while True:
-            try:
-                batch = next(batches, None)
-            except (OSError, pa.ArrowException) as exc:
-                raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
-            if batch is None:
-                return
-            yield batch
+        yield from _readable(label, batches)
+
+
+def _readable(label: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches`` as they come; a corrupt page is a DatasetError naming ``label``."""
+    while True:
+        try:
+            batch = next(batches, None)
+        except (OSError, pa.ArrowException) as exc:
+            raise DatasetError(f"{label}: unreadable Parquet file ({_one_line(exc)})") from None
+        if batch is None:
+            return
+        yield batch
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
