@@ -24,12 +24,15 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 import sys
 import unicodedata
+from collections.abc import Iterable
 from typing import IO, Any, TextIO, cast
 
 from rich.console import Console, ConsoleDimensions, Group, RenderableType
 from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -94,6 +97,17 @@ class _Console(Console):
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         self._width, self._height = new_size
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        """What is written; off a terminal, without the blanks Rich pads a table's title
+        and cells with at the end of a line (noise in a cron log, a diff, a grep)."""
+        rendered = super()._render_buffer(buffer)
+        if self.is_terminal or " \n" not in rendered:
+            return rendered
+        return _TRAILING_BLANKS.sub("\n", rendered)
+
+
+_TRAILING_BLANKS = re.compile(r" +\n")
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -101,6 +101,9 @@ def test_score_warnings_retries_and_summary_redirected_keep_lines_whole(
     assert len(retries) == 1
     assert retries[0].endswith("; retry 1/5")
     assert f"│ output     │ {deep} │" in lines
+    # Rich pads a table's title to the table's width: off a terminal, no line ends in blanks.
+    assert "judgekit summary" in lines
+    assert [line for line in lines if line.endswith(" ")] == []
 
 
 def test_status_lines_under_cron_are_whole_lines(workspace: Workspace) -> None:
