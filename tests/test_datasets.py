@@ -839,3 +839,20 @@ def test_a_character_device_as_dataset_is_refused(workspace: Workspace) -> None:
         2,
         PIPE_LINE.format(path="/dev/null", kind="a character device"),
     )
+
+
+@pytest.mark.parametrize("command", ["agreement", "report"])
+def test_a_named_pipe_as_the_scored_file_is_refused_before_it_is_opened(
+    workspace: Workspace, command: str
+) -> None:
+    """``agreement -c`` read the file's metadata first and hung on the pipe."""
+    os.mkfifo("scored.parquet")  # never opened here
+    config = str(workspace.write_config())
+    extra = ["-o", "r.html"] if command == "report" else []
+    result = workspace.invoke(command, "scored.parquet", "-c", config, *extra)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: scored.parquet: is a named pipe (FIFO), not a file; save the scored rows to a "
+        "file first and give that\n",
+    )
+    assert not Path("r.html").exists()

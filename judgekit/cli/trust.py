@@ -71,6 +71,9 @@ def agreement(
     with handled():
         checked_share("--fail-under", fail_under)
         check_local_scored(scored, "agreement")
+        from judgekit.trust.scored_file import check_scored_path
+
+        check_scored_path(scored)  # before anything reads it (a FIFO would hang the read)
         check_given_paths((scored, None, False), (output, "--output", True))
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
@@ -109,6 +112,9 @@ def report(
     with handled():
         check_given_paths((scored, None, False), (output, "-o", True))
         check_local_scored(scored, "report")
+        from judgekit.trust.scored_file import check_scored_path
+
+        check_scored_path(scored)
         # The extra's libraries are imported only while the page is drawn: look for them
         # first, so a missing one is this line, not a traceback after the file was read.
         missing = [name for name in REPORT_EXTRA if not _installed(name)]

@@ -96,14 +96,25 @@ _SPECIAL_FILES = (
 )
 
 
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a directory
+    (``a named pipe (FIFO)``, ``a socket``, ...); None otherwise."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _SPECIAL_FILES if test(mode)), "an unusual file")
+
+
 def _refuse_special(path: str, given: Path) -> None:
     """Refuse a dataset that is not a regular file (a FIFO, /dev/stdin, a socket) before
     opening it: judgekit reads a dataset twice (``inspect_dataset``, then the windows),
     and a pipe would hang the first open or be empty for the second."""
-    mode = given.stat().st_mode
-    if stat.S_ISREG(mode):
+    kind = special_kind(given)
+    if kind is None:
         return
-    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "an unusual file")
     raise DatasetError(
         f"{path}: is {kind}, not a file; judgekit reads a dataset twice (to check it, then"
         " to score it): save it to a file first and score that"

@@ -39,7 +39,7 @@ from judgekit.trust.html_disagreements import cut_texts
 from judgekit.trust.html_sections import JudgeSection, fill_section
 from judgekit.trust.labels import label_codes, label_vocabulary
 from judgekit.trust.pairing import Pairing, pair_judges
-from judgekit.trust.scored_file import reading, scan_scored
+from judgekit.trust.scored_file import check_scored_path, reading, scan_scored
 
 SIZE_GOAL_BYTES = 5_000_000
 
@@ -94,8 +94,7 @@ def render_report(
     """The report as one HTML string (see the module docstring for what it holds)."""
     from judgekit.trust import charts
 
-    if not scored_path.is_file() and not scored_path.is_dir():  # a dir: Parquet parts
-        raise DatasetError(f"{scored_path}: no such file")
+    check_scored_path(scored_path)  # a file, or a directory of Parquet parts
     frame = _read(scored_path)
     names = _judge_names(frame.columns, config, judges)
     if not names:

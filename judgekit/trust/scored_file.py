@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from judgekit.config_errors import did_you_mean
+from judgekit.datasets.files import special_kind
 from judgekit.errors import DatasetError
 from judgekit.output_parts import is_parts_directory, part_files
 from judgekit.trust.pairing import Pairing
@@ -23,11 +24,21 @@ from judgekit.trust.vote_split import VOTE_SHARE
 _SHOWN = 8  # column names listed in one error message
 
 
+def check_scored_path(path: Path) -> None:
+    """Raise DatasetError unless ``path`` is a file or a directory (of Parquet parts)."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise DatasetError(
+            f"{path}: is {kind}, not a file; save the scored rows to a file first and give that"
+        )
+    if not path.is_file() and not path.is_dir():
+        raise DatasetError(f"{path}: no such file")
+
+
 def read_scored(path: Path, pairings: Sequence[Pairing]) -> pl.DataFrame:
     """The columns the pairings need, from a .parquet, .jsonl/.ndjson or .csv file, or a
     directory of Parquet parts (``--engine ray -o DIR/``)."""
-    if not path.is_file() and not path.is_dir():
-        raise DatasetError(f"{path}: no such file")
+    check_scored_path(path)
     with reading(path):
         schema = scan_scored(path).collect_schema()
     wanted = _needed_columns(path, schema.names(), pairings)
