@@ -381,6 +381,20 @@ def test_engine_ray_refuses_what_it_cannot_do(
     assert workspace.fake.stats().requests == 0
 
 
+def test_a_ray_dry_run_refuses_a_csv_dataset_as_the_run_does(workspace: Workspace) -> None:
+    """The dry run reads the dataset on this machine (CSV included) but must say what the
+    Ray run would say; it starts no Ray."""
+    data = workspace.root / "data.csv"
+    data.write_text("id,question,answer,reference\n1,q,a,r\n")
+    args = ["-c", str(_config(workspace)), "-o", str(workspace.root / "o.parquet")]
+    result = workspace.invoke("score", str(data), *args, "--engine", "ray", "--dry-run")
+    assert (result.exit_code, result.output) == (
+        2,
+        f"error: {data}: --engine ray reads JSONL and Parquet, not CSV; convert it (or score "
+        "it without --engine ray)\n",
+    )
+
+
 @ray_test
 @one_cluster
 def test_refused_credentials_on_a_worker_stop_the_run(

@@ -220,10 +220,13 @@ def _dry_run(job: ScoreJob, engine: str, output: str) -> Estimate:
     ``--engine ray`` a directory of parts, or a Parquet file (Ray is not started)."""
     from dataclasses import replace
 
-    from judgekit.datasets.files import dataset_files
+    from judgekit.datasets.files import dataset_files, dataset_format
+    from judgekit.distributed import check_ray_reads
     from judgekit.engine.estimate import estimate
     from judgekit.output_parts import check_parts_path, check_ray_output, part_name
 
+    if engine == "ray":  # a local dataset: --dry-run refuses object storage earlier
+        check_ray_reads(job.dataset, dataset_format(job.dataset))
     if engine == "ray" and check_ray_output(
         job.output, output, use_cache=job.use_cache, cache_path=job.cache_path
     ):

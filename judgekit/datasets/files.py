@@ -53,6 +53,12 @@ def dataset_files(path: str) -> tuple[Path, ...]:
     return _resolve(path)[0]
 
 
+def dataset_format(path: str) -> Format:
+    """What DATASET holds (``jsonl``, ``csv`` or ``parquet``), from its name alone; raises
+    what ``inspect_dataset`` raises for it."""
+    return _resolve(path)[1]
+
+
 def _refuse_other_files(pattern: str, files: Sequence[Path], verb: str = "matches") -> None:
     """A glob that matches, or a directory that holds, only JSONL or CSV files: say what
     to do instead."""

@@ -30,6 +30,16 @@ def score_ray_dataset(ds: Any, config: Any, **options: Any) -> Any:
     return score(ds, config, **options)
 
 
+def check_ray_reads(dataset: str, format: str) -> None:
+    """Raise UsageError for a dataset format ``--engine ray`` does not read (CSV): the
+    run and its ``--dry-run`` both ask here."""
+    if format == "csv":
+        raise UsageError(
+            f"{dataset}: --engine ray reads JSONL and Parquet, not CSV; convert it "
+            "(or score it without --engine ray)"
+        )
+
+
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray's switch that makes a node use the loopback address instead of the address it would
 reach other machines on (it is on by default on Linux)."""

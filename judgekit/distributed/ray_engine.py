@@ -36,7 +36,7 @@ from judgekit import __version__, errors
 from judgekit.cache import AnswerCache, cache_location
 from judgekit.config import Config, config_hash
 from judgekit.datasets import DatasetInfo
-from judgekit.distributed import start_local_cluster
+from judgekit.distributed import check_ray_reads, start_local_cluster
 from judgekit.distributed.address import check_reachable, join_cluster
 from judgekit.distributed.coordinator import Coordinator, pacing_of
 from judgekit.distributed.storage import (
@@ -53,7 +53,7 @@ from judgekit.engine.plan import Overrides, RunPlan, make_plan
 from judgekit.engine.run import RunHooks, RunOutcome
 from judgekit.engine.score import ScoreJob, ScoreReport, _metadata, _problem, prepare
 from judgekit.engine.stats import Counters, Snapshot
-from judgekit.errors import Interrupted, JudgekitError, UsageError
+from judgekit.errors import Interrupted, JudgekitError
 from judgekit.output import (
     OutputWriter,
     check_output_path,
@@ -229,11 +229,7 @@ def _ray_data_console_off() -> Iterator[None]:
 def _checked(job: ScoreJob) -> tuple[DatasetInfo, RunPlan]:
     """Every check a one-machine run makes on a local dataset; CSV refused."""
     dataset, plan = prepare(job)
-    if dataset.format == "csv":
-        raise UsageError(
-            f"{job.dataset}: --engine ray reads JSONL and Parquet, not CSV; convert it "
-            "(or score it without --engine ray)"
-        )
+    check_ray_reads(job.dataset, dataset.format)
     return dataset, plan
 
 
