@@ -40,12 +40,17 @@ def check_not_input(path: Path, inputs: Sequence[Path], flag: str = "-o") -> Non
             )
 
 
-def check_summary_path(path: Path, output: Path, inputs: Sequence[Path]) -> None:
-    """Raise UsageError unless the ``--summary-json`` file can be written (before any call)."""
+def check_summary_path(
+    path: Path, output: Path, inputs: Sequence[Path], config: Path | None = None
+) -> None:
+    """Raise UsageError unless the ``--summary-json`` file can be written (before any call):
+    not a directory, nor the output, a dataset file or the ``config`` file."""
     if path.is_dir():
         raise UsageError(f"{path}: --summary-json is a directory (give a file name)")
     if path.resolve() == output.resolve() or _same_file(path, output):
         raise UsageError(f"{path}: --summary-json names the output file (choose another path)")
+    if config is not None and (path.resolve() == config.resolve() or _same_file(path, config)):
+        raise UsageError(f"{path}: --summary-json names the config file (choose another path)")
     check_not_input(path, inputs, "--summary-json")
     check_directory(path)
     if path.exists() and not os.access(path, os.W_OK):

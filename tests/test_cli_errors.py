@@ -600,6 +600,11 @@ def _summary_is_the_input(ws: Workspace, case: Case) -> str:
     )
 
 
+def _summary_is_the_config(ws: Workspace, case: Case) -> str:
+    case.extra = ["--summary-json", str(case.config)]
+    return f"{case.config}: --summary-json names the config file (choose another path)"
+
+
 BAD_PATHS: dict[str, Callable[[Workspace, Case], str]] = {
     "output-is-input": _output_is_input,
     "output-is-input-by-another-name": _output_is_input_by_another_name,
@@ -607,6 +612,7 @@ BAD_PATHS: dict[str, Callable[[Workspace, Case], str]] = {
     "summary-is-a-directory": _summary_is_a_directory,
     "summary-is-the-output": _summary_is_the_output,
     "summary-is-the-input": _summary_is_the_input,
+    "summary-is-the-config": _summary_is_the_config,
 }
 
 

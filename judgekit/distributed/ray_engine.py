@@ -115,7 +115,7 @@ def score_with_ray(
         plan = make_plan(job.config, job.config_path, dataset, job.overrides)
         check_output_path(checked.output)
         if job.summary_path is not None:
-            check_summary_path(job.summary_path, checked.output, ())
+            check_summary_path(job.summary_path, checked.output, (), Path(job.config_path))
     else:  # every local check before Ray starts
         dataset, plan = _checked(checked)
     if parts:

@@ -89,7 +89,7 @@ def prepare(job: ScoreJob, *, require_keys: bool = True) -> tuple[DatasetInfo, R
     dataset = inspect_dataset(job.dataset, job.config.run.id_column, job.limit)
     check_not_input(job.output, dataset.files)
     if job.summary_path is not None:
-        check_summary_path(job.summary_path, job.output, dataset.files)
+        check_summary_path(job.summary_path, job.output, dataset.files, Path(job.config_path))
     if job.use_cache:
         check_cache_apart(job.cache_path, cache_clashes(job, dataset.files))
     plan = make_plan(job.config, job.config_path, dataset, job.overrides, require_keys=require_keys)
