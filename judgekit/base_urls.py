@@ -51,4 +51,12 @@ def base_url_problem(url: str) -> str | None:
             "e.g. http://localhost:8000/v1"
         )
     del port
+    if parts.username is not None or parts.password is not None:
+        # aiohttp refuses credentials in the URL beside an Authorization header (the key):
+        # every request would fail.  A gateway's own credential goes in a header.
+        return (
+            f"{quoted} holds a user name or password (user:password@ before the host); drop "
+            "it from the URL and send the credential with api_key_env, or as a header in the "
+            'connection\'s headers (e.g. Authorization = "Basic ${GATEWAY_AUTH}")'
+        )
     return None

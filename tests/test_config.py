@@ -209,6 +209,13 @@ def doc(**over: Any) -> dict[str, Any]:
             "write it as http://HOST:PORT/PATH",
         ),
         (
+            doc(connections={"c": {**CONN, "base_url": "http://gw:s3cret@127.0.0.1:8000/v1"}}),
+            'x.toml: connections.c.base_url: "http://127.0.0.1:8000/v1" holds a user name or '
+            "password (user:password@ before the host); drop it from the URL and send the "
+            "credential with api_key_env, or as a header in the connection's headers (e.g. "
+            'Authorization = "Basic ${GATEWAY_AUTH}")',
+        ),
+        (
             doc(run={"budget_usd": float("inf")}),
             "x.toml: run.budget_usd: inf is not a finite number; give a positive number of "
             "dollars or drop the key",
@@ -332,6 +339,7 @@ def doc(**over: Any) -> dict[str, Any]:
         "base-url-without-scheme",
         "base-url-not-http",
         "base-url-bad-port",
+        "base-url-credentials",
         "infinite-budget",
         "nan-error-rate",
         "infinite-timeout",
