@@ -46,6 +46,7 @@ def stop_signals_interrupt() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.signal(signum, _raise_interrupt) for signum in STOP_SIGNALS[1:]}
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)  # claim_stop_signals may set it
     _last_signal.clear()
     _claimed.append(True)
     try:
@@ -53,7 +54,8 @@ def stop_signals_interrupt() -> Iterator[None]:
     finally:
         _claimed.pop()
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:  # None: set outside Python; nothing to restore
+                signal.signal(signum, handler)
 
 
 def claim_stop_signals() -> None:
@@ -62,9 +64,38 @@ def claim_stop_signals() -> None:
     a word).  A no-op outside that block or off the main thread."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in STOP_SIGNALS[1:]:
+    # SIGINT too: a shell without job control starts a background job with SIGINT ignored,
+    # and the local engine (which listens for it itself) stops on it all the same.
+    for signum in STOP_SIGNALS:
         if _claimed and signal.getsignal(signum) is not _raise_interrupt:
             signal.signal(signum, _raise_interrupt)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Inside the block, a stop signal is only noted; as the block ends, it raises
+    ``KeyboardInterrupt`` (as ``stop_signals_interrupt`` would have).  For a library
+    start-up that an exception half-way would break (``ray.init``).  Handlers, unlike a
+    blocked signal mask, are not inherited by the processes started meanwhile.  A no-op
+    off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[str] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        came.append(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if signal.getsignal(signum) is note:  # the library may have set its own
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    if came:
+        _last_signal[:] = [came[0]]
+        raise KeyboardInterrupt
 
 
 @contextmanager

@@ -712,11 +712,14 @@ def test_a_failed_upload_keeps_the_local_output(s3_server: S3Server, tmp_path: P
 
 @ray_test
 @one_cluster
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_ray_run_says_what_was_kept_and_the_rerun_resumes(
-    ray_cluster: None, workspace: Workspace, fake: FakeProvider
+    ray_cluster: None, workspace: Workspace, fake: FakeProvider, signum: signal.Signals
 ) -> None:
-    """SIGTERM to ``score --engine ray`` (a driver joined to the session's cluster): exit
-    130 with the line the local engine ends with; the rerun answers from the cache."""
+    """SIGTERM to ``score --engine ray`` (a driver joined to the session's cluster), or
+    SIGINT to one started as a shell without job control starts a background job (SIGINT
+    ignored): exit 130 with the line the local engine ends with; the rerun answers from
+    the cache."""
     import ray
 
     rows = 24
@@ -727,16 +730,21 @@ def test_a_stopped_ray_run_says_what_was_kept_and_the_rerun_resumes(
     args = [str(dataset), "-c", str(config), "-o", str(output), "--cache", str(workspace.cache)]
     address = ray.get_runtime_context().gcs_address
     ray_args = ["--engine", "ray", "--address", address, "-q"]
+
+    def as_a_background_job() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     process = subprocess.Popen(
         [workspace.executable(), "score", *args, *ray_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=workspace.environ(),
+        preexec_fn=as_a_background_job if signum == signal.SIGINT else None,
     )
     try:
         workspace.wait_for(lambda: _stored(workspace.cache) >= 4, "four stored answers", 90)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
@@ -745,7 +753,7 @@ def test_a_stopped_ray_run_says_what_was_kept_and_the_rerun_resumes(
         workspace.wait_for(lambda: fake.stats().in_flight == 0, "the fake to be idle", 60)
     assert process.returncode == 130
     assert stderr.splitlines()[-1] == (
-        "error: interrupted by SIGTERM: answers received so far are kept in the cache; "
+        f"error: interrupted by {signum.name}: answers received so far are kept in the cache; "
         "rerun the same command to resume"
     )
     assert not output.exists()

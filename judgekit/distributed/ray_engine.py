@@ -68,7 +68,7 @@ from judgekit.output_parts import (
     part_name,
 )
 from judgekit.output_paths import check_summary_path
-from judgekit.stopping import claim_stop_signals, interrupting_signal
+from judgekit.stopping import claim_stop_signals, interrupting_signal, stop_signals_held
 
 MAX_BATCH_ROWS = 1_000
 """Rows per Ray task at most: a retried task redoes (from the cache) at most this many."""
@@ -122,20 +122,23 @@ def score_with_ray(
         check_parts_path(job.output, shown, dataset.files)
     started_ray = not ray.is_initialized()
     stack = contextlib.ExitStack()
-    if started_ray:
-        # A cluster started here lives on the loopback interface: its processes talk only to
-        # this machine, never through a network address.
-        options: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "logging_level": logging.WARNING,
-        }
-        if address is None:  # a cluster of this machine's own: loopback only
-            start_local_cluster(**options)
-        else:
-            join_cluster(address, **options)
-    claim_stop_signals()  # ray.init's SIGTERM handler exits 15 without a word
     try:
+        if started_ray:
+            # A cluster started here lives on the loopback interface: its processes talk
+            # only to this machine, never through a network address.
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,
+            }
+            # A stop signal waits until Ray is up: one that lands inside ray.init can
+            # crash its core (a segmentation fault) instead of stopping the run.
+            with stop_signals_held():
+                if address is None:  # a cluster of this machine's own: loopback only
+                    start_local_cluster(**options)
+                else:
+                    join_cluster(address, **options)
+        claim_stop_signals()  # ray.init's SIGTERM handler exits 15 without a word
         started_at, clock = datetime.now(UTC), time.monotonic()
         cache_path = _cache_path(job, plan)
         spec = WorkerSpec(
