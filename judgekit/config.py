@@ -25,6 +25,7 @@ from judgekit.config_fields import FrozenModel, PositiveFloat
 from judgekit.config_judges import JudgeConfig
 from judgekit.envvars import expand_env as expand_env
 from judgekit.errors import ConfigError
+from judgekit.output_paths import describe_os_error
 
 LabelMeaning = Literal["pass", "fail", "exclude"]
 
@@ -125,8 +126,21 @@ def load_config(path: str | Path, *, expand: bool = True) -> Config:
         raw = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the config file (.toml)") from None
+    except NotADirectoryError:
+        raise ConfigError(
+            f"{path}: no such config file (a part of the path is a file, not a directory)"
+        ) from None
+    except OSError as exc:
+        from judgekit.given_paths import check_given_path
+
+        check_given_path(file, "-c")  # the one line for a name too long, a link loop, ...
+        raise ConfigError(f"{path}: cannot read ({describe_os_error(exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     return parse_config(raw, str(file), expand=expand)

@@ -918,3 +918,33 @@ def test_a_config_written_under_another_format_name_is_refused(
     )
     assert not out.exists()
     assert workspace.fake.stats().requests == 0
+
+
+@pytest.mark.parametrize("kind", ["directory", "under-a-file", "long-name", "not-utf8"])
+def test_a_config_path_the_system_refuses_is_one_line(workspace: Workspace, kind: str) -> None:
+    config = workspace.write_config()
+    path, line = {
+        "directory": (
+            workspace.root,
+            f"{workspace.root}: is a directory; give the config file (.toml)",
+        ),
+        "under-a-file": (
+            config / "x.toml",
+            f"{config}/x.toml: no such config file (a part of the path is a file, not a directory)",
+        ),
+        "long-name": (
+            workspace.root / ("c" * 300 + ".toml"),
+            f"-c {workspace.root}/{'c' * 300}"
+            ".toml: File name too long (a name in a path is at most 255 bytes, this"
+            " one has 305); give a shorter name",
+        ),
+        "not-utf8": (
+            workspace.root / "latin1.toml",
+            f"{workspace.root}/latin1.toml: not UTF-8"
+            " text (invalid continuation byte at byte 5); save it as UTF-8",
+        ),
+    }[kind]
+    if kind == "not-utf8":
+        path.write_bytes(b"# caf\xe9\n[run]\n")
+    result = workspace.invoke("validate", "-c", str(path))
+    assert (result.exit_code, result.stderr) == (2, f"error: {line}\n")

@@ -73,8 +73,8 @@ def agreement(
         check_local_scored(scored, "agreement")
         from judgekit.trust.scored_file import check_scored_path
 
-        check_scored_path(scored)  # before anything reads it (a FIFO would hang the read)
         check_given_paths((scored, None, False), (output, "--output", True))
+        check_scored_path(scored)  # before anything reads it (a FIFO would hang the read)
         cfg = load_config(config, expand=False) if config else None
         code = run_agreement(
             scored,
