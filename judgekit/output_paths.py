@@ -27,7 +27,24 @@ def check_directory(path: Path) -> None:
     if not existing.is_dir():
         raise UsageError(f"{path}: cannot create directory {path.parent} ({existing} is a file)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{path}: cannot write in directory {existing} (permission denied)")
+        if _read_only_mount(existing):
+            raise UsageError(
+                f"{path}: cannot write in directory {existing} (read-only file system); "
+                "write the output somewhere writable"
+            )
+        raise UsageError(
+            f"{path}: cannot write in directory {existing} (permission denied); write the "
+            "output somewhere writable, or ask for write access to it"
+        )
+
+
+def _read_only_mount(directory: Path) -> bool:
+    """Whether ``directory`` lies on a file system mounted read-only (``os.access`` says
+    only that writing is refused: for root, only a read-only mount refuses it)."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def check_not_input(path: Path, inputs: Sequence[Path], flag: str = "-o") -> None:

@@ -16,10 +16,12 @@ import pytest
 
 
 @contextmanager
-def tiny_disk(directory: Path, size_kib: int) -> Iterator[Path]:
-    """Mount a tmpfs of ``size_kib`` KiB on ``directory`` (created); skip if not permitted."""
+def tiny_disk(directory: Path, size_kib: int, *, read_only: bool = False) -> Iterator[Path]:
+    """Mount a tmpfs of ``size_kib`` KiB on ``directory`` (created; ``read_only``: mounted
+    read-only, as a locked-down host's volume is); skip if not permitted."""
     directory.mkdir(parents=True, exist_ok=True)
-    command = ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(directory)]
+    options = f"size={size_kib}k" + (",ro" if read_only else "")
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)]
     try:
         mounted = subprocess.run(command, capture_output=True, text=True, check=False)
     except FileNotFoundError:

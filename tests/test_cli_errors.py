@@ -948,3 +948,55 @@ def test_a_config_path_the_system_refuses_is_one_line(workspace: Workspace, kind
         path.write_bytes(b"# caf\xe9\n[run]\n")
     result = workspace.invoke("validate", "-c", str(path))
     assert (result.exit_code, result.stderr) == (2, f"error: {line}\n")
+
+
+def test_an_output_on_a_read_only_file_system_says_so_before_any_call(
+    workspace: Workspace,
+) -> None:
+    """As root, only a read-only mount refuses a write: 'permission denied' was wrong."""
+    data = workspace.write_rows(workspace.qa_rows(2))
+    with tiny_disk(workspace.root / "ro", 64, read_only=True) as ro:
+        result = workspace.score(data, workspace.write_config(), ro / "out.parquet")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {ro}/out.parquet: cannot write in directory {ro} (read-only file system); "
+        "write the output somewhere writable\n",
+    )
+    assert workspace.fake.stats().requests == 0
+
+
+@pytest.mark.parametrize("command", ["report", "init"])
+def test_report_and_init_check_their_output_directory_first(
+    workspace: Workspace, command: str
+) -> None:
+    data = workspace.write_rows(workspace.qa_rows(2))
+    with tiny_disk(workspace.root / "ro", 64, read_only=True) as ro:
+        out = ro / ("r.html" if command == "report" else "new.toml")
+        result = workspace.invoke(command, str(data), "-o", str(out))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {out}: cannot write in directory {ro} (read-only file system); "
+        "write the output somewhere writable\n",
+    )
+
+
+def test_align_checks_its_output_directory_before_any_call(workspace: Workspace) -> None:
+    """It paid for 93 calls, then could not write the config it had aligned."""
+    data = workspace.write_rows(workspace.qa_rows(4))
+    with tiny_disk(workspace.root / "ro", 64, read_only=True) as ro:
+        result = workspace.invoke(
+            "align",
+            str(data),
+            "-c",
+            str(workspace.write_config()),
+            "--judge",
+            "correctness",
+            "-o",
+            str(ro / "aligned.toml"),
+        )
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: {ro}/aligned.toml: cannot write in directory {ro} (read-only file system); "
+        "write the output somewhere writable\n",
+    )
+    assert workspace.fake.stats().requests == 0

@@ -13,6 +13,7 @@ from judgekit import terminal
 from judgekit.cli.app import ConfigOption, check_toml_name, handled, stderr, stdout
 from judgekit.config import Config, load_config
 from judgekit.errors import UsageError
+from judgekit.output_paths import check_directory
 
 if TYPE_CHECKING:  # the engine (aiohttp, pyarrow, polars) loads only when a command needs it
     from judgekit.datasets import DatasetInfo
@@ -210,6 +211,7 @@ def init(
     with handled():
         check_toml_name(output, "init")
         check_new(output)  # before the dataset is read
+        check_directory(output)
         info = inspect_dataset(dataset)
         starter = build_starter(info, str(output), provider)
         write_starter(output, starter.text)

@@ -13,7 +13,7 @@ from judgekit.cli.app import ConfigOption, check_toml_name, handled, stderr, std
 from judgekit.config import load_config
 from judgekit.errors import UsageError
 from judgekit.given_paths import check_given_paths
-from judgekit.output_paths import check_local_scored
+from judgekit.output_paths import check_directory, check_local_scored
 
 REPORT_EXTRA = ("jinja2", "matplotlib")
 """What ``pip install 'judgekit[report]'`` brings (pyproject.toml), as modules."""
@@ -111,6 +111,7 @@ def report(
     """Write one self-contained HTML page: distributions, agreement, disagreements, cost."""
     with handled():
         check_given_paths((scored, None, False), (output, "-o", True))
+        check_directory(output)
         check_local_scored(scored, "report")
         from judgekit.trust.scored_file import check_scored_path
 
@@ -190,6 +191,7 @@ def align(
         check_toml_name(output, "align")
         cfg = load_config(config)
         check_given_paths((dataset, None, False), (output, "-o", True), (cache, "--cache", True))
+        check_directory(output)  # before paying for calls whose result could not be kept
         job = AlignJob(
             dataset=dataset,
             config=cfg,
