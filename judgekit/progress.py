@@ -108,6 +108,12 @@ class ProgressDisplay:
                 ),
             )
         else:
+            # One line per interval, whoever sends snapshots (the Ray driver sends one per
+            # batch); a tenth of slack keeps the engine's own ticks from being skipped.
+            now = time.monotonic()
+            if now - self._last_plain < 0.9 * self.interval_s:
+                return
+            self._last_plain = now
             self.console.print(status_line(snapshot), markup=False, highlight=False, soft_wrap=True)
 
     def finish(self, snapshot: Snapshot) -> None:
