@@ -32,7 +32,11 @@ def _expand(text: str, start: int, where: str, *, inner: bool) -> tuple[str, int
             end = name.end()
             if text.startswith("}", end):
                 if name.group() not in os.environ:
-                    raise ConfigError(f"{where}: environment variable {name.group()} is not set")
+                    raise ConfigError(
+                        f"{where}: environment variable {name.group()} is not set "
+                        f"(export {name.group()}=... before running, or write "
+                        f"${{{name.group()}:-default}})"
+                    )
                 parts.append(os.environ[name.group()])
                 i = end + 1
                 continue

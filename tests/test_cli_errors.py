@@ -543,7 +543,8 @@ def test_a_rule_judge_needs_no_variable_of_an_unused_connection(
     assert (result.exit_code, result.stderr) == (
         2,
         f"error: {config}: connections.remote.base_url: environment variable "
-        "JUDGEKIT_UNSET_URL is not set\n",
+        "JUDGEKIT_UNSET_URL is not set (export JUDGEKIT_UNSET_URL=... before running, or write "
+        "${JUDGEKIT_UNSET_URL:-default})\n",
     )
     assert workspace.fake.stats().requests == 0
 

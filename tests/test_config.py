@@ -401,6 +401,7 @@ def test_env_expansion_missing_variable_is_an_error_when_used(
         resolve_connection(cfg, cfg.judges[0])
     assert str(info.value) == (
         "x.toml: connections.c.base_url: environment variable NOT_SET_VAR is not set"
+        " (export NOT_SET_VAR=... before running, or write ${NOT_SET_VAR:-default})"
     )
 
 

@@ -82,7 +82,8 @@ def test_a_missing_header_variable_is_a_usage_error(workspace: Workspace) -> Non
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         "error: connection 'fake': headers.Helicone-Auth: environment variable "
-        "HELICONE_API_KEY is not set\n"
+        "HELICONE_API_KEY is not set (export HELICONE_API_KEY=... before running, or write "
+        "${HELICONE_API_KEY:-default})\n"
     )
     assert ws.fake.stats().requests == 0
 

@@ -191,7 +191,8 @@ def test_azure_needs_its_endpoint_variable() -> None:
         resolve_connection(cfg, cfg.judges[0], "x.toml: judges[0].model")
     assert str(info.value) == (
         "x.toml: judges[0].model: provider 'azure' base_url: environment variable "
-        "AZURE_OPENAI_ENDPOINT is not set"
+        "AZURE_OPENAI_ENDPOINT is not set (export AZURE_OPENAI_ENDPOINT=... before running, "
+        "or write ${AZURE_OPENAI_ENDPOINT:-default})"
     )
 
 
@@ -236,4 +237,6 @@ def test_an_azure_table_needs_the_endpoint_variable_when_used() -> None:
         resolve_connection(cfg, cfg.judges[0])
     assert str(info.value) == (
         "x.toml: connections.az.base_url: environment variable AZURE_OPENAI_ENDPOINT is not set"
+        " (export AZURE_OPENAI_ENDPOINT=... before running, or write"
+        " ${AZURE_OPENAI_ENDPOINT:-default})"
     )
