@@ -386,3 +386,24 @@ def test_an_unknown_template_exits_2_and_lists_the_known_ones(workspace: Workspa
         "faithfulness, helpfulness, "
         "safety, accuracy, behavior, citations, pairwise)\n"
     )
+
+
+def test_validate_judge_checks_only_that_judge(workspace: Workspace) -> None:
+    """As ``score --judge``: a rule judge needs no variable of a connection it does not use."""
+    config = workspace.root / "two.toml"
+    config.write_text(
+        '[connections.remote]\nbase_url = "${JUDGEKIT_UNSET_URL}/v1"\nmodel = "m"\n'
+        "api_key_required = false\n"
+        '[[judges]]\nname = "remote"\nconnection = "remote"\ntemplate = "correctness"\n'
+        'columns = { input = "question", output = "answer", expected = "reference" }\n'
+        '[[judges]]\nname = "same"\ntype = "exact"\n'
+        'columns = { output = "answer", expected = "reference" }\n',
+        encoding="utf-8",
+    )
+    whole = workspace.invoke("validate", "-c", str(config))
+    assert whole.exit_code == 2
+    assert "JUDGEKIT_UNSET_URL is not set" in whole.stderr
+    one = workspace.invoke("validate", "-c", str(config), "--judge", "same")
+    assert one.exit_code == 0, one.stderr
+    assert [row[0] for row in workspace.table(one.stdout)] == ["same"]
+    assert one.stdout.splitlines()[-1] == f"ok: {config} is valid; no model was called"

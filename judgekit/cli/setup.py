@@ -37,6 +37,10 @@ def validate(
             help="Check as 'score --local-only' runs: only judges that cost nothing.",
         ),
     ] = False,
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Check only this judge, as 'score --judge' runs it."),
+    ] = None,
 ) -> None:
     """Check config, credentials, columns and prices; call no model."""
     from judgekit.datasets import inspect_dataset
@@ -51,7 +55,8 @@ def validate(
         if output is not None:
             check_output_path(output)
         info = inspect_dataset(dataset, cfg.run.id_column) if dataset else None
-        plan = make_plan(cfg, str(config), info, Overrides(local_only=local_only or None))
+        overrides = Overrides(judges=tuple(judge or ()), local_only=local_only or None)
+        plan = make_plan(cfg, str(config), info, overrides)
         _print_plan(cfg, plan)
         for skipped in plan.skipped:
             stdout.print(f"skipped (local only): {skipped.name}: {skipped.reason}", markup=False)
