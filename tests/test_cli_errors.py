@@ -1001,3 +1001,18 @@ def test_align_checks_its_output_directory_before_any_call(workspace: Workspace)
         "write the output somewhere writable\n",
     )
     assert workspace.fake.stats().requests == 0
+
+
+@pytest.mark.parametrize("which", ["dataset", "output"])
+def test_standard_input_or_output_is_refused_in_one_line(workspace: Workspace, which: str) -> None:
+    data, config = workspace.write_rows(workspace.qa_rows(2)), workspace.write_config()
+    dataset, output = ("-", "out.parquet") if which == "dataset" else (str(data), "-")
+    result = workspace.invoke("score", dataset, "-c", str(config), "-o", output)
+    line = {
+        "dataset": "error: -: judgekit reads a dataset twice (to check it, then to score it), so"
+        " not from standard input; save it to a file and give that\n",
+        "output": "error: -o -: judgekit writes a whole file at the end (Parquet, JSONL or CSV),"
+        " not to standard output; give a file name, e.g. -o out.jsonl\n",
+    }[which]
+    assert (result.exit_code, result.stderr) == (2, line)
+    assert workspace.fake.stats().requests == 0

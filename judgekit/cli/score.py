@@ -139,6 +139,16 @@ def score(
         checked_flag("--budget-usd", budget_usd, RunConfig, "budget_usd")
         checked_flag("--max-error-rate", max_error_rate, RunConfig, "max_error_rate")
 
+        if dataset == "-":
+            raise UsageError(
+                "-: judgekit reads a dataset twice (to check it, then to score it), so not from "
+                "standard input; save it to a file and give that"
+            )
+        if output == "-":
+            raise UsageError(
+                "-o -: judgekit writes a whole file at the end (Parquet, JSONL or CSV), not to "
+                "standard output; give a file name, e.g. -o out.jsonl"
+            )
         check_engine_paths(dataset, output, engine, dry_run=dry_run)
         check_given_paths(
             (dataset, None, False),
