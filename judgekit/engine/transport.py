@@ -43,22 +43,10 @@ def _aiohttp_headers(request: httpx.Request) -> CIMultiDictProxy[str]:
     converting: the same few headers go with every call of a connection, so each distinct
     set is built once.  Content-Length is left to aiohttp, which counts the same bytes."""
     fixed = request.extensions.get(FIXED_HEADERS)
-    # post_json's requests: their headers are known by identity (unless one was added)
-    if fixed is not None and len(request.headers) == len(fixed) + 1:
-        known = _BY_FIXED.get(id(fixed))
-        if known is not None and known[0] is fixed:
-            return known[1]
-    headers = _headers_of(
-        tuple((k, v) for k, v in request.headers.raw if k.lower() != b"content-length")
-    )
-    if fixed is not None and len(request.headers) == len(fixed) + 1 and len(_BY_FIXED) < 256:
-        _BY_FIXED[id(fixed)] = (fixed, headers)
-    return headers
-
-
-_BY_FIXED: dict[int, tuple[object, CIMultiDictProxy[str]]] = {}
-"""aiohttp's headers by the id of a request's ``FIXED_HEADERS`` (the object itself kept, so
-its id is never another's)."""
+    # post_json's requests carry them ready, unless a header was added since (a proxy's)
+    if fixed is None or len(request.headers) != len(fixed) + 1:
+        fixed = tuple((k, v) for k, v in request.headers.raw if k.lower() != b"content-length")
+    return _headers_of(fixed)
 
 
 @functools.lru_cache(maxsize=64)

@@ -28,9 +28,10 @@ def post_json(
     ``encode_body``."""
     content = encode_body(body, fixed)
     parsed = parsed_url(url)
-    known = _fixed_headers(url, tuple(headers.items()))
-    if known is None:
+    ready = _fixed_headers(url, tuple(headers.items()))
+    if ready is None:
         return httpx.Request("POST", parsed, headers=headers, content=content)
+    known, raw = ready
     # The request httpx builds from ``content=``, header for header and in the same
     # order, without re-normalising the same few headers on every call.
     prepared = httpx.Headers(known)
@@ -40,29 +41,33 @@ def post_json(
         parsed,
         headers=prepared,
         stream=httpx.ByteStream(content),
-        # The same object for every request of these headers: a transport can build
-        # its own form of them once (engine.transport), not once per call.
-        extensions={FIXED_HEADERS: known},
+        # Hashable: a transport can build its own form of them once per distinct set
+        # (engine.transport), not once per call.
+        extensions={FIXED_HEADERS: raw},
     )
     request.read()
     return request
 
 
 FIXED_HEADERS = "judgekit.fixed_headers"
-"""Request extension: the ``httpx.Headers`` a request sends besides Content-Length, one
-object shared by every request that sends the same ones (never changed)."""
+"""Request extension: the headers a request sends besides Content-Length, as a tuple of
+raw ``(name, value)`` byte pairs in sending order."""
 
 
 @functools.lru_cache(maxsize=64)
-def _fixed_headers(url: str, items: tuple[tuple[str, str], ...]) -> httpx.Headers | None:
-    """What httpx sends before Content-Length (Host first, then ours); None when ours
-    already hold a header httpx would otherwise add, and httpx must decide."""
+def _fixed_headers(
+    url: str, items: tuple[tuple[str, str], ...]
+) -> tuple[httpx.Headers, tuple[tuple[bytes, bytes], ...]] | None:
+    """What httpx sends before Content-Length (Host first, then ours), as headers and as
+    raw pairs; None when ours already hold a header httpx would otherwise add, and httpx
+    must decide."""
     headers = httpx.Headers(dict(items))
     if any(name in headers for name in ("Host", "Content-Length", "Transfer-Encoding")):
         return None
     parsed = parsed_url(url)
     host = [(b"Host", parsed.netloc)] if parsed.host else []
-    return httpx.Headers(host + headers.raw)
+    raw = tuple(host + headers.raw)
+    return httpx.Headers(list(raw)), raw
 
 
 @functools.lru_cache(maxsize=256)
