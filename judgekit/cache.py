@@ -37,7 +37,6 @@ import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +51,20 @@ from judgekit.cache_file import (
     lock_wait_s,
     open_cache_file,
 )
+from judgekit.cache_journal import FLUSH_ANSWERS, FLUSH_S, AnswerJournal, Row, replay_orphans
+from judgekit.cache_journal import available as journal_available
+from judgekit.cache_rows import (
+    INSERT_ANSWER,
+    SELECT_ANSWER,
+    CachedAnswer,
+    Stopped,
+    answer_of,
+    answer_row,
+    error_code,
+    is_busy,
+    stopped_by,
+)
 from judgekit.cache_views import CountingCache, NoCache
-from judgekit.records import Reply, Usage
 
 __all__ = [
     "AnswerCache",
@@ -66,42 +77,9 @@ __all__ = [
     "request_key",
 ]
 
-UNKNOWN = -1
-"""Stored in the token and cost columns of a reply that reported no usage (the columns
-are NOT NULL in caches written by earlier versions)."""
-_UNKNOWN_USAGE = Usage(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
-
 WAITING_MAX = 10_000
 """Answers held in memory while another process holds the write lock (a few KB each);
 beyond that, answers go to the output only."""
-
-_SELECT = (
-    "SELECT text, model, response_id, input_tokens, output_tokens, cached_input_tokens,"
-    " cache_write_tokens, reasoning_tokens, cost_usd, latency_ms FROM answers WHERE key = ?"
-)
-_INSERT = (
-    "INSERT OR REPLACE INTO answers (key, text, model, response_id, input_tokens,"
-    " output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_usd,"
-    " latency_ms, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class CachedAnswer:
-    """A stored reply with what it cost and how long it took when it was paid for."""
-
-    reply: Reply
-    cost_usd: float | None
-    """None when the reply reported no usage (or its price was unknown)."""
-    latency_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Stopped:
-    """Why answers are no longer stored, and what the user can do about it."""
-
-    cause: str
-    fix: str
 
 
 def request_key(request: httpx.Request, endpoint: str | None = None) -> str:
@@ -127,8 +105,16 @@ class AnswerCache:
     """SQLite store of answers; every method is called from the event loop thread and
     none raises once the file is open (see the module docstring)."""
 
-    def __init__(self, path: Path | CacheLocation, notice: Callable[[str], None] = _ignore) -> None:
-        """Open (create, upgrade, set aside) the file; raises CacheError (exit 2)."""
+    def __init__(
+        self,
+        path: Path | CacheLocation,
+        notice: Callable[[str], None] = _ignore,
+        *,
+        journal: bool = False,
+    ) -> None:
+        """Open (create, upgrade, set aside) the file, and store what killed runs left in
+        their journals; raises CacheError (exit 2).  ``journal``: during a run
+        (``commit_in_groups``), answers go to a journal first (``cache_journal``)."""
         location = path if isinstance(path, CacheLocation) else CacheLocation(path)
         self.path = location.path
         self.wait_s = lock_wait_s()
@@ -139,39 +125,33 @@ class AnswerCache:
         # and registers a new cursor each time.  A lookup by primary key runs to its end
         # in fetchone, so the cursor never holds a read transaction open.
         self._cursor = self._db.cursor()
+        replay_orphans(self.path, self._store_rows)
+        self._want_journal = journal and journal_available()
+        self._journal: AnswerJournal | None = None
+        self._journaled: dict[str, CachedAnswer] = {}
+        """Answers in the journal, not yet in SQLite (in arrival order)."""
+        self._journaled_at = 0.0
+        """``time.monotonic()`` when the oldest of them was journaled."""
         self._waiting: dict[str, CachedAnswer] = {}
         self._pending: dict[str, CachedAnswer] = {}
         """Answers of this turn of the event loop, committed at the start of the next one."""
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._unstored = 0
-        self._stopped: _Stopped | None = None
+        self._stopped: Stopped | None = None
         self._told_locked = False
         self._told_full = False
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored (or waiting) answer for ``key``, if any; a failed lookup is a miss."""
-        held = self._pending.get(key) or self._waiting.get(key)
+        held = self._pending.get(key) or self._journaled.get(key) or self._waiting.get(key)
         if held is not None:
             return held
         try:
-            row = self._cursor.execute(_SELECT, (key,)).fetchone()
+            row = self._cursor.execute(SELECT_ANSWER, (key,)).fetchone()
         except sqlite3.Error as exc:
             self._failed(exc)
             return None
-        if row is None:
-            return None
-        usage = None
-        if row[3] != UNKNOWN:
-            usage = Usage(
-                input_tokens=row[3],
-                output_tokens=row[4],
-                cached_input_tokens=row[5],
-                cache_write_tokens=row[6],
-                reasoning_tokens=row[7],
-            )
-        reply = Reply(text=row[0], usage=usage, model=row[1], response_id=row[2])
-        cost = None if row[8] == UNKNOWN else row[8]
-        return CachedAnswer(reply=reply, cost_usd=cost, latency_ms=row[9])
+        return None if row is None else answer_of(row)
 
     def contains(self, key: str) -> bool:
         """Whether ``key`` is answered."""
@@ -179,9 +159,16 @@ class AnswerCache:
 
     def commit_in_groups(self, schedule: Callable[[Callable[[], None]], Any] | None) -> None:
         """From now on, commit the answers put in one turn of the event loop together, at
-        the start of its next turn: ``schedule`` is the running loop's ``call_soon``.  None
-        commits what is pending and goes back to one commit per ``put``."""
+        the start of its next turn: ``schedule`` is the running loop's ``call_soon`` (with
+        a journal: journaled then, committed in larger groups).  None commits what is
+        pending and goes back to one commit per ``put``."""
         self.commit_pending()
+        if schedule is None:
+            self._flush_journaled()
+            self._close_journal()
+        elif self._want_journal and self._journal is None and self._stopped is None:
+            with contextlib.suppress(OSError):  # no journal: each turn is committed instead
+                self._journal = AnswerJournal(self.path)
         self._schedule = schedule
 
     def put(self, key: str, answer: CachedAnswer) -> None:
@@ -202,51 +189,131 @@ class AnswerCache:
             self._schedule(self.commit_pending)
 
     def commit_pending(self) -> None:
-        """Commit the answers put since the last commit, in one transaction; on another
-        process's lock they wait in memory (``store_waiting``), on any other failure
-        storing stops (module docstring)."""
-        if not self._pending:
+        """Make the answers put since the last call durable: appended to the journal (and
+        flushed into SQLite once ``FLUSH_ANSWERS`` or ``FLUSH_S`` is reached), or without
+        one committed in one transaction.  On another process's lock they wait in memory
+        (``store_waiting``), on any other failure storing stops (module docstring)."""
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            if self._stopped is not None:
+                self._unstored += len(pending)
+            elif not self._journal_append(pending):
+                self._commit(pending)
+        if self._journaled and (
+            len(self._journaled) >= FLUSH_ANSWERS
+            or time.monotonic() - self._journaled_at >= FLUSH_S
+        ):
+            self._flush_journaled()
+
+    def _journal_append(self, pending: dict[str, CachedAnswer]) -> bool:
+        """Journal ``pending``; False when there is no journal to take them (none, or
+        answers wait for the lock: they keep arrival order in memory)."""
+        journal = self._journal
+        if journal is None or self._waiting:
+            return False
+        if not journal.append([answer_row(k, a) for k, a in pending.items()]):
+            # A full disk, most likely: the journal's space goes to SQLite, which gets
+            # what the journal held at once (and a write cut short would end what a
+            # replay reads): no more journal.
+            journal.close()
+            self._journal = None
+            batch, self._journaled = self._journaled, {}
+            self._commit(batch | pending)
+            return True
+        if not self._journaled:
+            self._journaled_at = time.monotonic()
+        self._journaled.update(pending)
+        return True
+
+    def _flush_journaled(self) -> None:
+        """Commit the journaled answers in one transaction; the journal is emptied once
+        nothing in it waits any more."""
+        if not self._journaled:
             return
-        pending, self._pending = self._pending, {}
+        batch, self._journaled = self._journaled, {}
+        self._commit(batch)
+        if not self._waiting and self._journal is not None:
+            self._journal.clear()
+
+    def _close_journal(self) -> None:
+        """Delete the journal: what it held is stored, or counted as not stored."""
+        if self._journal is not None and not self._journaled and not self._waiting:
+            self._journal.close()
+            self._journal = None
+
+    def _store_rows(self, rows: list[Row]) -> bool:
+        """Store rows of a killed run's journal in one transaction; False if not now."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(INSERT_ANSWER, rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._roll_back()
+            return False
+        return True
+
+    def _commit(self, pending: dict[str, CachedAnswer]) -> None:
+        """Commit ``pending`` in one transaction (see ``commit_pending``)."""
         if self._stopped is not None:
             self._unstored += len(pending)
             return
         try:
             if len(pending) == 1:  # autocommit: one statement, its own transaction
                 ((key, answer),) = pending.items()
-                self._cursor.execute(_INSERT, _row(key, answer))
+                self._cursor.execute(INSERT_ANSWER, answer_row(key, answer))
             else:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(_INSERT, [_row(k, a) for k, a in pending.items()])
+                self._db.executemany(INSERT_ANSWER, [answer_row(k, a) for k, a in pending.items()])
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._roll_back()
-            if _is_busy(exc):
+            if is_busy(exc):
                 for key, answer in pending.items():
                     self._hold(key, answer)
-            else:
-                self._unstored += len(pending)
-                self._failed(exc)
+                return
+            if error_code(exc) == sqlite3.SQLITE_FULL and len(pending) > 1:
+                refused = self._store_what_fits(pending)
+                if refused is not None:
+                    self._failed(refused)
+                return
+            self._unstored += len(pending)
+            self._failed(exc)
+
+    def _store_what_fits(self, pending: dict[str, CachedAnswer]) -> sqlite3.Error | None:
+        """A full disk refused a group: store its answers one at a time while they fit
+        (a group's transaction needs room for all of them at once)."""
+        for done, (key, answer) in enumerate(pending.items()):
+            try:
+                self._cursor.execute(INSERT_ANSWER, answer_row(key, answer))
+            except sqlite3.Error as exc:
+                self._roll_back()
+                self._unstored += len(pending) - done
+                return exc
+        return None
 
     def waiting(self) -> int:
-        """How many answers wait in memory for the write lock."""
+        """How many answers wait in memory for the write lock (a flush of the journal
+        that is due happens first)."""
         self.commit_pending()
         return len(self._waiting)
 
     def store_waiting(self) -> bool:
-        """Try once, without waiting, to store the held answers in one transaction;
-        True when none wait any more (stored, or dropped because storing stopped)."""
+        """Try once, without waiting, to store the journaled and held answers; True when
+        none wait any more (stored, or dropped because storing stopped)."""
         self.commit_pending()
+        self._flush_journaled()
         if not self._waiting:
             return True
         if self._stopped is None:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(_INSERT, [_row(k, a) for k, a in self._waiting.items()])
+                self._db.executemany(
+                    INSERT_ANSWER, [answer_row(k, a) for k, a in self._waiting.items()]
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._roll_back()
-                if _is_busy(exc):
+                if is_busy(exc):
                     return False
                 self._failed(exc)
             else:
@@ -255,6 +322,8 @@ class AnswerCache:
                     f"{_answers(len(self._waiting))} stored"
                 )
                 self._waiting.clear()
+                if self._journal is not None and not self._journaled:
+                    self._journal.clear()
                 return True
         self._unstored += len(self._waiting)
         self._waiting.clear()
@@ -266,7 +335,7 @@ class AnswerCache:
             return
         self._unstored += len(self._waiting)
         self._waiting.clear()
-        self._stopped = _Stopped(
+        self._stopped = Stopped(
             f"another process held its write lock for more than {waited_s:g} s",
             f"rerun when that process is done, or set {WAIT_ENV} higher, or {MOVE_IT}",
         )
@@ -276,7 +345,7 @@ class AnswerCache:
         self.commit_pending()
         if self._stopped is None and self._unstored == 0:
             return None
-        stopped = self._stopped or _Stopped(
+        stopped = self._stopped or Stopped(
             f"more than {WAITING_MAX} answers waited for another process's write lock",
             f"rerun when that process is done, or {MOVE_IT}",
         )
@@ -310,10 +379,13 @@ class AnswerCache:
             self._failed(exc)
 
     def close(self) -> None:
-        """Close the database (answers still waiting are counted as not stored)."""
+        """Close the database (answers still waiting are counted as not stored) and
+        delete the journal."""
         self.commit_pending()
+        self._flush_journaled()
         self._unstored += len(self._waiting)
         self._waiting.clear()
+        self._close_journal()
         self._db.close()
 
     def _hold(self, key: str, answer: CachedAnswer) -> None:
@@ -336,9 +408,12 @@ class AnswerCache:
 
     def _failed(self, exc: sqlite3.Error) -> None:
         """A lookup or a write failed: busy is passing; anything else stops storing."""
-        if _is_busy(exc) or self._stopped is not None:
+        if is_busy(exc) or self._stopped is not None:
             return
-        self._stopped = _stopped_by(exc)
+        self._stopped = stopped_by(exc)
+        self._unstored += len(self._journaled)
+        self._journaled.clear()
+        self._close_journal()
         self._notice(
             f"cache {self.path}: {self._stopped.cause}; answers from now on go to the output "
             f"only; {self._stopped.fix}"
@@ -349,42 +424,6 @@ class AnswerCache:
         with contextlib.suppress(sqlite3.Error):
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-
-
-def _row(key: str, answer: CachedAnswer) -> tuple[object, ...]:
-    reply, usage = answer.reply, answer.reply.usage or _UNKNOWN_USAGE
-    return (
-        key,
-        reply.text,
-        reply.model,
-        reply.response_id,
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cached_input_tokens,
-        usage.cache_write_tokens,
-        usage.reasoning_tokens,
-        UNKNOWN if answer.cost_usd is None else answer.cost_usd,
-        answer.latency_ms,
-        time.time(),
-    )
-
-
-def _code(exc: sqlite3.Error) -> int:
-    """SQLite's primary result code (0 for errors raised by Python's module itself)."""
-    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    return _code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _stopped_by(exc: sqlite3.Error) -> _Stopped:
-    code = _code(exc)
-    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return _Stopped(f"the file is damaged ({exc})", f"delete it, or {MOVE_IT}")
-    if code == sqlite3.SQLITE_FULL:
-        return _Stopped(f"the disk is full ({exc})", f"free some space, or {MOVE_IT}")
-    return _Stopped(f"cannot write to it ({exc})", f"check the file and its disk, or {MOVE_IT}")
 
 
 def _answers(n: int) -> str:

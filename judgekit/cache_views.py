@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judgekit.cache_file import open_for_counting
+from judgekit.cache_journal import journal_keys
 
 if TYPE_CHECKING:
     from judgekit.cache import CachedAnswer
@@ -22,9 +23,13 @@ class CountingCache:
         """Open ``path`` if it exists; raises CacheError when it is not a cache."""
         self.path = path
         self._db = open_for_counting(path)
+        self._journaled = journal_keys(path)
+        """Answers a run keeps in its journal (``cache_journal``): paid for, so cached."""
 
     def contains(self, key: str) -> bool:
         """Whether ``key`` is answered (a failed lookup counts as not)."""
+        if key in self._journaled:
+            return True
         if self._db is None:
             return False
         try:

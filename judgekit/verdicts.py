@@ -52,6 +52,7 @@ from typing import Any
 import orjson
 
 from judgekit.records import Scale, Verdict
+from judgekit.unicode_text import utf8_values
 
 _DECODER = json.JSONDecoder(strict=False)  # strict=False: raw line breaks inside strings
 _VERDICT_KEYS = ("score", "criteria")
@@ -151,10 +152,11 @@ def find_object(text: str) -> dict[str, Any]:
         if broken is None:
             broken = problem
         start = answer.find("{", start + 1)
+    # The standard library's decoder and json_repair keep an escaped lone surrogate.
     if verdict is not None:
-        return verdict
+        return utf8_values(verdict)  # type: ignore[no-any-return]
     if first is not None:
-        return first
+        return utf8_values(first)  # type: ignore[no-any-return]
     raise MalformedVerdict(broken or "no JSON object in reply")
 
 

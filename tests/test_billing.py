@@ -86,6 +86,7 @@ REPLY_SHAPES = {
     "think_prefix",
     "verdict_defect-unclosed",
     "verdict_defect-trailing_comma",
+    "verdict_defect-lone_surrogate",
     "refuse",
     "empty_reply",
     "error_in_200-server",

@@ -203,8 +203,10 @@ def test_a_held_write_lock_stalls_nothing_and_every_answer_is_stored_once_it_fre
     workspace: Workspace,
 ) -> None:
     fake = workspace.fake
-    fake.settings.latency_ms = 20
-    data = workspace.write_rows(workspace.qa_rows(20))
+    # 60 calls, 4 at a time, 100 ms each: ~1.5 s, past the journal's first flush into
+    # SQLite (FLUSH_S), which meets the lock.
+    fake.settings.latency_ms = 100
+    data = workspace.write_rows(workspace.qa_rows(60))
     config = workspace.write_config(run="concurrency = 4")
     output = workspace.root / "out.parquet"
     AnswerCache(workspace.cache).close()  # the file of earlier runs
@@ -213,10 +215,10 @@ def test_a_held_write_lock_stalls_nothing_and_every_answer_is_stored_once_it_fre
     with write_lock_held(workspace.cache) as release:
 
         def release_once_every_call_is_made() -> None:
-            deadline = time.monotonic() + 20  # a stalled run makes 4 calls, then waits
-            while fake.stats().requests < 20 and time.monotonic() < deadline:
+            deadline = time.monotonic() + 20  # a stalled run would stop making calls
+            while fake.stats().requests < 60 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            made_every_call.append(fake.stats().requests == 20)
+            made_every_call.append(fake.stats().requests == 60)
             release()
 
         thread = threading.Thread(target=release_once_every_call_is_made, daemon=True)
@@ -231,10 +233,10 @@ def test_a_held_write_lock_stalls_nothing_and_every_answer_is_stored_once_it_fre
         "memory and are stored when it frees"
     ) in result.stderr.splitlines()
     assert re.search(r"the lock is free again; \d+ answers? (was|were) stored", result.stderr)
-    assert answers_in(workspace.cache) == 20
-    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 20
+    assert answers_in(workspace.cache) == 60
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 60
     assert workspace.score(data, config, output).exit_code == 0
-    assert fake.stats().requests == 20
+    assert fake.stats().requests == 60
 
 
 def test_a_lock_held_past_the_wait_leaves_the_answers_in_the_output_and_exits_1(
@@ -299,27 +301,36 @@ def test_a_signal_while_waiting_for_the_lock_gives_up_on_it_and_still_writes_the
 # -- a full disk -----------------------------------------------------------------------------
 
 
+ROWS_PAST_FULL = 200
+"""Answers of ~1 KB each: more than a 128 KiB disk holds."""
+
+
 def test_a_full_disk_stops_storing_but_not_the_run(workspace: Workspace, tmp_path: Path) -> None:
     with mounted_tmpfs(tmp_path / "small", "size=128k") as disk:
         cache = disk / "cache.sqlite3"
-        data = workspace.write_rows(workspace.qa_rows(40))
+        # More answers than the disk holds, whether they go to SQLite one group at a time
+        # or through the journal first.
+        data = workspace.write_rows(workspace.qa_rows(ROWS_PAST_FULL))
         config = workspace.write_config(run="concurrency = 1")
         output = workspace.root / "out.parquet"
         args = [str(data), "-c", str(config), "-o", str(output), "--cache", str(cache)]
         result = workspace.invoke("score", *args)
         stored = answers_in(cache)
-    assert 0 < stored < 40
+        journals = sorted(p.name for p in disk.iterdir() if ".answers-" in p.name)
+    assert 0 < stored < ROWS_PAST_FULL
+    assert journals == []  # storing stopped: no journal is left to replay
     assert result.exit_code == 1
     assert (
         f"judgekit: cache {cache}: the disk is full (database or disk is full); answers from "
         "now on go to the output only; free some space, or use --cache PATH or --no-cache"
     ) in result.stderr.splitlines()
     assert result.stderr.splitlines()[-1] == (
-        f"error: cache {cache}: the disk is full (database or disk is full); {40 - stored} "
+        f"error: cache {cache}: the disk is full (database or disk is full); "
+        f"{ROWS_PAST_FULL - stored} "
         "answers were not stored (they are in the output; a rerun pays for them again); "
         "free some space, or use --cache PATH or --no-cache"
     )
-    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 40
+    assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * ROWS_PAST_FULL
 
 
 # -- no home, and runs that need no cache ----------------------------------------------------

@@ -301,6 +301,20 @@ def test_almost_json_is_read_without_a_paid_re_ask(runner: Run, defect: str, mod
         )
 
 
+@pytest.mark.parametrize("mode", ["json_schema", "prompt"])
+def test_a_lone_surrogate_in_a_reply_is_written_as_u_fffd_and_the_rerun_is_cached(
+    runner: Run, mode: str
+) -> None:
+    # JSON may escape half of a UTF-16 pair alone; neither SQLite nor Parquet holds one.
+    runner.fake.settings.verdict_defect = "lone_surrogate"
+    result = runner.score(4, connection=f'output_mode = "{mode}"')
+    assert result.exit_code == 0, result.stderr
+    assert runner.column("score") == scores(4)
+    assert all(r.endswith(" \ufffd") for r in runner.column("reasoning"))
+    assert runner.score(4, connection=f'output_mode = "{mode}"').exit_code == 0
+    assert runner.fake.stats().requests == 4
+
+
 def test_a_confidence_filled_badly_becomes_null_and_keeps_the_score(runner: Run) -> None:
     runner.fake.settings.verdict_defect = "confidence_word"
     result = runner.score(4)

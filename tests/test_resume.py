@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from judgekit.cache import AnswerCache
+
 if TYPE_CHECKING:
     from conftest import Workspace
 
@@ -23,7 +25,9 @@ ROWS = 120
 
 
 def answers_in(cache: Path) -> int:
-    """How many answers a cache file holds (after a kill, SQLite replays its WAL)."""
+    """How many answers a cache holds as the next run finds them: SQLite replays its WAL,
+    and opening the cache stores what a killed run's journal holds."""
+    AnswerCache(cache).close()
     with sqlite3.connect(cache) as db:
         count: int = db.execute("SELECT count(*) FROM answers").fetchone()[0]
     db.close()
@@ -127,6 +131,10 @@ def _start(ws: Workspace, output: Path) -> tuple[subprocess.Popen[str], list[str
     return process, args, data, config
 
 
+def _journals(cache: Path) -> list[Path]:
+    return sorted(cache.parent.glob(f"{cache.name}.answers-*.log"))
+
+
 def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Workspace) -> None:
     fake = workspace.fake
     output = workspace.root / "out.parquet"
@@ -141,7 +149,10 @@ def test_kill_9_then_rerun_pays_only_for_what_was_not_answered(workspace: Worksp
         lambda: fake.stats().in_flight == 0, "the fake to finish the orphaned requests"
     )
     before = workspace.sent_bodies()
+    # The killed run's journal is left (its flock died with it) and read by the next opening.
+    assert len(_journals(workspace.cache)) == 1
     cached = answers_in(workspace.cache)
+    assert _journals(workspace.cache) == []
     assert not output.exists()  # a killed run never leaves a truncated OUT
     assert 0 < cached <= len(before)
     # Unanswered at the kill: at most the 4 calls in flight.

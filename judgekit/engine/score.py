@@ -112,7 +112,10 @@ def open_cache(
     it calls no model.  Raises CacheError (exit 2) before any call."""
     if not job.use_cache or not any(judge.is_llm for judge in plan.judges):
         return NoCache()
-    return AnswerCache(cache_location(job.cache_path), notice)
+    # A local run journals its answers between commits (cache_journal): ~30 us of client
+    # CPU less per call.  Ray workers commit each turn: a journal's answers would reach
+    # the cache the other workers read only at its next flush.
+    return AnswerCache(cache_location(job.cache_path), notice, journal=True)
 
 
 def open_cache_for_counting(job: ScoreJob, plan: RunPlan) -> CountingCache | NoCache:

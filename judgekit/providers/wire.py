@@ -17,6 +17,7 @@ import orjson
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.provider_errors import provider_error
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
+from judgekit.unicode_text import utf8_values
 
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
@@ -260,7 +261,7 @@ def read_json(response: httpx.Response) -> dict[str, Any]:
 def _standard_json(content: bytes) -> Any:
     """``content`` decoded by the standard library; MalformedReply naming why it is not JSON."""
     try:
-        return json.loads(content)
+        return utf8_values(json.loads(content))
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
         raise MalformedReply(f"body is not JSON ({reason})") from None

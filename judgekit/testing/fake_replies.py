@@ -45,10 +45,16 @@ DEFECTS = (
     "criteria_words",
     "no_score",
     "unclosed",
+    "lone_surrogate",
 )
 """``verdict_defect`` values: line breaks inside the reasoning string, a trailing comma,
 ``"confidence": "high"``, every criterion a word, no ``score`` key, an object cut off
-in its reasoning (never closed).  Re-asks get the same defect."""
+in its reasoning (never closed), half of a UTF-16 pair escaped on its own (``\\udc80``)
+at the end of the reasoning and after the verdict (JSON allows it; UTF-8 cannot hold
+it).  Re-asks get the same defect."""
+
+LONE_SURROGATE = "\udc80"
+"""``lone_surrogate``'s character: the second half of a UTF-16 pair, alone."""
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with evaluating this content."
 ERROR_MESSAGES: dict[ErrorClass, str] = {
@@ -97,6 +103,8 @@ def with_defect(verdict: Mapping[str, Any], defect: str | None) -> dict[str, Any
         changed["criteria"] = {name: "good" for name in changed["criteria"]}
     elif defect == "no_score":
         changed.pop("score", None)
+    elif defect == "lone_surrogate":
+        changed["reasoning"] = f"{changed.get('reasoning', '')} {LONE_SURROGATE}"
     return changed
 
 
@@ -110,6 +118,8 @@ def defective_text(text: str, defect: str | None) -> str:
     if defect == "unclosed":
         start = text.find('"reasoning": "')
         return text[: start + 24] if start >= 0 else text[: len(text) // 2]
+    if defect == "lone_surrogate":  # the body's JSON escapes it (json.dumps, ASCII)
+        return f"{text} {LONE_SURROGATE}"
     return text
 
 
@@ -177,7 +187,7 @@ def _cut(text: str, usage: WireUsage, cap: int | None) -> tuple[str, WireUsage] 
     if cap is None or needed <= cap:
         return None
     room_bytes = max(0, cap - usage.reasoning_tokens) * 4
-    cut = text.encode()[:room_bytes].decode(errors="ignore")
+    cut = text.encode(errors="surrogatepass")[:room_bytes].decode(errors="ignore")
     return cut, WireUsage(usage.input_tokens, cap, min(usage.reasoning_tokens, cap))
 
 

@@ -85,7 +85,7 @@ def reply(
     headers = fake_bedrock.reply_headers() if call.protocol == "bedrock_converse" else None
     if s.gzip_replies:
         encoded = {**(headers or {}), "Content-Encoding": "gzip"}
-        body_bytes = gzip.compress(payload.encode())
+        body_bytes = gzip.compress(payload.encode(errors="surrogatepass"))
         response = web.Response(body=body_bytes, content_type="application/json", headers=encoded)
     else:
         response = web.Response(text=payload, content_type="application/json", headers=headers)

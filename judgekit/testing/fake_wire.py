@@ -86,7 +86,7 @@ class WireUsage:
 
 def count_tokens(text: str) -> int:
     """Deterministic token count: ceil(UTF-8 bytes / 4)."""
-    return math.ceil(len(text.encode()) / 4)
+    return math.ceil(len(text.encode(errors="surrogatepass")) / 4)
 
 
 def read_call(protocol: WireProtocol, body: Any, path_model: str = "") -> WireCall | str:

@@ -1,0 +1,39 @@
+"""Text that UTF-8 can hold: what a lone surrogate from a provider's JSON becomes.
+
+JSON may escape half of a UTF-16 pair on its own (``"\\ud83d"``: a model that cut an
+emoji's escape short).  Python's ``json`` decodes it to a lone surrogate, which no UTF-8
+writer accepts: SQLite refuses to store it, Arrow to write it.  judgekit replaces each
+with U+FFFD, as a UTF-8 decoder does with bytes it cannot read; all other text is kept
+exactly.  orjson refuses such JSON outright, so only the standard library's decoding
+(judgekit's fallback for the rare body or verdict orjson cannot read) needs this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REPLACEMENT = "\ufffd"
+
+
+def utf8_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (the same object when it has
+    none: the usual case costs one ``isascii``, or one encode)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "".join(REPLACEMENT if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def utf8_values(value: Any) -> Any:
+    """``value`` (decoded JSON: dicts, lists, strings, numbers) with ``utf8_text`` applied
+    to every string in it, keys included."""
+    if isinstance(value, str):
+        return utf8_text(value)
+    if isinstance(value, dict):
+        return {utf8_text(k) if isinstance(k, str) else k: utf8_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [utf8_values(v) for v in value]
+    return value
