@@ -62,6 +62,7 @@ from judgekit.cache_rows import (
     answer_row,
     error_code,
     is_busy,
+    select_answers,
     stopped_by,
 )
 from judgekit.cache_views import CountingCache, NoCache
@@ -76,6 +77,9 @@ __all__ = [
     "default_cache_path",
     "request_key",
 ]
+
+_KEYS_PER_LOOKUP = 250
+"""Keys per ``get_many`` statement (SQLite allows 32,766 parameters; plans stay small)."""
 
 WAITING_MAX = 10_000
 """Answers held in memory while another process holds the write lock (a few KB each);
@@ -140,6 +144,33 @@ class AnswerCache:
         self._stopped: Stopped | None = None
         self._told_locked = False
         self._told_full = False
+        self.stores = 0
+        """Commits to SQLite so far (a lookup made before one may be out of date)."""
+
+    def held(self, key: str) -> CachedAnswer | None:
+        """The answer for ``key`` among those this process holds in memory until they
+        reach SQLite (this turn's, journaled, waiting for the lock), if any."""
+        return self._pending.get(key) or self._journaled.get(key) or self._waiting.get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        """The answers SQLite holds for ``keys``, looked up together (``engine.lookahead``);
+        a failed lookup is a miss (as in ``get``)."""
+        found: dict[str, CachedAnswer] = {}
+        for start in range(0, len(keys), _KEYS_PER_LOOKUP):
+            chunk = keys[start : start + _KEYS_PER_LOOKUP]
+            try:
+                rows = self._db.execute(select_answers(len(chunk)), chunk).fetchall()
+            except sqlite3.Error:
+                # A damaged page fails the whole statement: one key at a time, only the
+                # answers on it are lost.
+                for key in chunk:
+                    answer = self.get(key)
+                    if answer is not None:
+                        found[key] = answer
+                continue
+            for row in rows:
+                found[row[0]] = answer_of(row[1:])
+        return found
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored (or waiting) answer for ``key``, if any; a failed lookup is a miss."""
@@ -257,6 +288,7 @@ class AnswerCache:
         if self._stopped is not None:
             self._unstored += len(pending)
             return
+        self.stores += 1
         try:
             if len(pending) == 1:  # autocommit: one statement, its own transaction
                 ((key, answer),) = pending.items()
@@ -305,6 +337,7 @@ class AnswerCache:
         if not self._waiting:
             return True
         if self._stopped is None:
+            self.stores += 1
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(

@@ -3,6 +3,7 @@ what a failed write means for storing (``cache.py`` uses both)."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,6 +21,19 @@ SELECT_ANSWER = (
     "SELECT text, model, response_id, input_tokens, output_tokens, cached_input_tokens,"
     " cache_write_tokens, reasoning_tokens, cost_usd, latency_ms FROM answers WHERE key = ?"
 )
+_COLUMNS = (
+    "text, model, response_id, input_tokens, output_tokens, cached_input_tokens,"
+    " cache_write_tokens, reasoning_tokens, cost_usd, latency_ms"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def select_answers(keys: int) -> str:
+    """The statement that finds the answers of ``keys`` keys at once: rows of the key
+    followed by ``SELECT_ANSWER``'s columns."""
+    return f"SELECT key, {_COLUMNS} FROM answers WHERE key IN ({','.join('?' * keys)})"
+
+
 INSERT_ANSWER = (
     "INSERT OR REPLACE INTO answers (key, text, model, response_id, input_tokens,"
     " output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_usd,"

@@ -49,10 +49,19 @@ class NoCache:
 
     path = None
     wait_s = 0.0
+    stores = 0
 
     def get(self, key: str) -> CachedAnswer | None:
         """Always a miss."""
         return None
+
+    def held(self, key: str) -> CachedAnswer | None:
+        """Nothing is held."""
+        return None
+
+    def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
+        """Always misses."""
+        return {}
 
     def contains(self, key: str) -> bool:
         """Never answered."""

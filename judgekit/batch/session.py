@@ -29,6 +29,7 @@ from judgekit.batch.providers import api_root, batch_api, batch_price
 from judgekit.batch.state import BatchState, Billed, Queued, Submission
 from judgekit.cache import AnswerCache, CachedAnswer, request_key
 from judgekit.engine.calls import Caller
+from judgekit.engine.lookahead import FirstRequest
 from judgekit.engine.network import Transports
 from judgekit.engine.outcomes import PENDING, CallOutcome
 from judgekit.engine.plan import ConnectionPlan, RunPlan
@@ -254,10 +255,21 @@ class BatchCaller(Caller):
         # What batches collected in this run cost is this run's spend.
         self._budget.spent_usd += session.collected_usd
 
+    def first_requests(
+        self, calls: Sequence[tuple[ConnectionPlan, ModelCall]]
+    ) -> list[FirstRequest | None]:
+        """None for each: a batch run looks each call up as it queues it."""
+        return [None] * len(calls)
+
     async def call(
-        self, connection: ConnectionPlan, call: ModelCall, price: Price | None
+        self,
+        connection: ConnectionPlan,
+        call: ModelCall,
+        price: Price | None,
+        first: FirstRequest | None = None,
     ) -> CallOutcome:
-        """The cached answer, a final error, or a pending outcome (queued or in a batch)."""
+        """The cached answer, a final error, or a pending outcome (queued or in a batch);
+        ``first`` is not used (``first_requests`` makes none)."""
         session = self._session
         request = connection.adapter.build_request(connection.endpoint, call)
         key = request_key(request, connection.config.cache_endpoint)

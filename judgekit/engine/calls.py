@@ -27,6 +27,7 @@ from judgekit.cache import AnswerCache, CachedAnswer, NoCache, request_key
 from judgekit.engine.budget import Budget
 from judgekit.engine.connections import ConnectionHealth
 from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.lookahead import FirstRequest, first_requests, still_cached
 from judgekit.engine.network import Transports, aiohttp_client_error
 from judgekit.engine.outcomes import Attempts, CallOutcome
 from judgekit.engine.plan import ConnectionPlan
@@ -117,18 +118,37 @@ class Caller:
         """Requests on the wire right now."""
         return self._sending
 
+    def first_requests(
+        self, calls: Sequence[tuple[ConnectionPlan, ModelCall]]
+    ) -> list[FirstRequest | None]:
+        """The first requests of ``calls``, built and looked up in the cache together
+        (``engine.lookahead``); hand each to ``call``."""
+        return list(first_requests(self._cache, [(c, self.prepare(c, call)) for c, call in calls]))
+
     async def call(
-        self, connection: ConnectionPlan, call: ModelCall, price: Price | None
+        self,
+        connection: ConnectionPlan,
+        call: ModelCall,
+        price: Price | None,
+        first: FirstRequest | None = None,
     ) -> CallOutcome:
-        """Answer ``call`` from the cache or the provider, retrying what is transient."""
+        """Answer ``call`` from the cache or the provider, retrying what is transient;
+        ``first``: its request from ``first_requests``, used while it is still the one."""
         call = self.prepare(connection, call)
         settings = connection.config
         attempt = adaptations = waits = 0
         attempts = Attempts()
+        if first is not None and not (first.call is call or first.call == call):
+            first = None  # a quirk learnt since changed the call
         while True:
-            request = connection.adapter.build_request(connection.endpoint, call)
-            key = request_key(request, settings.cache_endpoint)
-            cached = self._cache.get(key)
+            if first is not None:
+                request, key = first.request, first.key
+                cached = still_cached(self._cache, first)
+                first = None
+            else:
+                request = connection.adapter.build_request(connection.endpoint, call)
+                key = request_key(request, settings.cache_endpoint)
+                cached = self._cache.get(key)
             if cached is not None:
                 self._counters.cache_hits += 1
                 cost = cached.cost_usd

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 from judgekit.citations import parse_citations
 from judgekit.continuation import STOP, read_continuation, turns_used_up
 from judgekit.engine.calls import Caller
+from judgekit.engine.lookahead import FirstRequest
 from judgekit.engine.outcomes import PENDING, CallOutcome
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import ErrorKind
@@ -159,15 +160,18 @@ async def judge_llm(caller: Caller, judge: JudgePlan, row: Mapping[str, object])
     return await judge_prepared(caller, judge, prepare_call(judge, row))
 
 
-async def judge_prepared(caller: Caller, judge: JudgePlan, prepared: PreparedCall) -> JudgeResult:
+async def judge_prepared(
+    caller: Caller, judge: JudgePlan, prepared: PreparedCall, first: FirstRequest | None = None
+) -> JudgeResult:
     """One call's ``JudgeResult`` from a prepared call, with its re-asks (module docstring);
-    ``engine.sampling`` and ``engine.pairwise`` send their variants of a row through here."""
+    ``engine.sampling`` and ``engine.pairwise`` send their variants of a row through here.
+    ``first``: the call's request, built and looked up ahead (``engine.lookahead``)."""
     if prepared.refusal is not None or prepared.call is None or prepared.prompt is None:
         return JudgeResult(error="bad_request", reasoning=prepared.refusal, model=judge.model)
     assert judge.connection is not None
     ask_next = prepared.ask_next
     call = prepared.call
-    outcomes = [await caller.call(judge.connection, call, judge.price)]
+    outcomes = [await caller.call(judge.connection, call, judge.price, first)]
     why_not = ""
     if outcomes[-1].cut_off:
         larger, why_not = _larger_cap(caller, judge, call)

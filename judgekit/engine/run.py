@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 import pyarrow as pa
@@ -31,8 +31,9 @@ from judgekit.cache import AnswerCache, NoCache
 from judgekit.engine.budget import Budget
 from judgekit.engine.calls import Caller
 from judgekit.engine.judge_row import judge_row
-from judgekit.engine.judging import judge_rule
+from judgekit.engine.judging import judge_prepared, judge_rule, prepare_call
 from judgekit.engine.limits import ConnectionLimiter
+from judgekit.engine.lookahead import LOOKAHEAD
 from judgekit.engine.network import Transports, needs_tls
 from judgekit.engine.plan import JudgePlan, RunPlan
 from judgekit.engine.stats import Counters, Snapshot
@@ -201,7 +202,7 @@ class _Run:
             )
             send, receive = anyio.create_memory_object_stream[_Job](max(1, plan.concurrency * 2))
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, windows, send)
+                tg.start_soon(self._produce, windows, send, caller)
                 async with anyio.create_task_group() as background:
                     background.start_soon(self._tick)
                     background.start_soon(keep_storing, cache)
@@ -233,7 +234,7 @@ class _Run:
                 )
 
     async def _produce(
-        self, windows: Iterator[pa.Table], send: MemoryObjectSendStream[_Job]
+        self, windows: Iterator[pa.Table], send: MemoryObjectSendStream[_Job], caller: Caller
     ) -> None:
         """Open windows in order, score rule judges inline, queue LLM jobs row by row."""
         async with send:
@@ -245,14 +246,22 @@ class _Run:
                 if self.state.halted():
                     return
                 window = _open_window(index, table, self.plan.judges)
+                ahead: list[_Job] = []
                 for row, values in enumerate(window.rows):
                     for judge in self.plan.judges:
                         if not judge.is_llm:
                             self._finish(window, row, judge, judge_rule(judge, values))
                     for judge in self.llm_judges:
-                        if self.state.halted():
-                            return
-                        await _put(send, _Job(window, row, judge))
+                        if judge.is_pairwise or judge.samples > 1:
+                            ahead.append(_Job(window, row, judge))
+                        else:
+                            ahead.append(_Job(window, row, judge, prepare_call(judge, values)))
+                    if len(ahead) >= LOOKAHEAD or row == len(window.rows) - 1:
+                        for job in _looked_up(caller, ahead):
+                            if self.state.halted():
+                                return
+                            await _put(send, job)
+                        ahead = []
                 # Not kept while the next window is read: a window's table may hold a whole
                 # input row group, which the output frees once its last window is written.
                 del table, window
@@ -267,7 +276,10 @@ class _Run:
                 if self.state.halted():
                     continue
                 try:
-                    result = await judge_row(caller, job.judge, job.window.rows[job.row])
+                    if job.prepared is not None:
+                        result = await judge_prepared(caller, job.judge, job.prepared, job.first)
+                    else:
+                        result = await judge_row(caller, job.judge, job.window.rows[job.row])
                 except JudgekitError as exc:  # AuthError, UnreachableError: stop the run
                     self.state.fatal = exc
                     self.state.stopping = True
@@ -339,6 +351,25 @@ async def _watch_signals(
                 await anyio.sleep(0.05)
             waiting.cancel_scope.cancel()
     tg.cancel_scope.cancel()
+
+
+def _looked_up(caller: Caller, jobs: list[_Job]) -> list[_Job]:
+    """``jobs`` with the first requests of their prepared calls built and looked up in
+    the cache together (``engine.lookahead``)."""
+    ready = [
+        (i, job.judge.connection, job.prepared.call)
+        for i, job in enumerate(jobs)
+        if job.prepared is not None
+        and job.prepared.call is not None
+        and job.judge.connection is not None
+    ]
+    if not ready:
+        return jobs
+    firsts = caller.first_requests([(connection, call) for _, connection, call in ready])
+    looked = list(jobs)
+    for (i, _, _), first in zip(ready, firsts, strict=True):
+        looked[i] = replace(jobs[i], first=first)
+    return looked
 
 
 def error_rate(snapshot: Snapshot) -> float:

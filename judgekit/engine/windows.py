@@ -15,6 +15,8 @@ import anyio
 import pyarrow as pa
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from judgekit.engine.judging import PreparedCall
+from judgekit.engine.lookahead import FirstRequest
 from judgekit.engine.plan import JudgePlan
 from judgekit.errors import JudgekitError
 from judgekit.records import JudgeResult
@@ -42,6 +44,10 @@ class _Job:
     window: _Window
     row: int
     judge: JudgePlan
+    prepared: PreparedCall | None = None
+    """A one-call judge's call, prepared by the producer (``engine.lookahead``)."""
+    first: FirstRequest | None = None
+    """Its request, built and looked up in the cache with the next rows'."""
 
 
 @dataclass(slots=True)
