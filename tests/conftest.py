@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -65,6 +66,15 @@ def fake(_fake_server: FakeProvider) -> Iterator[FakeProvider]:
 def tmp_cache(tmp_path: Path) -> Path:
     """A path for a cache file under tmp_path (the file does not exist yet)."""
     return tmp_path / "cache.sqlite3"
+
+
+def stored_keys(path: Path) -> list[str]:
+    """The keys committed to a cache file's SQLite, sorted, as another process sees them."""
+    reader = sqlite3.connect(path)
+    try:
+        return sorted(row[0] for row in reader.execute("SELECT key FROM answers"))
+    finally:
+        reader.close()
 
 
 # -- end-to-end runs of the CLI against the fake ---------------------------------------------

@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 import httpx
 import pytest
+from conftest import stored_keys
 
 from judgekit.cache import (
     WAITING_MAX,
@@ -338,25 +339,16 @@ def test_an_answer_waits_in_memory_while_the_lock_is_held_and_is_stored_once_it_
     ]
 
 
-def _stored_keys(path: Path) -> list[str]:
-    """The keys committed to the file, as another process sees them."""
-    reader = sqlite3.connect(path)
-    try:
-        return sorted(row[0] for row in reader.execute("SELECT key FROM answers"))
-    finally:
-        reader.close()
-
-
 def test_answers_of_one_loop_turn_are_committed_together_at_the_next(tmp_cache: Path) -> None:
     async def main() -> tuple[list[str], list[str], CachedAnswer | None]:
         store = AnswerCache(tmp_cache)
         store.commit_in_groups(asyncio.get_running_loop().call_soon)
         for key in ("a", "b", "c"):
             store.put(key, ANSWER)
-        before = _stored_keys(tmp_cache)
+        before = stored_keys(tmp_cache)
         served = store.get("b")  # a pending answer is already an answer
         await asyncio.sleep(0)  # one turn of the loop
-        after = _stored_keys(tmp_cache)
+        after = stored_keys(tmp_cache)
         store.put("d", ANSWER)
         store.commit_in_groups(None)  # the run ends: what is pending is committed
         store.close()
@@ -364,7 +356,7 @@ def test_answers_of_one_loop_turn_are_committed_together_at_the_next(tmp_cache: 
 
     before, after, served = asyncio.run(main())
     assert (before, after, served) == ([], ["a", "b", "c"], ANSWER)
-    assert _stored_keys(tmp_cache) == ["a", "b", "c", "d"]
+    assert stored_keys(tmp_cache) == ["a", "b", "c", "d"]
 
 
 def test_a_group_that_meets_the_lock_waits_in_memory_and_is_stored_once_it_frees(
@@ -385,7 +377,7 @@ def test_a_group_that_meets_the_lock_waits_in_memory_and_is_stored_once_it_frees
         return held
 
     assert asyncio.run(main()) == 2
-    assert _stored_keys(tmp_cache) == ["a", "b"]
+    assert stored_keys(tmp_cache) == ["a", "b"]
 
 
 def test_answers_waiting_for_the_lock_are_bounded(tmp_cache: Path) -> None:

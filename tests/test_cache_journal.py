@@ -4,7 +4,6 @@ SQLite in groups, and a killed run's journal is stored by the next opening of th
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import stored_keys
 
 from judgekit.cache import AnswerCache, CachedAnswer, CountingCache
 from judgekit.cache_journal import FLUSH_ANSWERS, FLUSH_S, journals_of
@@ -30,15 +30,6 @@ ANSWER = CachedAnswer(
 UNBILLED = CachedAnswer(
     Reply(text="x", usage=None, model="m", response_id=None), cost_usd=None, latency_ms=1.0
 )
-
-
-def _stored_keys(path: Path) -> list[str]:
-    """The keys committed to SQLite, as another process sees them."""
-    reader = sqlite3.connect(path)
-    try:
-        return sorted(row[0] for row in reader.execute("SELECT key FROM answers"))
-    finally:
-        reader.close()
 
 
 _CHILD = textwrap.dedent(
@@ -85,7 +76,7 @@ def test_a_killed_runs_journal_is_stored_by_the_next_opening(tmp_cache: Path) ->
     child = _child(tmp_cache, "kill")
     child.communicate(timeout=30)
     assert child.returncode == -9
-    assert _stored_keys(tmp_cache) == []  # never committed: the journal holds them
+    assert stored_keys(tmp_cache) == []  # never committed: the journal holds them
     assert len(journals_of(tmp_cache)) == 1
     assert CountingCache(tmp_cache).contains("b")  # --dry-run counts them as cached
 
@@ -94,7 +85,7 @@ def test_a_killed_runs_journal_is_stored_by_the_next_opening(tmp_cache: Path) ->
         Reply('{"score": 1}', Usage(1, 2, 0, 0, 0), "m", "r1"), 0.5, 3.0
     )
     store.close()
-    assert _stored_keys(tmp_cache) == ["a", "b", "c"]
+    assert stored_keys(tmp_cache) == ["a", "b", "c"]
     assert journals_of(tmp_cache) == []
 
 
@@ -103,11 +94,11 @@ def test_a_running_processs_journal_is_left_to_it(tmp_cache: Path) -> None:
     try:
         AnswerCache(tmp_cache).close()  # another run opens the cache meanwhile
         assert len(journals_of(tmp_cache)) == 1
-        assert _stored_keys(tmp_cache) == []
+        assert stored_keys(tmp_cache) == []
     finally:
         child.communicate("go\n", timeout=30)
     assert child.returncode == 0
-    assert _stored_keys(tmp_cache) == ["a", "b", "c"]
+    assert stored_keys(tmp_cache) == ["a", "b", "c"]
     assert journals_of(tmp_cache) == []
 
 
@@ -119,7 +110,7 @@ def test_a_torn_last_record_is_ignored_and_the_whole_ones_are_stored(tmp_cache: 
     with journal.open("ab") as file:
         file.write(whole[: len(whole) // 3 + 5])  # a record cut short, as a crash leaves it
     AnswerCache(tmp_cache).close()
-    assert _stored_keys(tmp_cache) == ["a", "b", "c"]
+    assert stored_keys(tmp_cache) == ["a", "b", "c"]
     assert journals_of(tmp_cache) == []
 
 
@@ -133,10 +124,10 @@ def test_journaled_answers_reach_sqlite_after_flush_s_and_every_value_round_trip
         store.put("u", UNBILLED)
         await asyncio.sleep(0)
         (journal,) = journals_of(tmp_cache)
-        journaled = (_stored_keys(tmp_cache), journal.stat().st_size)
+        journaled = (stored_keys(tmp_cache), journal.stat().st_size)
         await asyncio.sleep(FLUSH_S + 0.05)
         assert store.waiting() == 0  # the engine asks every 0.2 s: a due flush happens
-        flushed = (_stored_keys(tmp_cache), journal.stat().st_size)
+        flushed = (stored_keys(tmp_cache), journal.stat().st_size)
         store.commit_in_groups(None)
         store.close()
         return (*journaled, *flushed)
@@ -159,7 +150,7 @@ def test_a_full_group_is_flushed_without_waiting_for_flush_s(tmp_cache: Path) ->
         for i in range(FLUSH_ANSWERS):
             store.put(str(i), ANSWER)
         await asyncio.sleep(0)
-        stored = len(_stored_keys(tmp_cache))
+        stored = len(stored_keys(tmp_cache))
         store.commit_in_groups(None)
         store.close()
         return stored
@@ -186,5 +177,5 @@ def test_a_cache_outside_a_run_keeps_no_journal(tmp_cache: Path, journal: bool) 
     store = AnswerCache(tmp_cache, journal=journal)
     store.put("k", ANSWER)  # a batch collection, a library caller: committed at once
     assert journals_of(tmp_cache) == []
-    assert _stored_keys(tmp_cache) == ["k"]
+    assert stored_keys(tmp_cache) == ["k"]
     store.close()
