@@ -145,12 +145,22 @@ class AnswerCache:
         self._told_locked = False
         self._told_full = False
         self.stores = 0
-        """Commits to SQLite so far (a lookup made before one may be out of date)."""
+        """Commits to SQLite so far: a lookup made before the last but one may be out of
+        date (``engine.lookahead``)."""
+        self._last_stored: dict[str, CachedAnswer] = {}
+        """The answers of the last commit (``held`` finds them: a lookup made before that
+        commit alone stays true)."""
 
     def held(self, key: str) -> CachedAnswer | None:
         """The answer for ``key`` among those this process holds in memory until they
-        reach SQLite (this turn's, journaled, waiting for the lock), if any."""
-        return self._pending.get(key) or self._journaled.get(key) or self._waiting.get(key)
+        reach SQLite (this turn's, journaled, waiting for the lock) or sent there in the
+        last commit, if any."""
+        return (
+            self._pending.get(key)
+            or self._journaled.get(key)
+            or self._waiting.get(key)
+            or self._last_stored.get(key)
+        )
 
     def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
         """The answers SQLite holds for ``keys``, looked up together (``engine.lookahead``);
@@ -289,6 +299,7 @@ class AnswerCache:
             self._unstored += len(pending)
             return
         self.stores += 1
+        self._last_stored = pending
         try:
             if len(pending) == 1:  # autocommit: one statement, its own transaction
                 ((key, answer),) = pending.items()
@@ -338,6 +349,7 @@ class AnswerCache:
             return True
         if self._stopped is None:
             self.stores += 1
+            self._last_stored = dict(self._waiting)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(

@@ -9,9 +9,9 @@ their requests and keys, and looks every key up in one statement
 
 A lookup made ahead is used only while it is still true:
 
-- an answer this run stored since is in the cache's memory until it reaches SQLite
-  (``AnswerCache.held``), and once any has (``AnswerCache.stores`` moved on), the key is
-  looked up again;
+- an answer this run stored since is in the cache's memory until it reaches SQLite, and
+  until the commit after the one that took it there (``AnswerCache.held``); after two
+  commits (``AnswerCache.stores``), the key is looked up again;
 - a request is used only for the call it was built for (a server quirk learnt since
   changes the call, and so the request).
 
@@ -66,10 +66,11 @@ def first_requests(
 
 def still_cached(cache: AnswerCache | NoCache, first: FirstRequest) -> CachedAnswer | None:
     """The answer for ``first``'s key now: from this run's memory, else the lookup made
-    ahead while nothing reached SQLite since, else a fresh lookup."""
+    ahead while at most one commit was made since (``held`` knows its answers), else a
+    fresh lookup."""
     held = cache.held(first.key)
     if held is not None:
         return held
-    if cache.stores == first.stores:
+    if cache.stores - first.stores <= 1:
         return first.cached
     return cache.get(first.key)
