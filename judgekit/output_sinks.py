@@ -11,7 +11,8 @@ import base64
 import gzip
 import json
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Protocol, cast
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, Protocol, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -27,6 +28,8 @@ class _Sink(Protocol):
 
     def close(self, metadata: Mapping[str, str]) -> None: ...
 
+
+_T = TypeVar("_T")
 
 ROW_GROUP_ROWS = 65_536
 ROW_GROUP_BYTES = 4 << 20
@@ -55,9 +58,17 @@ class _ParquetSink:
     group's memory, not its own: only its judge columns (after the first ``input_columns``)
     count towards ``ROW_GROUP_BYTES``, and the row group is written where the input's ends
     (once ``GROUP_END_BYTES`` are gathered), so the input's group is freed before the next
-    one is read."""
+    one is read.
+
+    The writer encodes in a thread of its own, so in a C heap (a glibc malloc arena) of its
+    own: the ~14 KB of metadata it keeps per row group until it closes is then not strewn
+    between the reader's and the engine's short-lived blocks, where each piece kept a page
+    resident (~40 KB more resident per row group in the main heap, ~23 KB in its own: ~3 MB
+    less at 10,000,000 rows).  One call at a time, each waited for: the same order and
+    errors as in the calling thread."""
 
     def __init__(self, stream: IO[bytes], schema: pa.Schema, input_columns: int = 0) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="judgekit-parquet")
         self._writer = pq.ParquetWriter(
             stream,
             schema,
@@ -100,15 +111,23 @@ class _ParquetSink:
         group = pa.concat_tables(self._pending).replace_schema_metadata(None)
         self._pending, self._pending_rows = [], 0
         self._pending_bytes = self._group_bytes = 0
-        self._writer.write_table(group, row_group_size=group.num_rows)
+        self._in_thread(self._writer.write_table, group, group.num_rows)
         del group
         release_free_pages()
 
     def close(self, metadata: Mapping[str, str]) -> None:
-        self._flush()
-        if metadata:
-            self._writer.add_key_value_metadata(dict(metadata))
-        self._writer.close()
+        try:
+            self._flush()
+            if metadata:
+                self._writer.add_key_value_metadata(dict(metadata))
+            self._in_thread(self._writer.close)
+        finally:
+            # After a call the caller stopped waiting for (Ctrl-C): that call ends first.
+            self._thread.shutdown(wait=True)
+
+    def _in_thread(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)`` in the writer's thread; its exception raised here."""
+        return self._thread.submit(call, *args).result()
 
 
 class _JsonlSink:

@@ -372,6 +372,25 @@ def test_abort_leaves_out_as_it_was(suffix: str, existing: bytes | None) -> None
     assert temp_files() == []
 
 
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_the_parquet_writer_thread_ends_with_the_writer(end: str) -> None:
+    # The Parquet sink encodes in a thread of its own (its metadata in its own C heap).
+    import threading
+
+    def writer_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("judgekit-parquet")]
+
+    with OutputWriter(Path("out.parquet"), INPUT, JUDGES) as writer:
+        writer.write(window("a", "b"), results(OK, FAILED))
+        if end == "commit":
+            writer.commit({})
+        else:
+            writer.abort()
+    assert writer_threads() == []
+    if end == "commit":
+        assert pq.read_table("out.parquet").column("id").to_pylist() == ["a", "b"]
+
+
 def test_exception_inside_with_block_aborts() -> None:
     out = Path("out.parquet")
     out.write_bytes(b"previous output")
