@@ -417,13 +417,13 @@ def test_types_merge_across_chunks(
 def test_a_wide_int_and_a_float_in_different_chunks_make_a_string_column(
     early: Any, late: Any, early_out: str, late_out: str
 ) -> None:
-    # The first chunk (16,384 rows) holds only the int, the second only the float: each
+    # The first chunk (2,048 rows) holds only the int, the second only the float: each
     # chunk infers cleanly, and the merge alone must see that float64 would round the int.
-    write_jsonl("data.jsonl", [{"x": early}] * 16_384 + [{"x": late}])
+    write_jsonl("data.jsonl", [{"x": early}] * 2_048 + [{"x": late}])
     info = inspect_dataset("data.jsonl")
     assert info.schema == pa.schema([("x", pa.string())])
     values = [row["x"] for row in all_rows(info, rows_per_window=10_000)]
-    assert (values[0], values[-1], len(values)) == (early_out, late_out, 16_385)
+    assert (values[0], values[-1], len(values)) == (early_out, late_out, 2_049)
 
 
 def test_jsonl_columns_in_order_of_first_appearance_and_no_id_column() -> None:
@@ -551,6 +551,28 @@ def test_parquet_small_row_groups_are_marked_and_large_ones_streamed() -> None:
         *range(9_000),
         *range(GROUP_ROWS + 5),
     ]
+
+
+def test_a_row_group_read_whole_reads_its_largest_columns_first() -> None:
+    # A column's reader holds its pages while the columns read before it are held too: the
+    # large ones go first.  The window keeps the file's column order.
+    from judgekit.datasets.parquet import _largest_first
+
+    rows = 3_000
+    table = pa.table(
+        {
+            "id": list(range(rows)),
+            "meta": [{"k": f"{i:050d}"} for i in range(rows)],
+            "text": [f"{i:0300d}" for i in range(rows)],
+            "flag": [i % 2 == 0 for i in range(rows)],
+        }
+    )
+    pq.write_table(table, "data.parquet", compression="none")
+    parquet = pq.ParquetFile("data.parquet")
+    assert [field.name for field in _largest_first(parquet, 0)] == ["text", "meta", "id", "flag"]
+    windows = list(iter_windows(inspect_dataset("data.parquet"), 2_000))
+    assert [(w.schema.metadata or {}).get(GROUP_KEY) for w in windows] == [b"more", b"last"]
+    assert pa.concat_tables(windows).replace_schema_metadata(None).equals(table)
 
 
 def test_a_parquet_row_group_large_only_in_memory_is_streamed() -> None:

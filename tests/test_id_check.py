@@ -116,3 +116,67 @@ def test_a_full_disk_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
         f"cannot write the duplicate-id check's temporary file in {disk} (No space left on"
         " device); free some space there or point TMPDIR at a disk with room"
     )
+
+
+def brute_force(ids: Sequence[Hashable], named: int = 5) -> Duplicates:
+    """The same answer by a dict of every id (what the check must agree with)."""
+    seen: set[Hashable] = set()
+    repeated: list[Hashable] = []
+    for ident in ids:
+        if ident in seen and ident not in repeated:
+            repeated.append(ident)
+        seen.add(ident)
+    return Duplicates(len(repeated), tuple(repeated[:named]))
+
+
+def test_a_bucket_past_check_ids_is_split_again_and_stays_exact() -> None:
+    # 2 buckets of ~500 ids, checked at most 64 at a time: each is split (and split again).
+    ids: list[Hashable] = [f"id-{i}" for i in range(1000)] + ["id-999", "id-0", "id-500"]
+    with DuplicateIds(buckets=2, spill_rows=50, check_ids=64) as check_ids:
+        for start in range(0, len(ids), 7):
+            check_ids.add(ids[start : start + 7])
+        assert check_ids.duplicates() == Duplicates(3, ("id-999", "id-0", "id-500"))
+        assert check_ids.splits >= 2
+
+
+def test_ids_crowded_in_one_bucket_are_split_by_the_next_hash_digits() -> None:
+    # hash(i) == i: multiples of 256 all land in bucket 0 of 256; the next digits spread them.
+    ids = [256 * i for i in range(3000)] + [256 * 2999, 256 * 5]
+    with DuplicateIds(spill_rows=100, check_ids=128) as check_ids:
+        check_ids.add(ids)
+        assert check_ids.duplicates() == Duplicates(2, (256 * 2999, 256 * 5))
+        assert check_ids.splits >= 1
+
+
+def test_splitting_stops_when_the_hash_has_no_digits_left() -> None:
+    # Two hash bits and 4 buckets use the whole hash: an oversized bucket is checked whole.
+    ids: list[Hashable] = [f"r{i}" for i in range(500)] + ["r7"]
+    with DuplicateIds(buckets=4, hash_bits=2, spill_rows=30, check_ids=8) as check_ids:
+        check_ids.add(ids)
+        assert check_ids.duplicates() == Duplicates(1, ("r7",))
+        assert check_ids.splits == 0
+
+
+@pytest.mark.parametrize("seed", range(6), ids=lambda seed: f"seed-{seed}")
+def test_split_checks_agree_with_a_plain_set(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    ids: list[Hashable] = [rng.randrange(3000) for _ in range(2500)]
+    ids += [str(i) for i in rng.sample(range(3000), 400)] + [float(i) for i in range(0, 50, 7)]
+    with DuplicateIds(buckets=3, spill_rows=97, check_ids=40, hash_bits=16) as check_ids:
+        for start in range(0, len(ids), 333):
+            check_ids.add(ids[start : start + 333])
+        assert check_ids.duplicates() == brute_force(ids)
+        assert check_ids.splits > 0
+
+
+def test_memory_per_bucket_does_not_grow_with_the_spills() -> None:
+    # Each bucket keeps the place of its last blob and a count, whatever the file holds.
+    with DuplicateIds(buckets=4, spill_rows=10) as check_ids:
+        for start in range(0, 5000, 10):
+            check_ids.add(list(range(start, start + 10)))
+        assert check_ids.spilled
+        assert [len(a) for a in (check_ids._last, check_ids._counts)] == [4, 4]
+        assert sum(check_ids._counts) == 5000
+        assert check_ids.duplicates() == Duplicates(0, ())

@@ -273,6 +273,26 @@ def test_parquet_row_groups_gather_windows_up_to_a_size() -> None:
     assert all(size == sizes[0] and size % rows == 0 for size in sizes[:-1])
 
 
+def test_buffers_the_gathered_windows_share_count_once() -> None:
+    # The same 2,000 rows (~420 KB) written 40 times with all-null judge columns (shared by
+    # every window) hold ~420 KB, not 40 times that: the row group gathers ROW_GROUP_ROWS rows
+    # instead of closing at ROW_GROUP_BYTES (~10 windows).
+    rows = 2_000
+    window = pa.table(
+        {"id": [f"{i:0200d}" for i in range(rows)], "q": ["x"] * rows, "ctx": [None] * rows},
+        schema=INPUT,
+    )
+    results = {"correct": [JudgeResult()] * rows, "style": [JudgeResult()] * rows}
+    with OutputWriter(Path("out.parquet"), INPUT, JUDGES) as writer:
+        for _ in range(40):
+            writer.write(window, results)
+        writer.commit({})
+    metadata = pq.ParquetFile("out.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    full = -(-ROW_GROUP_ROWS // rows) * rows  # 66,000: the first window past ROW_GROUP_ROWS
+    assert sizes == [full, 40 * rows - full]
+
+
 def _score_parquet(source: pa.Table, group_rows: int) -> list[int]:
     """Write ``source`` in row groups of ``group_rows``, stream it through OutputWriter in
     2,000-row windows with one judge; the output's row group sizes."""
@@ -370,6 +390,25 @@ def test_abort_leaves_out_as_it_was(suffix: str, existing: bytes | None) -> None
     writer.abort()  # idempotent
     assert (out.read_bytes() if out.exists() else None) == existing
     assert temp_files() == []
+
+
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_the_parquet_writer_thread_ends_with_the_writer(end: str) -> None:
+    # The Parquet sink encodes in a thread of its own (its metadata in its own C heap).
+    import threading
+
+    def writer_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("judgekit-parquet")]
+
+    with OutputWriter(Path("out.parquet"), INPUT, JUDGES) as writer:
+        writer.write(window("a", "b"), results(OK, FAILED))
+        if end == "commit":
+            writer.commit({})
+        else:
+            writer.abort()
+    assert writer_threads() == []
+    if end == "commit":
+        assert pq.read_table("out.parquet").column("id").to_pylist() == ["a", "b"]
 
 
 def test_exception_inside_with_block_aborts() -> None:
