@@ -37,3 +37,27 @@ def utf8_values(value: Any) -> Any:
     if isinstance(value, list):
         return [utf8_values(v) for v in value]
     return value
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in ``value`` (decoded JSON: strings, keys included, in
+    dicts and lists), as its JSON escape (``"\\ud800"``), or None when it holds none."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return f"\\u{ord(value[exc.start]):04x}"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = lone_surrogate(key) or lone_surrogate(item)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = lone_surrogate(item)
+            if found is not None:
+                return found
+    return None

@@ -147,6 +147,20 @@ ERRORS: list[tuple[str, Callable[[], str], str]] = [
         _file("data.jsonl", b'{"id": 1}\n{"id": "\xff"}\n'),
         "data.jsonl:2: invalid UTF-8 (invalid start byte at byte 8)",
     ),
+    (
+        "lone-surrogate",
+        _file(
+            "data.jsonl", b'{"id": 1, "a": "ok \\ud83d\\ude00"}\n{"id": 2, "a": "x \\ud800 y"}\n'
+        ),
+        'data.jsonl:2: field "a" holds \\ud800, half of a UTF-16 pair on its own (not text: no '
+        "UTF-8 file can hold it); write the whole pair, or remove it",
+    ),
+    (
+        "lone-surrogate-in-a-list",
+        _file("data.jsonl", b'{"id": 1, "tools": [{"name": "\\uDC80"}]}\n'),
+        'data.jsonl:1: field "tools" holds \\udc80, half of a UTF-16 pair on its own (not text: '
+        "no UTF-8 file can hold it); write the whole pair, or remove it",
+    ),
     ("empty", _file("data.jsonl", b"\n  \n\n"), "data.jsonl: dataset is empty (no rows)"),
     ("empty-file", _file("data.jsonl", b""), "data.jsonl: dataset is empty (no rows)"),
     (

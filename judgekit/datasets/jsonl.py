@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import math
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from json.scanner import make_scanner
@@ -29,6 +30,7 @@ from judgekit.datasets.jsonl_types import (
 )
 from judgekit.errors import DatasetError
 from judgekit.id_check import DuplicateIds
+from judgekit.unicode_text import lone_surrogate
 
 # The pre-pass parses a chunk of rows into Python objects at once: ~0.5 KB a row, so 16,384
 # rows held ~23 MB more at 1,000,000 rows than at 1,000; 2,048 is about a run's window.
@@ -119,7 +121,26 @@ def _parse_line(label: str, lineno: int, raw: bytes) -> dict[str, Any] | None:
     if type(obj) is not dict:
         kind = "null" if obj is None else _JSON_KINDS.get(type(obj), type(obj).__name__)
         raise DatasetError(f"{label}:{lineno}: expected a JSON object, got {kind}")
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None:
+        _refuse_lone_surrogates(label, lineno, obj)
     return obj
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+"""A JSON escape of half a UTF-16 pair: only lines holding one are checked for a lone one."""
+
+
+def _refuse_lone_surrogates(label: str, lineno: int, obj: dict[str, Any]) -> None:
+    """DatasetError naming the field of ``obj`` that holds a lone surrogate, if any: no
+    UTF-8 file (Parquet, the cache) can hold one, so no value of it could be written."""
+    for key, value in obj.items():
+        found = lone_surrogate(key) or lone_surrogate(value)
+        if found is not None:
+            raise DatasetError(
+                f"{label}:{lineno}: field {json.dumps(key)} holds {found}, half of a UTF-16 "
+                "pair on its own (not text: no UTF-8 file can hold it); write the whole pair, "
+                "or remove it"
+            )
 
 
 def _json_chunks(
