@@ -135,6 +135,17 @@ def test_request_bodies_are_the_bytes_json_writes_so_old_cache_keys_still_match(
         assert encode_body(body, fixed=(schema,)) == standard.encode()
 
 
+def test_a_lone_surrogate_from_the_data_is_sent_as_u_fffd() -> None:
+    # A JSON string in a field (tool calls, a history) may escape half a UTF-16 pair.
+    body = {"model": "m", "messages": [{"role": "user", "content": "call \udc80 done \U0001f600"}]}
+    assert (
+        encode_body(body)
+        == (
+            '{"model":"m","messages":[{"role":"user","content":"call \ufffd done \U0001f600"}]}'
+        ).encode()
+    )
+
+
 def test_a_cache_endpoint_stands_for_scheme_host_and_port() -> None:
     here, there = request(), request(url=URL.replace("8000", "8001"))
     assert request_key(here, "local") == request_key(there, "local")

@@ -17,7 +17,7 @@ import orjson
 from judgekit.providers.failures import MalformedReply
 from judgekit.providers.provider_errors import provider_error
 from judgekit.records import Endpoint, ModelCall, OutputMode, Reply, Usage
-from judgekit.unicode_text import utf8_values
+from judgekit.unicode_text import utf8_text, utf8_values
 
 JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 
@@ -173,9 +173,15 @@ def encode_body(body: dict[str, Any], fixed: tuple[object, ...] = ()) -> bytes:
     if _orjson_exact(body, fixed):
         try:
             return orjson.dumps(body)
-        except TypeError:  # orjson.JSONEncodeError: a >64-bit integer
+        except TypeError:  # orjson.JSONEncodeError: a >64-bit integer, a lone surrogate
             pass
-    return _BODY_ENCODER.encode(body).encode()
+    text = _BODY_ENCODER.encode(body)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate from the data (a JSON string in a field, such as tool calls or a
+        # history, escaping half a UTF-16 pair): U+FFFD, as in replies (unicode_text).
+        return utf8_text(text).encode()
 
 
 def _orjson_exact(body: object, fixed: tuple[object, ...]) -> bool:
