@@ -129,7 +129,15 @@ class AnswerCache:
         # and registers a new cursor each time.  A lookup by primary key runs to its end
         # in fetchone, so the cursor never holds a read transaction open.
         self._cursor = self._db.cursor()
-        replay_orphans(self.path, self._store_rows)
+        # Journals are named after the file itself: a cache given through a symlink and
+        # through its target share them.
+        self._journal_base = _resolved(self.path)
+        self._orphaned = {
+            str(row[0]): answer_of(row[1:11])
+            for row in replay_orphans(self._journal_base, self._store_rows)
+        }
+        """Answers of killed runs' journals that could not be stored now (a read-only
+        directory, a lock held): answered from memory, and left for a later opening."""
         self._want_journal = journal and journal_available()
         self._journal: AnswerJournal | None = None
         self._journaled: dict[str, CachedAnswer] = {}
@@ -141,6 +149,10 @@ class AnswerCache:
         """Answers of this turn of the event loop, committed at the start of the next one."""
         self._schedule: Callable[[Callable[[], None]], Any] | None = None
         self._unstored = 0
+        self._kept = 0
+        self._kept_in = ""
+        """Answers not in SQLite but in this run's journal, which is then kept for the
+        next opening to store (storing stopped, or the lock stayed held)."""
         self._stopped: Stopped | None = None
         self._told_locked = False
         self._told_full = False
@@ -160,6 +172,7 @@ class AnswerCache:
             or self._journaled.get(key)
             or self._waiting.get(key)
             or self._last_stored.get(key)
+            or (self._orphaned.get(key) if self._orphaned else None)
         )
 
     def get_many(self, keys: list[str]) -> dict[str, CachedAnswer]:
@@ -187,6 +200,8 @@ class AnswerCache:
         held = self._pending.get(key) or self._journaled.get(key) or self._waiting.get(key)
         if held is not None:
             return held
+        if self._orphaned and key in self._orphaned:
+            return self._orphaned[key]
         try:
             row = self._cursor.execute(SELECT_ANSWER, (key,)).fetchone()
         except sqlite3.Error as exc:
@@ -209,17 +224,17 @@ class AnswerCache:
             self._close_journal()
         elif self._want_journal and self._journal is None and self._stopped is None:
             with contextlib.suppress(OSError):  # no journal: each turn is committed instead
-                self._journal = AnswerJournal(self.path)
+                self._journal = AnswerJournal(self._journal_base)
         self._schedule = schedule
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Store and commit one answer (at once, or with the others of this turn of the
         event loop: ``commit_in_groups``), or hold it while another process has the write
         lock."""
-        if self._stopped is not None:
+        if self._stopped is not None and self._journal is None:
             self._unstored += 1
             return
-        if self._waiting:  # keep arrival order: store_waiting writes them all at once
+        if self._waiting and self._journal is None:  # keep arrival order for store_waiting
             self._hold(key, answer)
             return
         first = not self._pending
@@ -237,7 +252,10 @@ class AnswerCache:
         if self._pending:
             pending, self._pending = self._pending, {}
             if self._stopped is not None:
-                self._unstored += len(pending)
+                if self._journal is None or not self._journal.append(_rows(pending)):
+                    self._unstored += len(pending)
+                else:
+                    self._kept += len(pending)
             elif not self._journal_append(pending):
                 self._commit(pending)
         if self._journaled and (
@@ -247,12 +265,11 @@ class AnswerCache:
             self._flush_journaled()
 
     def _journal_append(self, pending: dict[str, CachedAnswer]) -> bool:
-        """Journal ``pending``; False when there is no journal to take them (none, or
-        answers wait for the lock: they keep arrival order in memory)."""
+        """Journal ``pending``; False when there is no journal to take them."""
         journal = self._journal
-        if journal is None or self._waiting:
+        if journal is None:
             return False
-        if not journal.append([answer_row(k, a) for k, a in pending.items()]):
+        if not journal.append(_rows(pending)):
             # A full disk, most likely: the journal's space goes to SQLite, which gets
             # what the journal held at once (and a write cut short would end what a
             # replay reads): no more journal.
@@ -273,14 +290,28 @@ class AnswerCache:
             return
         batch, self._journaled = self._journaled, {}
         self._commit(batch)
-        if not self._waiting and self._journal is not None:
+        if self._stopped is None and not self._waiting and self._journal is not None:
             self._journal.clear()
 
     def _close_journal(self) -> None:
-        """Delete the journal: what it held is stored, or counted as not stored."""
-        if self._journal is not None and not self._journaled and not self._waiting:
+        """Delete the journal once what it held is stored; keep it (for the next opening
+        to store) when some of it is not."""
+        if self._journal is None or self._journaled or self._waiting:
+            return
+        if self._kept:
+            self._kept_in = self._journal.path.name
+            self._journal.release()
+        else:
             self._journal.close()
-            self._journal = None
+        self._journal = None
+
+    def _lose(self, answers: int) -> None:
+        """``answers`` did not reach SQLite: with a journal they are in it (every answer
+        of a run that has one is journaled first) and kept, without one they are lost."""
+        if self._journal is not None:
+            self._kept += answers
+        else:
+            self._unstored += answers
 
     def _store_rows(self, rows: list[Row]) -> bool:
         """Store rows of a killed run's journal in one transaction; False if not now."""
@@ -296,7 +327,7 @@ class AnswerCache:
     def _commit(self, pending: dict[str, CachedAnswer]) -> None:
         """Commit ``pending`` in one transaction (see ``commit_pending``)."""
         if self._stopped is not None:
-            self._unstored += len(pending)
+            self._lose(len(pending))
             return
         self.stores += 1
         self._last_stored = pending
@@ -319,7 +350,7 @@ class AnswerCache:
                 if refused is not None:
                     self._failed(refused)
                 return
-            self._unstored += len(pending)
+            self._lose(len(pending))
             self._failed(exc)
 
     def _store_what_fits(self, pending: dict[str, CachedAnswer]) -> sqlite3.Error | None:
@@ -330,7 +361,7 @@ class AnswerCache:
                 self._cursor.execute(INSERT_ANSWER, answer_row(key, answer))
             except sqlite3.Error as exc:
                 self._roll_back()
-                self._unstored += len(pending) - done
+                self._lose(len(pending) - done)
                 return exc
         return None
 
@@ -370,7 +401,7 @@ class AnswerCache:
                 if self._journal is not None and not self._journaled:
                     self._journal.clear()
                 return True
-        self._unstored += len(self._waiting)
+        self._lose(len(self._waiting))
         self._waiting.clear()
         return True
 
@@ -378,7 +409,7 @@ class AnswerCache:
         """The lock stayed held: the waiting answers will not be stored."""
         if not self._waiting:
             return
-        self._unstored += len(self._waiting)
+        self._lose(len(self._waiting))
         self._waiting.clear()
         self._stopped = Stopped(
             f"another process held its write lock for more than {waited_s:g} s",
@@ -388,7 +419,7 @@ class AnswerCache:
     def problem(self, *, output_written: bool) -> str | None:
         """The one line a run ends with when answers could not be stored, else None."""
         self.commit_pending()
-        if self._stopped is None and self._unstored == 0:
+        if self._stopped is None and self._unstored == 0 and self._kept == 0:
             return None
         stopped = self._stopped or Stopped(
             f"more than {WAITING_MAX} answers waited for another process's write lock",
@@ -400,7 +431,15 @@ class AnswerCache:
             if self._unstored
             else ""
         )
+        if self._kept:
+            kept = "1 answer waits" if self._kept == 1 else f"{self._kept} answers wait"
+            lost += f"; {kept} in {self._journal_name()}, which the next run stores"
         return f"cache {self.path}: {stopped.cause}{lost}; {stopped.fix}"
+
+    def _journal_name(self) -> str:
+        """The journal's file name as the user sees it beside the cache."""
+        name = self._journal.path.name if self._journal is not None else self._kept_in
+        return str(self.path.with_name(name))
 
     def get_quirks(self, endpoint: str) -> str | None:
         """What a server was found to reject in earlier runs (JSON), if anything."""
@@ -428,7 +467,7 @@ class AnswerCache:
         delete the journal."""
         self.commit_pending()
         self._flush_journaled()
-        self._unstored += len(self._waiting)
+        self._lose(len(self._waiting))
         self._waiting.clear()
         self._close_journal()
         self._db.close()
@@ -443,7 +482,7 @@ class AnswerCache:
         if len(self._waiting) < WAITING_MAX or key in self._waiting:
             self._waiting[key] = answer
             return
-        self._unstored += 1
+        self._lose(1)
         if not self._told_full:
             self._told_full = True
             self._notice(
@@ -456,12 +495,16 @@ class AnswerCache:
         if is_busy(exc) or self._stopped is not None:
             return
         self._stopped = stopped_by(exc)
-        self._unstored += len(self._journaled)
+        self._lose(len(self._journaled))
         self._journaled.clear()
-        self._close_journal()
+        goes = (
+            f"the output and {self._journal_name()}, which the next run stores"
+            if self._journal is not None
+            else "the output only"
+        )
         self._notice(
-            f"cache {self.path}: {self._stopped.cause}; answers from now on go to the output "
-            f"only; {self._stopped.fix}"
+            f"cache {self.path}: {self._stopped.cause}; answers from now on go to {goes}; "
+            f"{self._stopped.fix}"
         )
 
     def _roll_back(self) -> None:
@@ -469,6 +512,18 @@ class AnswerCache:
         with contextlib.suppress(sqlite3.Error):
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+
+
+def _rows(answers: dict[str, CachedAnswer]) -> list[Row]:
+    return [answer_row(key, answer) for key, answer in answers.items()]
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with its symlinks resolved, or as given when that fails."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
 
 
 def _answers(n: int) -> str:

@@ -16,7 +16,9 @@ whose lock is free -- a run that was killed -- and deletes them; a journal whose
 process lives is left alone.  Answers in a live process's journal reach SQLite, and so
 other processes sharing the cache, at most ``FLUSH_S`` seconds late.
 
-Records: ``<u32 length><u32 crc32><marshal of the row tuple>``, little-endian; the row is
+The file starts with ``judgekit answer journal 1\n`` (a file that does not is never read
+nor deleted), then records: ``<u32 length><u32 crc32><marshal of the row tuple>``,
+little-endian; the row is
 the ``answers`` table's row (``cache._row``).  ``marshal`` keeps every value exact
 (str with lone surrogates, floats, None).  Reading stops at the first record that is
 cut short or fails its CRC: the tail a crash can leave is ignored, never misread.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import re
 import secrets
 import struct
 import zlib
@@ -49,6 +52,9 @@ FLUSH_ANSWERS = 512
 FLUSH_S = 1.0
 """Seconds after which journaled answers are flushed into SQLite, whatever their number."""
 
+_MAGIC = b"judgekit answer journal 1\n"
+"""The first bytes of every journal: a file without them is never read nor deleted."""
+_NAME = re.compile(r"\.answers-[0-9]+-[0-9a-f]{8}\.log")
 _HEADER = struct.Struct("<II")
 _MARSHAL_VERSION = 4
 _SUFFIX = ".answers-"
@@ -59,7 +65,8 @@ Row = tuple[object, ...]
 def journals_of(cache_path: Path) -> list[Path]:
     """The journal files beside ``cache_path`` (live or orphaned), oldest name first."""
     try:
-        return sorted(cache_path.parent.glob(f"{_glob_escape(cache_path.name)}{_SUFFIX}*.log"))
+        found = cache_path.parent.glob(f"{_glob_escape(cache_path.name)}{_SUFFIX}*.log")
+        return sorted(p for p in found if _NAME.fullmatch(p.name[len(cache_path.name) :]))
     except OSError:
         return []
 
@@ -84,6 +91,7 @@ class AnswerJournal:
         self._fd = os.open(self.path, flags, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(self._fd, _MAGIC)
         except OSError:
             os.close(self._fd)
             with contextlib.suppress(OSError):
@@ -104,11 +112,17 @@ class AnswerJournal:
     def clear(self) -> bool:
         """Empty the file: every row in it is in SQLite now."""
         try:
-            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, len(_MAGIC))
         except OSError:
             return False
         self.size = 0
         return True
+
+    def release(self) -> None:
+        """Close the file and release its lock, keeping it: it holds answers SQLite does
+        not, for the next opening of the cache to store."""
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
     def close(self) -> None:
         """Delete the file and release its lock (call once its rows are stored, or once
@@ -119,13 +133,14 @@ class AnswerJournal:
             os.close(self._fd)
 
 
-def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> int:
+def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> list[Row]:
     """Store the rows of every journal beside ``cache_path`` whose process is gone, and
-    delete those files; ``store`` returns False when it could not (the file stays for a
-    later opening).  Returns how many rows were stored.  Never raises."""
+    delete those files; ``store`` returns False when it could not (a read-only directory,
+    a lock held): that file stays for a later opening, and its rows are returned, for
+    this process to answer from.  Never raises."""
+    unstored: list[Row] = []
     if not _HAVE_FLOCK:
-        return 0
-    stored = 0
+        return unstored
     for path in journals_of(cache_path):
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -138,17 +153,20 @@ def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> int:
                 continue  # its process still runs
             if not _same_file(fd, path):
                 continue  # replayed and deleted by another process meanwhile
-            rows = list(_records(_read_all(fd)))
+            data = _read_all(fd)
+            if not data.startswith(_MAGIC):
+                continue  # not a journal judgekit wrote: never touched
+            rows = list(_records(data))
             if rows and not store(rows):
+                unstored += rows
                 continue
-            stored += len(rows)
             with contextlib.suppress(OSError):
                 path.unlink()
         except OSError:
             continue
         finally:
             os.close(fd)
-    return stored
+    return unstored
 
 
 def journal_keys(cache_path: Path) -> set[str]:
@@ -170,9 +188,11 @@ def _record(row: Row) -> bytes:
 
 
 def _records(data: bytes) -> Iterator[Row]:
-    """The whole records of ``data`` in order, up to the first that is cut short or
-    damaged."""
-    offset, end = 0, len(data)
+    """The whole records of a journal's ``data`` in order, up to the first that is cut
+    short or damaged; none when it does not start as a journal does."""
+    if not data.startswith(_MAGIC):
+        return
+    offset, end = len(_MAGIC), len(data)
     while offset + _HEADER.size <= end:
         length, crc = _HEADER.unpack_from(data, offset)
         start = offset + _HEADER.size

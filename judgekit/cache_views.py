@@ -23,7 +23,10 @@ class CountingCache:
         """Open ``path`` if it exists; raises CacheError when it is not a cache."""
         self.path = path
         self._db = open_for_counting(path)
-        self._journaled = journal_keys(path)
+        try:
+            self._journaled = journal_keys(path.resolve())
+        except (OSError, RuntimeError):
+            self._journaled = journal_keys(path)
         """Answers a run keeps in its journal (``cache_journal``): paid for, so cached."""
 
     def contains(self, key: str) -> bool:

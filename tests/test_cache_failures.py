@@ -124,13 +124,16 @@ def test_a_damaged_page_costs_only_its_answers_and_the_run_writes_its_output(
     assert result.exit_code == 1
     assert 0 < paid < 60  # the undamaged pages still answered
     cache = workspace.cache
+    # Storing stops; the run's journal keeps every answer SQLite lacks, for the next run.
+    (journal,) = cache.parent.glob(f"{cache.name}.answers-*.log")
     assert (
         f"judgekit: cache {cache}: the file is damaged (database disk image is malformed); "
-        "answers from now on go to the output only; delete it, or use --cache PATH or --no-cache"
+        f"answers from now on go to the output and {journal}, which the next run stores; "
+        "delete it, or use --cache PATH or --no-cache"
     ) in result.stderr.splitlines()
     assert result.stderr.splitlines()[-1] == (
         f"error: cache {cache}: the file is damaged (database disk image is malformed); "
-        f"{paid} answers were not stored (they are in the output; a rerun pays for them again); "
+        f"{paid} answers wait in {journal}, which the next run stores; "
         "delete it, or use --cache PATH or --no-cache"
     )
     assert "Traceback" not in result.stderr
@@ -250,16 +253,18 @@ def test_a_lock_held_past_the_wait_leaves_the_answers_in_the_output_and_exits_1(
     with write_lock_held(workspace.cache):
         result = workspace.score(data, config, output)
     assert result.exit_code == 1
+    (journal,) = workspace.cache.parent.glob(f"{workspace.cache.name}.answers-*.log")
     assert result.stderr.splitlines()[-1] == (
         f"error: cache {workspace.cache}: another process held its write lock for more than "
-        "0.5 s; 6 answers were not stored (they are in the output; a rerun pays for them "
-        "again); rerun when that process is done, or set JUDGEKIT_CACHE_WAIT_S higher, or use "
-        "--cache PATH or --no-cache"
+        f"0.5 s; 6 answers wait in {journal}, which the next run stores; rerun when that "
+        "process is done, or set JUDGEKIT_CACHE_WAIT_S higher, or use --cache PATH or --no-cache"
     )
     assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 6
     assert answers_in(workspace.cache) == 0
     assert workspace.score(data, config, output).exit_code == 0  # lock gone: stored now
     assert answers_in(workspace.cache) == 6
+    assert workspace.fake.stats().requests == 6  # from the journal: none paid twice
+    assert not journal.exists()
 
 
 def test_a_signal_while_waiting_for_the_lock_gives_up_on_it_and_still_writes_the_output(
@@ -290,9 +295,10 @@ def test_a_signal_while_waiting_for_the_lock_gives_up_on_it_and_still_writes_the
     assert process.returncode == 1
     assert re.fullmatch(
         rf"error: cache {re.escape(str(workspace.cache))}: another process held its write lock "
-        r"for more than [0-9.]+ s; 4 answers were not stored \(they are in the output; a rerun "
-        r"pays for them again\); rerun when that process is done, or set JUDGEKIT_CACHE_WAIT_S "
-        r"higher, or use --cache PATH or --no-cache\n",
+        rf"for more than [0-9.]+ s; 4 answers wait in {re.escape(str(workspace.cache))}"
+        r"\.answers-[0-9]+-[0-9a-f]{8}\.log, which the next run stores; rerun when that "
+        r"process is done, or set JUDGEKIT_CACHE_WAIT_S higher, or use --cache PATH or "
+        r"--no-cache\n",
         rest,
     )
     assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * 4
@@ -316,20 +322,25 @@ def test_a_full_disk_stops_storing_but_not_the_run(workspace: Workspace, tmp_pat
         args = [str(data), "-c", str(config), "-o", str(output), "--cache", str(cache)]
         result = workspace.invoke("score", *args)
         stored = answers_in(cache)
-        journals = sorted(p.name for p in disk.iterdir() if ".answers-" in p.name)
-    assert 0 < stored < ROWS_PAST_FULL
-    assert journals == []  # storing stopped: no journal is left to replay
+        journals = sorted(disk.glob(f"{cache.name}.answers-*.log"))
     assert result.exit_code == 1
-    assert (
-        f"judgekit: cache {cache}: the disk is full (database or disk is full); answers from "
-        "now on go to the output only; free some space, or use --cache PATH or --no-cache"
-    ) in result.stderr.splitlines()
-    assert result.stderr.splitlines()[-1] == (
-        f"error: cache {cache}: the disk is full (database or disk is full); "
-        f"{ROWS_PAST_FULL - stored} "
-        "answers were not stored (they are in the output; a rerun pays for them again); "
-        "free some space, or use --cache PATH or --no-cache"
+    cause = f"cache {cache}: the disk is full (database or disk is full)"
+    fix = "free some space, or use --cache PATH or --no-cache"
+    # Whichever fills the disk first, SQLite or the journal, every answer is accounted for
+    # once: stored, kept in the journal for the next run, or (beyond both) not stored.
+    last = re.fullmatch(
+        rf"error: {re.escape(cause)}(?:; (\d+) answers were not stored \(they are in the "
+        r"output; a rerun pays for them again\))?(?:; (\d+) answers wait in (\S+), which the "
+        rf"next run stores)?; {re.escape(fix)}",
+        result.stderr.splitlines()[-1],
     )
+    assert last is not None, result.stderr
+    unstored, kept = int(last[1] or 0), int(last[2] or 0)
+    assert 0 < stored < ROWS_PAST_FULL
+    assert stored + kept + unstored == ROWS_PAST_FULL
+    assert [str(j) for j in journals] == ([last[3]] if kept else [])
+    notices = [line for line in result.stderr.splitlines() if line.startswith("judgekit: ")]
+    assert notices[0].startswith(f"judgekit: {cause}; answers from now on go to the output")
     assert [r["correctness_error"] for r in workspace.read_rows(output)] == [None] * ROWS_PAST_FULL
 
 

@@ -4,6 +4,7 @@ SQLite in groups, and a killed run's journal is stored by the next opening of th
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import pytest
 from conftest import stored_keys
 
 from judgekit.cache import AnswerCache, CachedAnswer, CountingCache
-from judgekit.cache_journal import FLUSH_ANSWERS, FLUSH_S, journals_of
+from judgekit.cache_journal import FLUSH_ANSWERS, FLUSH_S, journal_keys, journals_of
 from judgekit.records import Reply, Usage
 
 ANSWER = CachedAnswer(
@@ -127,13 +128,13 @@ def test_journaled_answers_reach_sqlite_after_flush_s_and_every_value_round_trip
         journaled = (stored_keys(tmp_cache), journal.stat().st_size)
         await asyncio.sleep(FLUSH_S + 0.05)
         assert store.waiting() == 0  # the engine asks every 0.2 s: a due flush happens
-        flushed = (stored_keys(tmp_cache), journal.stat().st_size)
+        flushed = (stored_keys(tmp_cache), len(journal_keys(tmp_cache)))
         store.commit_in_groups(None)
         store.close()
         return (*journaled, *flushed)
 
-    before, journal_size, after, emptied_size = asyncio.run(main())
-    assert (before, after, emptied_size) == ([], ["a", "u"], 0)
+    before, journal_size, after, left = asyncio.run(main())
+    assert (before, after, left) == ([], ["a", "u"], 0)
     assert journal_size > 0
     assert journals_of(tmp_cache) == []
     store = AnswerCache(tmp_cache)
@@ -179,3 +180,56 @@ def test_a_cache_outside_a_run_keeps_no_journal(tmp_cache: Path, journal: bool) 
     assert journals_of(tmp_cache) == []
     assert stored_keys(tmp_cache) == ["k"]
     store.close()
+
+
+def test_a_journal_that_cannot_be_stored_now_is_answered_from_and_kept(tmp_cache: Path) -> None:
+    child = _child(tmp_cache, "kill")
+    child.communicate(timeout=30)
+    holder = sqlite3.connect(tmp_cache, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        store = AnswerCache(tmp_cache)
+        assert store.get("c") is not None  # not paid again
+        assert store.held("c") is not None  # nor by a lookup made ahead
+        store.close()
+        assert len(journals_of(tmp_cache)) == 1
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    AnswerCache(tmp_cache).close()
+    assert stored_keys(tmp_cache) == ["a", "b", "c"]
+    assert journals_of(tmp_cache) == []
+
+
+def test_a_cache_given_through_a_symlink_journals_beside_its_file(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "real" / "cache.sqlite3"
+    AnswerCache(target).close()
+    link = tmp_path / "links" / "link.sqlite3"
+    link.symlink_to(target)
+    child = _child(link, "kill")
+    child.communicate(timeout=30)
+    assert len(journals_of(target)) == 1
+    assert list((tmp_path / "links").iterdir()) == [link]
+    assert CountingCache(target).contains("a")
+    AnswerCache(target).close()  # the file's own path finds the journal
+    assert stored_keys(target) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("cache.sqlite3.answers-1-2.log", b"SQLite format 3\x00..."),  # not the journal name
+        ("cache.sqlite3.answers-77-0123abcd.log", b"my own notes\n"),  # the name, not the file
+    ],
+    ids=["other-name", "not-a-journal"],
+)
+def test_a_file_that_only_looks_like_a_journal_is_left_as_it_is(
+    tmp_cache: Path, name: str, content: bytes
+) -> None:
+    other = tmp_cache.with_name(name)
+    other.write_bytes(content)
+    AnswerCache(tmp_cache).close()
+    assert not CountingCache(tmp_cache).contains("a")
+    assert other.read_bytes() == content
