@@ -132,10 +132,13 @@ class AnswerCache:
         # Journals are named after the file itself: a cache given through a symlink and
         # through its target share them.
         self._journal_base = _resolved(self.path)
-        self._orphaned = {
-            str(row[0]): answer_of(row[1:11])
-            for row in replay_orphans(self._journal_base, self._store_rows)
-        }
+        replayed, unreplayed = replay_orphans(self._journal_base, self._store_rows)
+        if replayed:
+            notice(
+                f"cache {self.path}: stored {replayed} "
+                f"{'answer' if replayed == 1 else 'answers'} a stopped run had kept in its journal"
+            )
+        self._orphaned = {str(row[0]): answer_of(row[1:11]) for row in unreplayed}
         """Answers of killed runs' journals that could not be stored now (a read-only
         directory, a lock held): answered from memory, and left for a later opening."""
         self._want_journal = journal and journal_available()

@@ -133,14 +133,15 @@ class AnswerJournal:
             os.close(self._fd)
 
 
-def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> list[Row]:
+def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> tuple[int, list[Row]]:
     """Store the rows of every journal beside ``cache_path`` whose process is gone, and
     delete those files; ``store`` returns False when it could not (a read-only directory,
-    a lock held): that file stays for a later opening, and its rows are returned, for
-    this process to answer from.  Never raises."""
+    a lock held): that file stays for a later opening.  Returns (rows stored, the rows
+    not stored, for this process to answer from).  Never raises."""
+    stored = 0
     unstored: list[Row] = []
     if not _HAVE_FLOCK:
-        return unstored
+        return stored, unstored
     for path in journals_of(cache_path):
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -160,13 +161,14 @@ def replay_orphans(cache_path: Path, store: Callable[[list[Row]], bool]) -> list
             if rows and not store(rows):
                 unstored += rows
                 continue
+            stored += len(rows)
             with contextlib.suppress(OSError):
                 path.unlink()
         except OSError:
             continue
         finally:
             os.close(fd)
-    return unstored
+    return stored, unstored
 
 
 def journal_keys(cache_path: Path) -> set[str]:

@@ -81,7 +81,9 @@ def test_a_killed_runs_journal_is_stored_by_the_next_opening(tmp_cache: Path) ->
     assert len(journals_of(tmp_cache)) == 1
     assert CountingCache(tmp_cache).contains("b")  # --dry-run counts them as cached
 
-    store = AnswerCache(tmp_cache)
+    notices: list[str] = []
+    store = AnswerCache(tmp_cache, notices.append)
+    assert notices == [f"cache {tmp_cache}: stored 3 answers a stopped run had kept in its journal"]
     assert store.get("b") == CachedAnswer(
         Reply('{"score": 1}', Usage(1, 2, 0, 0, 0), "m", "r1"), 0.5, 3.0
     )
