@@ -1,20 +1,21 @@
-"""The answer cache: every paid-for reply, committed to SQLite the moment it arrives.
+"""The answer cache: every paid-for reply, durable from the turn of the event loop
+after it arrives, in SQLite.
 
 Keyed by a hash of what changes the answer (method, URL, body: the body holds
 the model and the prompt).  Headers, API keys, concurrency, retries and
-timeouts never enter the key or the store.  WAL mode, and every answer committed
-before the event loop next waits for the network, survives ``kill -9``; concurrent runs
-share one file.
+timeouts never enter the key or the store.  WAL mode; concurrent runs share one file.
 
-During a run, the answers that arrive in one turn of the event loop are committed
-together, at the start of its next turn (``commit_in_groups``): one transaction per
-turn instead of one per answer writes each B-tree page once per group, so the WAL
-grows (and is checkpointed and synced) several times less often.  An answer waits
-for its commit only while the callbacks already ready run: no byte is sent or read
-in between.  Outside a run (``put`` from a batch collection, a library caller) each
-answer is committed at once.  Where the file lives and
-how it is opened (created, upgraded, set aside): ``cache_file.py``.
-The views that store nothing (``--dry-run``, ``--no-cache``): ``cache_views.py``.
+During a run, the answers that arrive in one turn of the event loop are made durable
+together at the start of its next turn (``commit_in_groups``), before the loop waits for
+the network again, so they survive ``kill -9``: with a journal (``journal=True``, a
+local run: ``cache_journal.py``) they are appended to it and committed to SQLite every
+``FLUSH_ANSWERS`` answers or ``FLUSH_S`` seconds; without one, each turn's answers are
+committed in one transaction.  Outside a run (``put`` from a batch collection, a library
+caller) each answer is committed at once.  Opening the cache stores what killed runs
+left in their journals.  Where the file lives and how it is opened (created, upgraded,
+set aside): ``cache_file.py``; its rows: ``cache_rows.py``; the views that store nothing
+(``--dry-run``, ``--no-cache``): ``cache_views.py``; lookups made ahead of the calls:
+``get_many``, ``held``, ``stores`` (``engine.lookahead``).
 
 Once a run has started, a cache failure never stops it and never loses an
 answer from the output:
@@ -24,7 +25,8 @@ answer from the output:
   (``store_waiting``: the engine retries while the run goes, and waits for it at
   the end up to ``$JUDGEKIT_CACHE_WAIT_S``, then gives up);
 - the file turns out damaged, the disk fills up, or any other write fails:
-  storing stops, answers go to the output only, and one notice says so at once;
+  storing stops and one notice says so at once; answers go to the output, and to the
+  journal while it can be written, which is then kept for the next opening;
 - a lookup that fails is a miss.
 
 ``problem()`` is then the one line the run ends with (exit 1).
