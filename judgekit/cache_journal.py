@@ -16,12 +16,15 @@ whose lock is free -- a run that was killed -- and deletes them; a journal whose
 process lives is left alone.  Answers in a live process's journal reach SQLite, and so
 other processes sharing the cache, at most ``FLUSH_S`` seconds late.
 
-The file starts with ``judgekit answer journal 1\n`` (a file that does not is never read
-nor deleted), then records: ``<u32 length><u32 crc32><marshal of the row tuple>``,
-little-endian; the row is
-the ``answers`` table's row (``cache._row``).  ``marshal`` keeps every value exact
-(str with lone surrogates, floats, None).  Reading stops at the first record that is
-cut short or fails its CRC: the tail a crash can leave is ignored, never misread.
+The file starts with ``judgekit answer journal 1\n``, written once the lock is held (a
+file that does not start so is never read nor deleted), then records: ``<u32 length>
+<u32 crc32><marshal of the row tuple>``, little-endian; the row is the ``answers``
+table's row (``cache_rows.answer_row``).  ``marshal`` keeps every value exact (floats,
+None, any str).  Reading stops at the first record that is cut short or fails its CRC:
+the tail a crash can leave is ignored, never misread.  When storing stops (a damaged
+file, a full disk, a lock held too long) the journal is kept for the next opening, and
+an opening that cannot store an orphan now (a read-only directory, a lock) answers
+from its rows and leaves it.
 
 Where ``fcntl`` is missing (Windows) there is no journal: each turn's answers are
 committed to SQLite as before.
@@ -78,7 +81,7 @@ def available() -> bool:
 
 class AnswerJournal:
     """This process's journal of one cache: ``append`` rows, ``clear`` once they are in
-    SQLite, ``close`` at the end (deletes it).  Raises OSError from the constructor when
+    SQLite, ``close`` at the end (deletes it) or ``release`` (keeps it).  Raises OSError from the constructor when
     the file cannot be created; ``append`` and ``clear`` return False on failure."""
 
     def __init__(self, cache_path: Path) -> None:
