@@ -81,8 +81,9 @@ def available() -> bool:
 
 class AnswerJournal:
     """This process's journal of one cache: ``append`` rows, ``clear`` once they are in
-    SQLite, ``close`` at the end (deletes it) or ``release`` (keeps it).  Raises OSError from the constructor when
-    the file cannot be created; ``append`` and ``clear`` return False on failure."""
+    SQLite, ``close`` at the end (deletes it) or ``release`` (keeps it).  Raises OSError
+    from the constructor when the file cannot be created; ``append`` and ``clear`` return
+    False on failure."""
 
     def __init__(self, cache_path: Path) -> None:
         """Create and lock ``CACHE.answers-PID-TOKEN.log`` beside ``cache_path``."""
