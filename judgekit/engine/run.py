@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import anyio
 import pyarrow as pa
@@ -354,8 +354,8 @@ async def _watch_signals(
 
 
 def _looked_up(caller: Caller, jobs: list[_Job]) -> list[_Job]:
-    """``jobs`` with the first requests of their prepared calls built and looked up in
-    the cache together (``engine.lookahead``)."""
+    """``jobs``, each prepared call's first request built and looked up in the cache
+    together with the others' (``engine.lookahead``), set on its job."""
     ready = [
         (i, job.judge.connection, job.prepared.call)
         for i, job in enumerate(jobs)
@@ -363,13 +363,11 @@ def _looked_up(caller: Caller, jobs: list[_Job]) -> list[_Job]:
         and job.prepared.call is not None
         and job.judge.connection is not None
     ]
-    if not ready:
-        return jobs
-    firsts = caller.first_requests([(connection, call) for _, connection, call in ready])
-    looked = list(jobs)
-    for (i, _, _), first in zip(ready, firsts, strict=True):
-        looked[i] = replace(jobs[i], first=first)
-    return looked
+    if ready:
+        firsts = caller.first_requests([(connection, call) for _, connection, call in ready])
+        for (i, _, _), first in zip(ready, firsts, strict=True):
+            jobs[i].first = first
+    return jobs
 
 
 def error_rate(snapshot: Snapshot) -> float:

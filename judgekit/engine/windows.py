@@ -39,7 +39,7 @@ class _Window:
     pending: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: the producer sets ``first`` once the lookup is made
 class _Job:
     window: _Window
     row: int
