@@ -205,6 +205,12 @@ def check_is_sqlite(location: CacheLocation) -> None:
     ``--cache`` is not a cache (a damaged cache still starts with the header).  A missing
     or empty file is a new cache."""
     path = location.path
+    if path.is_dir():  # --cache DIR, or --cache '' (the current directory)
+        name = path / "cache.sqlite3"
+        raise CacheError(
+            f"{path}: is a directory, not a cache file; give a file name (e.g. --cache "
+            f"{name}), or use --no-cache"
+        )
     try:
         if not path.is_file():
             return

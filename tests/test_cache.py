@@ -227,8 +227,8 @@ def test_a_directory_in_place_of_the_file_is_a_usage_error(tmp_path: Path) -> No
     with pytest.raises(UsageError) as caught:
         AnswerCache(tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path}: cannot open the cache (unable to open database file); "
-        "use --cache PATH or --no-cache"
+        f"{tmp_path}: is a directory, not a cache file; give a file name (e.g. --cache "
+        f"{tmp_path / 'cache.sqlite3'}), or use --no-cache"
     )
 
 
