@@ -167,11 +167,9 @@ class AnswerCache(AnswerStore):
 
     def get(self, key: str) -> CachedAnswer | None:
         """The stored (or waiting) answer for ``key``, if any; a failed lookup is a miss."""
-        held = self._pending.get(key) or self._journaled.get(key) or self._waiting.get(key)
+        held = self.held(key)
         if held is not None:
             return held
-        if self._orphaned and key in self._orphaned:
-            return self._orphaned[key]
         try:
             row = self._cursor.execute(SELECT_ANSWER, (key,)).fetchone()
         except sqlite3.Error as exc:

@@ -54,6 +54,9 @@ class AnswerStore:
         self._want_journal = want_journal
         self._journal: AnswerJournal | None = None
         self._journaled: dict[str, CachedAnswer] = {}
+        self._journaled_rows: list[Row] = []
+        """Their rows as the journal took them: the flush commits the same rows (built
+        once per answer, stamped when it was journaled)."""
         """Answers in the journal, not yet in SQLite (in arrival order)."""
         self._journaled_at = 0.0
         """``time.monotonic()`` when the oldest of them was journaled."""
@@ -132,18 +135,20 @@ class AnswerStore:
         journal = self._journal
         if journal is None:
             return False
-        if not journal.append(_rows(pending)):
+        rows = _rows(pending)
+        if not journal.append(rows):
             # A full disk, most likely: the journal's space goes to SQLite, which gets
             # what the journal held at once (and a write cut short would end what a
             # replay reads): no more journal.
             journal.close()
             self._journal = None
-            batch, self._journaled = self._journaled, {}
+            batch, self._journaled, self._journaled_rows = self._journaled, {}, []
             self._commit(batch | pending)
             return True
         if not self._journaled:
             self._journaled_at = time.monotonic()
         self._journaled.update(pending)
+        self._journaled_rows += rows
         return True
 
     def _flush_journaled(self) -> None:
@@ -151,8 +156,9 @@ class AnswerStore:
         nothing in it waits any more."""
         if not self._journaled:
             return
-        batch, self._journaled = self._journaled, {}
-        self._commit(batch)
+        batch, rows = self._journaled, self._journaled_rows
+        self._journaled, self._journaled_rows = {}, []
+        self._commit(batch, rows)
         if self._stopped is None and not self._waiting and self._journal is not None:
             self._journal.clear()
 
@@ -187,20 +193,22 @@ class AnswerStore:
             return False
         return True
 
-    def _commit(self, pending: dict[str, CachedAnswer]) -> None:
-        """Commit ``pending`` in one transaction (see ``commit_pending``)."""
+    def _commit(self, pending: dict[str, CachedAnswer], rows: list[Row] | None = None) -> None:
+        """Commit ``pending`` in one transaction (see ``commit_pending``); ``rows``: their
+        rows when already built (the journal's)."""
         if self._stopped is not None:
             self._lose(len(pending))
             return
         self.stores += 1
         self._last_stored = pending
         try:
-            if len(pending) == 1:  # autocommit: one statement, its own transaction
-                ((key, answer),) = pending.items()
-                self._cursor.execute(INSERT_ANSWER, answer_row(key, answer))
+            if rows is None:
+                rows = _rows(pending)
+            if len(rows) == 1:  # autocommit: one statement, its own transaction
+                self._cursor.execute(INSERT_ANSWER, rows[0])
             else:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(INSERT_ANSWER, [answer_row(k, a) for k, a in pending.items()])
+                self._db.executemany(INSERT_ANSWER, rows)
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._roll_back()
@@ -246,9 +254,7 @@ class AnswerStore:
             self._last_stored = dict(self._waiting)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    INSERT_ANSWER, [answer_row(k, a) for k, a in self._waiting.items()]
-                )
+                self._db.executemany(INSERT_ANSWER, _rows(self._waiting))
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._roll_back()
@@ -329,6 +335,7 @@ class AnswerStore:
         self._stopped = stopped_by(exc)
         self._lose(len(self._journaled))
         self._journaled.clear()
+        self._journaled_rows.clear()
         goes = (
             f"the output and {self._journal_name()}, which the next run stores"
             if self._journal is not None

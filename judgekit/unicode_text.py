@@ -18,13 +18,21 @@ REPLACEMENT = "\ufffd"
 def utf8_text(text: str) -> str:
     """``text`` with every lone surrogate replaced by U+FFFD (the same object when it has
     none: the usual case costs one ``isascii``, or one encode)."""
-    if text.isascii():
+    if _surrogate_at(text) is None:
         return text
+    return "".join(REPLACEMENT if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def _surrogate_at(text: str) -> int | None:
+    """Where the first lone surrogate of ``text`` is, if any (one ``isascii``, or one
+    encode, for text that has none)."""
+    if text.isascii():
+        return None
     try:
         text.encode()
-    except UnicodeEncodeError:
-        return "".join(REPLACEMENT if "\ud800" <= c <= "\udfff" else c for c in text)
-    return text
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def utf8_values(value: Any) -> Any:
@@ -43,13 +51,8 @@ def lone_surrogate(value: Any) -> str | None:
     """The first lone surrogate in ``value`` (decoded JSON: strings, keys included, in
     dicts and lists), as its JSON escape (``"\\ud800"``), or None when it holds none."""
     if isinstance(value, str):
-        if value.isascii():
-            return None
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            return f"\\u{ord(value[exc.start]):04x}"
-        return None
+        at = _surrogate_at(value)
+        return None if at is None else f"\\u{ord(value[at]):04x}"
     if isinstance(value, dict):
         for key, item in value.items():
             found = lone_surrogate(key) or lone_surrogate(item)

@@ -123,7 +123,8 @@ class Caller:
     ) -> list[FirstRequest | None]:
         """The first requests of ``calls``, built and looked up in the cache together
         (``engine.lookahead``); hand each to ``call``."""
-        return list(first_requests(self._cache, [(c, self.prepare(c, call)) for c, call in calls]))
+        prepared = [(c, call, self.prepare(c, call)) for c, call in calls]
+        return list(first_requests(self._cache, prepared, self._quirks.learnt))
 
     async def call(
         self,
@@ -134,12 +135,14 @@ class Caller:
     ) -> CallOutcome:
         """Answer ``call`` from the cache or the provider, retrying what is transient;
         ``first``: its request from ``first_requests``, used while it is still the one."""
-        call = self.prepare(connection, call)
+        if first is not None and first.asked is call and first.learnt == self._quirks.learnt:
+            call = first.call  # prepared with the quirks known now
+        else:
+            first = None
+            call = self.prepare(connection, call)
         settings = connection.config
         attempt = adaptations = waits = 0
         attempts = Attempts()
-        if first is not None and not (first.call is call or first.call == call):
-            first = None  # a quirk learnt since changed the call
         while True:
             if first is not None:
                 request, key = first.request, first.key

@@ -12,8 +12,8 @@ A lookup made ahead is used only while it is still true:
 - an answer this run stored since is in the cache's memory until it reaches SQLite, and
   until the commit after the one that took it there (``AnswerCache.held``); after two
   commits (``AnswerCache.stores``), the key is looked up again;
-- a request is used only for the call it was built for (a server quirk learnt since
-  changes the call, and so the request).
+- a request is used only for the call it was built from, while no server quirk was
+  learnt since (one would change the call, and so the request).
 
 Another process's answer stored in the fraction of a second between the lookup and the
 send is not seen: the call is paid, as it would be by two runs sending the same call at
@@ -39,8 +39,12 @@ LOOKAHEAD = 64
 class FirstRequest:
     """A call's first request, built and looked up before the call was queued."""
 
+    asked: ModelCall
+    """The call as the judge prepared it."""
     call: ModelCall
-    """The call as sent: the connection's known quirks applied."""
+    """The call as sent: the connection's quirks known at ``learnt`` applied."""
+    learnt: int
+    """``ServerQuirks.learnt`` when the quirks were applied."""
     request: httpx.Request
     key: str
     cached: CachedAnswer | None
@@ -50,17 +54,22 @@ class FirstRequest:
 
 
 def first_requests(
-    cache: AnswerCache | NoCache, calls: Sequence[tuple[ConnectionPlan, ModelCall]]
+    cache: AnswerCache | NoCache,
+    calls: Sequence[tuple[ConnectionPlan, ModelCall, ModelCall]],
+    learnt: int,
 ) -> list[FirstRequest]:
-    """The requests of ``calls`` (quirks already applied), with one lookup for them all."""
+    """The requests of ``calls`` (connection, the call asked, the call with the quirks
+    known at ``learnt`` applied), with one lookup for them all."""
     built = []
-    for connection, call in calls:
+    for connection, asked, call in calls:
         request = connection.adapter.build_request(connection.endpoint, call)
-        built.append((call, request, request_key(request, connection.config.cache_endpoint)))
+        key = request_key(request, connection.config.cache_endpoint)
+        built.append((asked, call, request, key))
     stores = cache.stores
-    found = cache.get_many([key for _, _, key in built])
+    found = cache.get_many([key for *_, key in built])
     return [
-        FirstRequest(call, request, key, found.get(key), stores) for call, request, key in built
+        FirstRequest(asked, call, learnt, request, key, found.get(key), stores)
+        for asked, call, request, key in built
     ]
 
 

@@ -36,6 +36,8 @@ class ServerQuirks:
         self._cache = cache
         self._notice = notice
         self._quirks: dict[str, Quirks | None] = {}
+        self.learnt = 0
+        """Fallbacks learnt so far: a call prepared before the count moved may be stale."""
 
     def apply(self, connection: ConnectionPlan, call: ModelCall) -> ModelCall:
         """``call`` with what its server is known to reject taken out (this run or earlier)."""
@@ -76,6 +78,7 @@ class ServerQuirks:
         )
         if quirks != old:
             self._quirks[endpoint] = quirks
+            self.learnt += 1
             self._cache.put_quirks(endpoint, json.dumps(asdict(quirks)))
             self._notice(f"connection '{connection.name}': {_describe_change(before, after)}")
 
